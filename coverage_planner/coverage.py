@@ -1,0 +1,254 @@
+"""Coverage of population cells: three measures per cell, a pass/fail and a gap reason per rule.
+
+Everything here works on numpy arrays over cells; the per-rule summaries are population-weighted and
+grouped by urban/rural zone and by administrative unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, warn
+from .network import RoadNetwork, largest_component, seconds_per_segment, travel_profile, with_speeds
+from .standards import Profile, Rule
+from .travel import FROM_FACILITY, Router, Snapped, snap, straight_nearest
+
+GAP_NO_ROAD = "no_road_access"
+GAP_CUT_OFF = "cut_off"
+GAP_BEYOND = "beyond_threshold"
+GAP_REASONS = (GAP_NO_ROAD, GAP_CUT_OFF, GAP_BEYOND)
+
+
+@dataclass
+class TravelModel:
+    """One travel profile on the region: network with speeds, snapped cells and facilities."""
+
+    name: str
+    profile: dict
+    net: RoadNetwork
+    main: np.ndarray          # segments in the largest connected part
+    cell_snap: Snapped
+    fac_snap: Snapped
+    routers: dict = field(default_factory=dict)
+
+    @property
+    def access_mps(self) -> float:
+        return float(self.profile.get("access_kmh", 5.0)) / 3.6
+
+    def router(self, direction: str, weight: str) -> Router:
+        """Cached Router for a direction and a weight ('time' in seconds or 'length' in metres)."""
+        key = (direction, weight)
+        if key not in self.routers:
+            cost = seconds_per_segment(self.net) if weight == "time" else self.net.seg_length
+            self.routers[key] = Router(self.net, cost, direction)
+        return self.routers[key]
+
+    @property
+    def cut_off(self) -> np.ndarray:
+        """Cells whose nearest road is not connected to the main network."""
+        return ~self.main[self.cell_snap.seg]
+
+
+def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, cell_x: np.ndarray,
+                       cell_y: np.ndarray, facilities, max_facility_access_m: float,
+                       facility_file: object = None) -> TravelModel:
+    """Speeds for the profile, the main component, and cells and facilities snapped to it."""
+    profile = travel_profile(name, overrides)
+    net = with_speeds(roads, profile)
+    if net.n_segments == 0:
+        raise InputError("no driveable roads in the road file for this travel profile.", file=roads.source,
+                         field="highway", fix="use an extract with roads (highway=primary, residential, ...).")
+    main = largest_component(net)
+    import shapely
+
+    cell_snap = snap(net, cell_x, cell_y)
+    main_ids = np.flatnonzero(main)
+    fac_snap = snap(net, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy(), allowed=main,
+                    tree=shapely.STRtree(net.seg_geometry[main_ids]))
+    far = np.flatnonzero(fac_snap.access_m > max_facility_access_m)
+    if len(far):
+        listing = ", ".join(f"{facilities['facility_id'].iloc[i]} ({fac_snap.access_m[i]:,.0f} m)" for i in far[:8])
+        raise InputError(f"{len(far)} facilit{'y is' if len(far) == 1 else 'ies are'} more than "
+                         f"{max_facility_access_m:,.0f} m from the road network: {listing}.",
+                         file=facility_file, field="geometry",
+                         fix="check those coordinates (swapped or wrong coordinate system?), or raise "
+                             "[travel] facility_max_access_m in the scenario.")
+    return TravelModel(name, profile, net, main, cell_snap, fac_snap)
+
+
+def turnout_seconds(facilities, profile: Profile) -> np.ndarray:
+    """Turnout time per facility in seconds (its own turnout_min, else the profile's default)."""
+    minutes = facilities["turnout_min"].to_numpy(dtype=float)
+    return np.where(np.isfinite(minutes), minutes, profile.default_turnout_min) * 60.0
+
+
+def rule_facilities(rule: Rule, facilities) -> np.ndarray:
+    """Indices of the facilities a rule applies to."""
+    return np.flatnonzero(facilities["type"].isin(rule.facility_types).to_numpy())
+
+
+def nearest_measures(model: TravelModel, fac_idx: np.ndarray, turnout_s: np.ndarray, direction: str,
+                     cell_x: np.ndarray, cell_y: np.ndarray, fac_x: np.ndarray, fac_y: np.ndarray) -> dict:
+    """Straight-line distance, network distance and travel time to the nearest of the facilities.
+
+    Time = turnout (if any) + facility access leg + road travel + cell access leg.
+    Returns arrays over cells, with the nearest facility's index (into all facilities) for each.
+    """
+    src = model.fac_snap.take(fac_idx)
+    cells = model.cell_snap
+    v = model.access_mps
+    time_s, t_lab = model.router(direction, "time").nearest(
+        src, turnout_s[fac_idx] + src.access_m / v, cells, cells.access_m / v)
+    net_m, d_lab = model.router(direction, "length").nearest(src, src.access_m, cells, cells.access_m)
+    straight_m, s_lab = straight_nearest(fac_x[fac_idx], fac_y[fac_idx], cell_x, cell_y)
+    return {
+        "straight_m": straight_m, "straight_fac": fac_idx[s_lab],
+        "network_m": net_m, "network_fac": np.where(d_lab >= 0, fac_idx[d_lab], -1),
+        "time_s": time_s, "time_fac": np.where(t_lab >= 0, fac_idx[t_lab], -1),
+    }
+
+
+def rule_value(rule: Rule, measures: dict) -> np.ndarray:
+    """The per-cell value a rule is judged on (metres or seconds)."""
+    if rule.kind == "radius":
+        return measures["straight_m" if rule.measure == "straight_line" else "network_m"]
+    return measures["time_s"]
+
+
+def cell_thresholds(rule: Rule, zones: np.ndarray) -> np.ndarray:
+    """Per-cell limit from the cell's zone (NaN where the rule does not apply)."""
+    out = np.full(len(zones), np.nan)
+    for zone in ("urban", "rural"):
+        limit = rule.threshold(zone)
+        if limit is not None:
+            out[zones == zone] = limit
+    return out
+
+
+def judge_cells(value: np.ndarray, limit: np.ndarray, access_m: np.ndarray, cut_off: np.ndarray,
+                max_access_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pass (inclusive: value ≤ limit) and the gap reason for each cell that fails."""
+    passed = value <= limit
+    reason = np.full(len(value), "", dtype=object)
+    failed = ~passed & np.isfinite(limit)
+    unreachable = ~np.isfinite(value)
+    reason[failed] = GAP_BEYOND
+    reason[failed & (unreachable | cut_off)] = GAP_CUT_OFF
+    reason[failed & (access_m > max_access_m)] = GAP_NO_ROAD
+    return passed, reason
+
+
+def summarise_spatial(rule: Rule, cells: pd.DataFrame, passed: np.ndarray, reason: np.ndarray,
+                      applies: np.ndarray, extra_shares: dict[str, np.ndarray] | None = None,
+                      value: np.ndarray | None = None) -> pd.DataFrame:
+    """Population-weighted rows per zone × unit, per zone and for the whole region.
+
+    ``cells`` needs columns population, zone, unit_id, unit_name. For ``mean_time`` rules the row's
+    value is the population-weighted mean time in minutes and pass compares it with the limit.
+    """
+    frame = pd.DataFrame({
+        "zone": cells["zone"].to_numpy(), "unit_id": cells["unit_id"].to_numpy(),
+        "unit_name": cells["unit_name"].to_numpy(), "population": cells["population"].to_numpy(),
+    })[applies]
+    pop = frame["population"].to_numpy()
+    frame["covered_population"] = pop * passed[applies]
+    for gap in GAP_REASONS:
+        frame[f"gap_{gap}"] = pop * (reason[applies] == gap)
+    for name, ok in (extra_shares or {}).items():
+        frame[f"_cov_{name}"] = pop * ok[applies]
+    if value is not None:
+        finite = np.isfinite(value[applies])
+        frame["_wtime"] = np.where(finite, pop * value[applies], 0.0)
+        frame["_wpop"] = np.where(finite, pop, 0.0)
+    sums = [c for c in frame.columns if c not in ("zone", "unit_id", "unit_name")]
+    parts = [
+        frame.groupby(["zone", "unit_id", "unit_name"], sort=True)[sums].sum().reset_index(),
+        frame.groupby(["zone"], sort=True)[sums].sum().reset_index().assign(unit_id="ALL", unit_name="全部 all"),
+        frame[sums].sum().to_frame().T.assign(zone="all", unit_id="ALL", unit_name="全部 all"),
+    ]
+    out = pd.concat(parts, ignore_index=True)
+    pop = out["population"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["share_covered"] = np.where(pop > 0, out["covered_population"] / pop, np.nan)
+        for name in (extra_shares or {}):
+            out[f"share_{name}"] = np.where(pop > 0, out.pop(f"_cov_{name}") / pop, np.nan)
+        if value is not None:
+            out["value"] = np.where(out["_wpop"] > 0, out.pop("_wtime") / out.pop("_wpop") / 60.0, np.inf)
+    if rule.kind == "mean_time":
+        limits = out["zone"].map(lambda z: _mean_limit(rule, z))
+        out["target"] = limits
+        out["pass"] = np.where(rule.strict, out["value"] < limits, out["value"] <= limits)
+        out.loc[limits.isna(), "pass"] = None
+    else:
+        out["target"] = rule.min_share
+        out["pass"] = out["share_covered"] >= rule.min_share - 1e-12
+    return out
+
+
+def _mean_limit(rule: Rule, zone: str) -> float:
+    if zone == "all":
+        return np.nan
+    limit = rule.threshold(zone)
+    return np.nan if limit is None else limit / 60.0
+
+
+def summarise_counts(rule: Rule, units: pd.DataFrame, unit_pop: np.ndarray, facilities,
+                     fac_unit: np.ndarray) -> pd.DataFrame:
+    """Ratio and count-per-unit rules, per administrative unit and for the whole region."""
+    mine = facilities["type"].isin(rule.facility_types).to_numpy()
+    if rule.kind == "ratio":
+        amount = facilities[rule.attribute].to_numpy(dtype=float) * mine
+    else:
+        amount = mine.astype(float)
+    per_unit = np.bincount(fac_unit[fac_unit >= 0], weights=amount[fac_unit >= 0], minlength=len(units))
+    frame = pd.DataFrame({"zone": units["zone"].fillna("n/a").to_numpy(), "unit_id": units["unit_id"].to_numpy(),
+                          "unit_name": units["name"].to_numpy(), "kind": units["kind"].to_numpy(),
+                          "population": unit_pop, "value": per_unit})
+    if rule.kind == "count_per_unit" and rule.unit_kinds:
+        frame = frame[frame["kind"].isin(rule.unit_kinds)]
+    total = pd.DataFrame([{"zone": "all", "unit_id": "ALL", "unit_name": "全部 all", "kind": "all",
+                           "population": frame["population"].sum(),
+                           "value": per_unit.sum() if rule.kind == "ratio" else frame["value"].sum()}])
+    if rule.kind == "count_per_unit":
+        total["value"] = frame["value"].sum()
+    out = pd.concat([frame, total], ignore_index=True).drop(columns="kind")
+    out["required"] = required_count(rule, out["population"].to_numpy(dtype=float))
+    if rule.kind == "count_per_unit":  # the region row needs every unit to pass, not a sum
+        unit_rows = out["unit_id"] != "ALL"
+        out.loc[~unit_rows, "required"] = out.loc[unit_rows, "required"].sum()
+    out["pass"] = out["value"] >= out["required"] - 1e-9
+    if rule.kind == "count_per_unit":
+        out.loc[out["unit_id"] == "ALL", "pass"] = bool(out.loc[out["unit_id"] != "ALL", "pass"].all())
+    out["target"] = out["required"]
+    return out
+
+
+def required_count(rule: Rule, population: np.ndarray) -> np.ndarray:
+    """How many facilities (or ambulances) a unit of this population needs under the rule."""
+    if rule.kind == "ratio":
+        return rule.min_count * population / rule.per_people
+    need = np.full(len(population), float(rule.min_count))
+    if rule.people_per_facility:
+        need = np.maximum(need, np.ceil(population / rule.people_per_facility))
+    return need
+
+
+def warn_cut_off(model: TravelModel, population: np.ndarray) -> float:
+    """Warn with the share of population whose nearest road is cut off from the main network."""
+    share = float(population[model.cut_off].sum() / max(population.sum(), 1e-12))
+    if share > 0:
+        lost = (~model.main).sum()
+        warn(f"the road network is not connected: {lost} road segment(s) are cut off from the largest part, "
+             f"and {share:.2%} of the population ({population[model.cut_off].sum():,.0f} people) live "
+             f"nearest to them; they are reported as 'cut_off' gaps ({model.name} profile).")
+    return share
+
+
+__all__ = [
+    "FROM_FACILITY", "GAP_REASONS", "TravelModel", "build_travel_model", "cell_thresholds", "judge_cells",
+    "nearest_measures", "required_count", "rule_facilities", "rule_value", "summarise_counts",
+    "summarise_spatial", "turnout_seconds", "warn_cut_off",
+]

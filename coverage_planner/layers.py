@@ -1,0 +1,267 @@
+"""Input layers as GeoDataFrames in one projected metric CRS: boundaries, facilities, population.
+
+Every loader checks its input and raises :class:`InputError` naming the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import InputError
+
+ZONE_WORDS = {
+    "urban": "urban", "城市": "urban", "城镇": "urban", "城区": "urban", "市区": "urban", "u": "urban",
+    "rural": "rural", "农村": "rural", "乡村": "rural", "r": "rural",
+}
+UNIT_KIND_WORDS = {"street": "street", "街道": "street", "town": "town", "镇": "town", "township": "town",
+                   "乡": "town", "乡镇": "town"}
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+
+
+@dataclass
+class LayerSpec:
+    """Where a layer comes from and how to read it (one table of the scenario file)."""
+
+    path: Path
+    layer: str | None = None
+    columns: dict | None = None   # our field name -> the file's column name
+    encoding: str | None = None
+    coords: str = "wgs84"
+    key: str = ""                 # the scenario key, for messages (e.g. "facilities")
+
+    def column(self, ours: str, default: str | None = None) -> str | None:
+        return (self.columns or {}).get(ours, default)
+
+
+def read_vector(spec: LayerSpec) -> gpd.GeoDataFrame:
+    """Read a vector file; a missing file, unreadable data or a missing CRS is an InputError."""
+    path = spec.path
+    if not path.exists():
+        raise InputError(f"the {spec.key or 'layer'} file {path} does not exist.", file=path,
+                         field=f"{spec.key}.path", fix="check the path in the scenario; relative paths "
+                         "are read from the scenario file's folder.")
+    try:
+        frame = gpd.read_file(path, layer=spec.layer) if spec.layer else gpd.read_file(path)
+    except Exception as exc:
+        raise InputError(f"could not read {path} ({type(exc).__name__}: {exc}).", file=path,
+                         field=f"{spec.key}.path", fix="give a GeoJSON, GeoPackage or Shapefile.") from None
+    if frame.crs is None:
+        raise InputError("the layer has no coordinate reference system (CRS).", file=path, field="crs",
+                         fix="save it with a CRS (e.g. EPSG:4326 for longitude/latitude), or for a "
+                             "Shapefile add the .prj file.")
+    return frame
+
+
+def region_crs(boundaries: gpd.GeoDataFrame) -> str:
+    """The UTM zone (as 'EPSG:xxxxx') that suits the region, from its boundaries."""
+    return str(boundaries.estimate_utm_crs().to_string())
+
+
+def _require_columns(frame: pd.DataFrame, wanted: dict[str, str], spec: LayerSpec) -> None:
+    missing = [f"{ours} (column '{col}')" for ours, col in wanted.items() if col not in frame.columns]
+    if missing:
+        raise InputError(f"column(s) not found: {', '.join(missing)}. The file has: "
+                         f"{', '.join(map(str, frame.columns))}.", file=spec.path,
+                         field=f"{spec.key}.columns", fix=f"name the right columns under "
+                         f"[{spec.key}.columns] in the scenario, e.g. type = \"机构类型\".")
+
+
+def load_boundaries(spec: LayerSpec, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Administrative units with columns unit_id, name, name_en, kind, zone (or None), county_seat."""
+    frame = read_vector(spec)
+    cols = {"unit_id": spec.column("unit_id", "unit_id"), "name": spec.column("name", "name")}
+    _require_columns(frame, cols, spec)
+    if len(frame) == 0:
+        raise InputError("the boundary layer is empty.", file=spec.path, field=spec.key,
+                         fix="give at least one polygon of the region.")
+    out = gpd.GeoDataFrame({
+        "unit_id": frame[cols["unit_id"]].astype(str),
+        "name": frame[cols["name"]].astype(str),
+        "name_en": frame[spec.column("name_en", "name_en")].astype(str)
+        if spec.column("name_en", "name_en") in frame else frame[cols["name"]].astype(str),
+    }, geometry=frame.geometry.make_valid(), crs=frame.crs)
+    zone_col = spec.column("zone", "zone")
+    if zone_col in frame:
+        zones = frame[zone_col].astype(str).str.strip().str.lower().map(lambda z: ZONE_WORDS.get(z))
+        bad = frame.loc[zones.isna(), zone_col]
+        if len(bad):
+            raise InputError(f"unknown zone value(s) {sorted(set(map(str, bad)))[:5]}.", file=spec.path,
+                             field=zone_col, fix="use urban/rural (or 城市/城镇 and 农村/乡村).")
+        out["zone"] = zones.to_numpy()
+    else:
+        out["zone"] = None
+    kind_col = spec.column("kind", "kind")
+    out["kind"] = (frame[kind_col].astype(str).map(lambda k: UNIT_KIND_WORDS.get(k.strip().lower(), k))
+                   if kind_col in frame else "unit")
+    for flag in ("county_seat", "central_town"):
+        col = spec.column(flag, flag)
+        out[flag] = frame[col].fillna(False).astype(bool).to_numpy() if col in frame else False
+    if crs:
+        out = out.to_crs(crs)
+    return out
+
+
+def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None = None,
+                    type_map: dict | None = None) -> gpd.GeoDataFrame:
+    """Facilities as points with columns fid, name, name_en, type, ambulances, turnout_min."""
+    if not spec.path.exists():
+        raise InputError(f"the facilities file {spec.path} does not exist.", file=spec.path,
+                         field="facilities.path", fix="check the path in the scenario.")
+    if spec.path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        from .tableio import points_from_table, read_table
+
+        table = read_table(spec.path, encoding=spec.encoding)
+        frame = points_from_table(table, spec.path, spec.column("lon"), spec.column("lat"), coords=spec.coords)
+    else:
+        frame = read_vector(spec)
+        if spec.coords != "wgs84":
+            from .coords import to_wgs84
+
+            frame = frame.to_crs("EPSG:4326")
+            lon, lat = to_wgs84(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy(), spec.coords)
+            frame = frame.set_geometry(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    if len(frame) == 0:
+        raise InputError("the facility layer is empty.", file=spec.path, field="facilities",
+                         fix="give at least one facility, or check the file's filter.")
+    cols = {"type": spec.column("type", "type")}
+    _require_columns(frame, cols, spec)
+    if not frame.geometry.geom_type.isin(["Point"]).all():
+        frame = frame.set_geometry(frame.geometry.representative_point())
+    _check_lonlat(frame, spec)
+    id_col = spec.column("id", "id")
+    name_col = spec.column("name", "name")
+    types = frame[cols["type"]].astype(str).str.strip()
+    if type_map:
+        types = types.map(lambda t: type_map.get(t, t))
+    out = gpd.GeoDataFrame({
+        "facility_id": frame[id_col].astype(str) if id_col in frame else [f"F{i + 1:04d}" for i in range(len(frame))],
+        "name": frame[name_col].astype(str) if name_col in frame else "",
+        "name_en": frame[spec.column("name_en", "name_en")].astype(str)
+        if spec.column("name_en", "name_en") in frame else "",
+        "type": types.to_numpy(),
+        "ambulances": _numeric(frame, spec.column("ambulances", "ambulances"), spec, 0),
+        "turnout_min": _numeric(frame, spec.column("turnout_min", "turnout_min"), spec, np.nan),
+    }, geometry=frame.geometry.to_numpy(), crs=frame.crs).to_crs(crs)
+    if region is not None:
+        outside = ~shapely.contains_xy(shapely.buffer(region, 5000), out.geometry.x, out.geometry.y)
+        if outside.mean() > 0.5:
+            raise InputError(f"{int(outside.sum())} of {len(out)} facilities lie outside the region "
+                             "(more than 5 km beyond the boundaries).", file=spec.path, field="geometry",
+                             fix="check that longitude and latitude are not swapped, and that the "
+                                 "coordinate system (coords = wgs84/gcj02/bd09) is right.")
+    return out.reset_index(drop=True)
+
+
+def _check_lonlat(frame: gpd.GeoDataFrame, spec: LayerSpec) -> None:
+    if frame.crs is None or not frame.crs.is_geographic:
+        return
+    x, y = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+    if (np.abs(y) > 90).any() or (np.abs(x) > 180).any():
+        raise InputError("latitude outside ±90° or longitude outside ±180°: longitude and latitude look "
+                         "swapped.", file=spec.path, field="geometry",
+                         fix="swap the columns (经度 = longitude, 纬度 = latitude) or the point order.")
+
+
+def _numeric(frame: pd.DataFrame, col: str | None, spec: LayerSpec, default: float) -> np.ndarray:
+    if col is None or col not in frame:
+        return np.full(len(frame), default, dtype=float)
+    values = pd.to_numeric(frame[col], errors="coerce")
+    bad = values.isna() & frame[col].notna()
+    if bad.any():
+        raise InputError(f"non-numeric values in rows {list(np.flatnonzero(bad.to_numpy())[:5])}.",
+                         file=spec.path, field=col, fix="give numbers (or leave the cell empty).")
+    return values.fillna(default).to_numpy(dtype=float)
+
+
+def load_population(spec: LayerSpec, crs: str, region: shapely.Geometry | None = None,
+                    cell_size_m: float | None = None) -> gpd.GeoDataFrame:
+    """Population cells (points at cell centres) with columns population and cell_m (cell width).
+
+    A GeoTIFF is read pixel by pixel (people per pixel, nodata masked) and each pixel's people are
+    placed at its centre, so the total is conserved exactly. A vector layer needs a population
+    column. ``cell_size_m`` aggregates to a coarser square grid (sums) for speed.
+    """
+    if not spec.path.exists():
+        raise InputError(f"the population file {spec.path} does not exist.", file=spec.path,
+                         field="population.path", fix="check the path in the scenario.")
+    if spec.path.suffix.lower() in (".tif", ".tiff", ".vrt"):
+        x, y, pop, cell = _raster_points(spec, crs)
+    else:
+        frame = read_vector(spec)
+        col = spec.column("population", "population")
+        _require_columns(frame, {"population": col}, spec)
+        pop = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        _check_population_values(pop, spec, col)
+        area = frame.to_crs(crs).geometry.area.to_numpy()
+        pts = frame.to_crs(crs).geometry.representative_point()
+        x, y = pts.x.to_numpy(), pts.y.to_numpy()
+        cell = float(np.sqrt(np.median(area))) if (area > 0).any() else 100.0
+    if region is not None:
+        inside = shapely.contains_xy(region, x, y)
+        if not inside.any():
+            raise InputError("the population layer does not overlap the region's boundaries.",
+                             file=spec.path, field="population.path",
+                             fix="use a raster that covers the region (check its CRS and extent).")
+        x, y, pop = x[inside], y[inside], pop[inside]
+    if cell_size_m:
+        x, y, pop = aggregate_to_grid(x, y, pop, cell_size_m)
+        cell = float(cell_size_m)
+    keep = pop > 0
+    return gpd.GeoDataFrame({"population": pop[keep], "cell_m": cell},
+                            geometry=gpd.points_from_xy(x[keep], y[keep]), crs=crs)
+
+
+def _check_population_values(pop: np.ndarray, spec: LayerSpec, field: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(pop) | (pop < 0))
+    if len(bad):
+        raise InputError(f"{len(bad)} negative or missing (NaN) population value(s), e.g. at "
+                         f"{list(bad[:5])}.", file=spec.path, field=field,
+                         fix="population must be a number ≥ 0; mark empty cells as nodata in a raster "
+                             "or 0 in a table.")
+
+
+def _raster_points(spec: LayerSpec, crs: str):
+    import rasterio
+    from pyproj import Transformer
+
+    try:
+        src = rasterio.open(spec.path)
+    except Exception as exc:
+        raise InputError(f"could not read the raster ({exc}).", file=spec.path, field="population.path",
+                         fix="give a GeoTIFF of people per cell.") from None
+    with src:
+        if src.crs is None:
+            raise InputError("the raster has no coordinate reference system (CRS).", file=spec.path,
+                             field="crs", fix="assign one, e.g. gdal_edit.py -a_srs EPSG:4326 FILE.")
+        band = src.read(1, masked=True)
+        data = np.ma.filled(band.astype("float64"), np.nan)
+        masked = np.ma.getmaskarray(band)
+        _check_population_values(np.where(masked, 0.0, data), spec, "band 1")
+        rows, cols = np.nonzero(~masked & (data > 0))
+        pop = data[rows, cols]
+        xs, ys = rasterio.transform.xy(src.transform, rows, cols, offset="center")
+        xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+        res = src.res
+        if src.crs.is_geographic:
+            lat = float(np.mean(ys)) if len(ys) else 0.0
+            cell = float(np.sqrt(res[0] * 111320 * np.cos(np.radians(lat)) * res[1] * 110540))
+        else:
+            cell = float(np.sqrt(res[0] * res[1]))
+        transformer = Transformer.from_crs(src.crs, crs, always_xy=True)
+        x, y = transformer.transform(xs, ys)
+    return np.asarray(x), np.asarray(y), pop, cell
+
+
+def aggregate_to_grid(x: np.ndarray, y: np.ndarray, pop: np.ndarray, size: float):
+    """Sum points into a square grid of ``size`` metres; returns cell centres and sums."""
+    ix = np.floor(x / size).astype(np.int64)
+    iy = np.floor(y / size).astype(np.int64)
+    keys, inverse = np.unique(np.stack([ix, iy], axis=1), axis=0, return_inverse=True)
+    sums = np.bincount(inverse.ravel(), weights=pop, minlength=len(keys))
+    return (keys[:, 0] + 0.5) * size, (keys[:, 1] + 0.5) * size, sums

@@ -1,0 +1,188 @@
+"""Outputs of a coverage run: summary.csv/json, cells.gpkg, isochrones.gpkg, coverage.html, a table.
+
+All files are written into a temporary folder beside the target and moved into place at the end, so
+a failed run leaves no half-written output folder. Files are deterministic for the same inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+FIXED_DATE = "2000-01-01T00:00:00Z"  # GeoPackage timestamps, for byte-identical outputs
+TYPE_LABELS = {
+    "hospital": ("医院", "Hospital", "#d62728"), "thc": ("乡镇卫生院", "Township health centre", "#2ca02c"),
+    "chc": ("社区卫生服务中心", "Community health centre", "#1f77b4"), "ems": ("急救站", "EMS station", "#ff7f0e"),
+    "chs": ("社区卫生服务站", "Community health station", "#17becf"),
+    "village_clinic": ("村卫生室", "Village clinic", "#8c564b"),
+}
+GAP_LABELS = {"no_road_access": "无道路可达 no road access", "cut_off": "路网不连通 cut off from the network",
+              "beyond_threshold": "超出标准 beyond the threshold"}
+
+
+@contextmanager
+def atomic_dir(target: Path):
+    """Yield a temporary folder; on success it replaces ``target``, on failure it is removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_gpkg(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    """Write a GeoPackage layer with a fixed timestamp so that reruns give identical bytes."""
+    import pyogrio
+
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_DATE})
+    frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+
+
+def cell_polygons(cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Cells as squares of their cell size around their centre points."""
+    x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
+    half = cells["cell_m"].to_numpy(dtype=float) / 2
+    return cells.set_geometry(shapely.box(x - half, y - half, x + half, y + half))
+
+
+def _jsonable(value):
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else round(float(value), 6)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def summary_json(result) -> dict:
+    """The summary as a JSON-able dict: population_total and one entry per rule with its rows."""
+    scn = result.scenario
+    rules = []
+    for rule in result.rules:
+        rows = result.summary[result.summary["rule_id"] == rule.id]
+        rows = rows.drop(columns=["rule_id", "rule_zh", "rule_en", "kind", "threshold", "source"])
+        region_row = rows[rows["unit_id"] == "ALL"]
+        overall = region_row[region_row["zone"] == "all"]
+        rules.append({
+            "id": rule.id, "name_zh": rule.name_zh, "name_en": rule.name_en, "kind": rule.kind,
+            "threshold": rule.threshold_label(), "facility_types": list(rule.facility_types),
+            "source": rule.source, "line": rule.line, "quote": rule.quote, "note": rule.note,
+            "pass": _jsonable(overall["pass"].iloc[0]) if len(overall) and overall["pass"].iloc[0] is not None else None,
+            "rows": [{k: _jsonable(v) for k, v in r.items()} for r in rows.to_dict(orient="records")],
+        })
+    return {
+        "scenario": scn.name, "title_zh": scn.title_zh, "title_en": scn.title_en,
+        "standards_profile": scn.profile.id, "standards_sources": list(scn.profile.sources),
+        "crs": result.region.crs, "population_total": round(result.population_total, 3),
+        "cells": int(len(result.cells)), "facilities": int(len(result.region.facilities)),
+        "assumptions": {"min_share": scn.profile.min_share, "max_access_m": scn.profile.max_access_m,
+                        "urban_density_per_km2": scn.profile.urban_density_per_km2,
+                        "default_turnout_min": scn.profile.default_turnout_min},
+        "warnings": list(result.warnings), "rules": rules,
+        "credits": "Road data © OpenStreetMap contributors (ODbL) where OSM files are used.",
+    }
+
+
+def write_outputs(result, out_dir: Path) -> Path:
+    """Write every output of a coverage run into ``out_dir`` atomically; returns the folder."""
+    from .maps import coverage_map
+
+    with atomic_dir(out_dir) as tmp:
+        result.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g", encoding="utf-8")
+        (tmp / "summary.json").write_text(json.dumps(summary_json(result), ensure_ascii=False, indent=1),
+                                          encoding="utf-8")
+        write_gpkg(cell_polygons(result.cells), tmp / "cells.gpkg", "cells")
+        if result.isochrones is not None and len(result.isochrones):
+            write_gpkg(result.isochrones, tmp / "isochrones.gpkg", "isochrones")
+        coverage_map(result).save(tmp / "coverage.html")
+        _stable_ids(tmp / "coverage.html")
+    return out_dir
+
+
+def write_isochrones_only(iso: gpd.GeoDataFrame, out_dir: Path) -> Path:
+    """Write isochrones.gpkg into ``out_dir`` (replacing that one file atomically)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".isochrones.tmp-{os.getpid()}.gpkg"
+    try:
+        write_gpkg(iso, tmp, "isochrones")
+        os.replace(tmp, out_dir / "isochrones.gpkg")
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_dir / "isochrones.gpkg"
+
+
+def _stable_ids(path: Path) -> None:
+    """Replace folium's random element ids by sequential ones, so the HTML is deterministic."""
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    mapping: dict[str, str] = {}
+
+    def sub(match: re.Match) -> str:
+        return mapping.setdefault(match.group(0), f"{len(mapping) + 1:032x}")
+
+    path.write_text(re.sub(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])", sub, text), encoding="utf-8")
+
+
+def print_summary(result) -> None:
+    """A terminal table: one line per rule and zone, pass/fail in colour, failing units listed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    s = result.summary
+    table = Table(title=f"{result.scenario.title_zh} {result.scenario.title_en} — "
+                        f"{result.scenario.profile.name_zh} {result.scenario.profile.name_en} standards",
+                  caption=f"population 人口 {result.population_total:,.0f}; spatial rules pass when ≥ "
+                          f"{result.scenario.profile.min_share:.0%} of people meet them (planning assumption)")
+    for col in ("rule 规则", "zone 区域", "population 人口", "covered / value 覆盖", "share 比例",
+                "target 目标", "result 结果", "failing units 未达标单元"):
+        table.add_column(col, overflow="fold")
+    for rule in result.rules:
+        rows = s[s["rule_id"] == rule.id]
+        units = rows[rows["unit_id"] != "ALL"]
+        for _, row in rows[rows["unit_id"] == "ALL"].iterrows():
+            failing = units[(units["zone"] == row["zone"]) | (row["zone"] == "all")]
+            failing = failing[failing["pass"] == False]  # noqa: E712
+            names = ", ".join(failing["unit_name"].astype(str).head(6)) + (" …" if len(failing) > 6 else "")
+            ok = row["pass"]
+            verdict = "[green]PASS 达标[/]" if ok is True or ok is np.True_ else \
+                ("[red]FAIL 未达标[/]" if ok is False or ok is np.False_ else "–")
+            if rule.spatial and rule.kind != "mean_time":
+                covered, share = f"{row['covered_population']:,.0f}", f"{row['share_covered']:.1%}"
+                target = f"{row['target']:.0%}"
+            elif rule.kind == "mean_time":
+                covered, share, target = f"mean {row['value']:.1f} min", "", \
+                    ("" if pd.isna(row["target"]) else f"{'<' if rule.strict else '≤'}{row['target']:g} min")
+            else:
+                covered, share, target = f"{row['value']:g}", "", f"{row['required']:.1f}"
+            table.add_row(f"{rule.id}: {rule.name_zh}\n{rule.threshold_label()}", str(row["zone"]),
+                          f"{row['population']:,.0f}", covered, share, target, verdict, names)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+    for text in result.warnings:
+        console.print(f"[yellow]warning:[/] {text}")
+    console.print(f"Outputs 输出: {result.scenario.out_dir}/ (coverage.html, summary.csv, summary.json, "
+                  "cells.gpkg, isochrones.gpkg)")

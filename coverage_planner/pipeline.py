@@ -1,0 +1,288 @@
+"""The coverage check end to end: scenario → layers → network → travel times → rules → outputs.
+
+``coverage-planner run SCENARIO`` and ``coverage-planner isochrones SCENARIO`` live here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import coverage as cov
+from .errors import PlannerWarning
+from .isochrones import facility_isochrones
+from .layers import load_boundaries, load_facilities, load_population, region_crs
+from .roads import load_roads
+from .scenario import Scenario, load_scenario
+from .standards import Rule
+
+
+@dataclass
+class Region:
+    """The loaded layers in one metric CRS."""
+
+    crs: str
+    units: gpd.GeoDataFrame
+    region: shapely.Geometry
+    facilities: gpd.GeoDataFrame
+    cells: gpd.GeoDataFrame       # population, cell_m, unit_id, unit_name, zone, geometry
+    roads: object
+    unit_pop: np.ndarray
+    fac_unit: np.ndarray
+
+
+@dataclass
+class Result:
+    """Everything a coverage run produces."""
+
+    scenario: Scenario
+    region: Region
+    cells: gpd.GeoDataFrame
+    summary: pd.DataFrame
+    rules: list[Rule]
+    models: dict
+    isochrones: gpd.GeoDataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def population_total(self) -> float:
+        return float(self.region.cells["population"].sum())
+
+
+class Steps:
+    """Progress display for long steps (rich progress bar on a terminal, silent otherwise)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+
+    @contextmanager
+    def step(self, text: str):
+        if self.quiet:
+            yield
+            return
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        with console.status(f"[bold]{text}…"):
+            yield
+        console.log(f"{text} ✓")
+
+
+def _assign_units(units: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Index of the unit containing each point (the nearest unit for points on no polygon)."""
+    tree = shapely.STRtree(units.geometry.to_numpy())
+    points = shapely.points(x, y)
+    idx = np.full(len(points), -1, dtype=np.int64)
+    pt, poly = tree.query(points, predicate="within")
+    idx[pt] = poly
+    left = np.flatnonzero(idx < 0)
+    if len(left):
+        p, q = tree.query_nearest(points[left], all_matches=False)
+        idx[left[p]] = q
+    return idx
+
+
+def load_region(scn: Scenario, steps: Steps) -> Region:
+    """Load and check boundaries, facilities, population and roads in the region's metric CRS."""
+    with steps.step("Loading boundaries 行政区划"):
+        units = load_boundaries(scn.boundaries)
+        crs = scn.crs or region_crs(units)
+        units = units.to_crs(crs)
+        region = shapely.union_all(units.geometry.to_numpy())
+    with steps.step("Loading facilities 医疗机构"):
+        facilities = load_facilities(scn.facilities, crs, region, scn.type_map)
+    with steps.step("Loading population 人口"):
+        cells = load_population(scn.population, crs, region, scn.cell_size_m)
+    with steps.step("Loading roads 道路 (OpenStreetMap)"):
+        roads = load_roads(scn.roads, crs, scn.cache_dir)
+    x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
+    unit_idx = _assign_units(units, x, y)
+    cells["unit_id"] = units["unit_id"].to_numpy()[unit_idx]
+    cells["unit_name"] = units["name"].to_numpy()[unit_idx]
+    zone = units["zone"].to_numpy()[unit_idx]
+    if pd.isna(zone).any():  # no zone attribute: the profile's density threshold decides
+        density = cells["population"].to_numpy() / (cells["cell_m"].to_numpy() ** 2 / 1e6)
+        by_density = np.where(density >= scn.profile.urban_density_per_km2, "urban", "rural")
+        zone = np.where(pd.isna(zone), by_density, zone)
+    cells["zone"] = zone.astype(str)
+    unit_pop = np.bincount(unit_idx, weights=cells["population"].to_numpy(), minlength=len(units))
+    fac_unit = _assign_units(units, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
+    return Region(crs, units, region, facilities, cells, roads, unit_pop, fac_unit)
+
+
+def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
+    """Travel measures per cell for every spatial rule, then pass/fail and summaries for all rules."""
+    cells = region.cells.copy()
+    fac = region.facilities
+    x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
+    fx, fy = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
+    turnout = cov.turnout_seconds(fac, scn.profile)
+    zones = cells["zone"].to_numpy()
+    pop = cells["population"].to_numpy()
+    models: dict[str, cov.TravelModel] = {}
+    rows, rules = [], list(scn.profile.rules)
+    for rule in rules:
+        if not rule.spatial:
+            continue
+        if rule.travel_profile not in models:
+            with steps.step(f"Snapping to roads, profile '{rule.travel_profile}'"):
+                models[rule.travel_profile] = cov.build_travel_model(
+                    region.roads, rule.travel_profile, scn.travel_overrides.get(rule.travel_profile), x, y,
+                    fac, scn.facility_max_access_m, scn.facilities.path)
+                if len(models) == 1:  # the same roads for every profile: warn once
+                    cov.warn_cut_off(models[rule.travel_profile], pop)
+        model = models[rule.travel_profile]
+        idx = cov.rule_facilities(rule, fac)
+        limit = cov.cell_thresholds(rule, zones)
+        applies = np.isfinite(limit)
+        if len(idx) == 0:
+            meas = {k: np.full(len(cells), np.inf) for k in ("straight_m", "network_m", "time_s")}
+            meas.update({k: np.full(len(cells), -1) for k in ("straight_fac", "network_fac", "time_fac")})
+        else:
+            with steps.step(f"Travel times for {rule.id} ({', '.join(rule.facility_types)})"):
+                offsets = turnout if rule.include_turnout else np.zeros(len(fac))
+                meas = cov.nearest_measures(model, idx, offsets, rule.direction, x, y, fx, fy)
+        value = cov.rule_value(rule, meas)
+        passed, reason = cov.judge_cells(value, limit, model.cell_snap.access_m, model.cut_off,
+                                         scn.profile.max_access_m)
+        extra = None
+        if rule.kind == "radius":
+            extra = {"straight_line": meas["straight_m"] <= limit, "network_distance": meas["network_m"] <= limit}
+        summary = cov.summarise_spatial(rule, cells, passed, reason, applies, extra,
+                                        value if rule.kind == "mean_time" else None)
+        rows.append(_tag(summary, rule))
+        _store_cell_columns(cells, rule, meas, value, passed, reason, applies, fac)
+    for rule in rules:
+        if not rule.spatial:
+            rows.append(_tag(cov.summarise_counts(rule, region.units, region.unit_pop, fac, region.fac_unit), rule))
+    first = next(iter(models.values()), None)
+    if first is not None:
+        cells["access_m"] = first.cell_snap.access_m
+    summary = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return Result(scn, region, cells, summary, rules, models)
+
+
+def _tag(frame: pd.DataFrame, rule: Rule) -> pd.DataFrame:
+    frame.insert(0, "rule_id", rule.id)
+    frame.insert(1, "rule_zh", rule.name_zh)
+    frame.insert(2, "rule_en", rule.name_en)
+    frame.insert(3, "kind", rule.kind)
+    frame.insert(4, "threshold", rule.threshold_label())
+    frame["source"] = f"{rule.source} L{rule.line}"
+    return frame
+
+
+def _store_cell_columns(cells, rule: Rule, meas: dict, value, passed, reason, applies, fac) -> None:
+    fids = fac["facility_id"].to_numpy()
+    ids = lambda k: np.where(meas[k] >= 0, fids[np.maximum(meas[k], 0)], "")  # noqa: E731
+    prefix = rule.id
+    cells[f"{prefix}_straight_km"] = meas["straight_m"] / 1000.0
+    cells[f"{prefix}_network_km"] = meas["network_m"] / 1000.0
+    cells[f"{prefix}_time_min"] = meas["time_s"] / 60.0
+    cells[f"{prefix}_nearest"] = ids("time_fac")
+    cells[f"{prefix}_pass"] = np.where(applies, passed, False)
+    cells[f"{prefix}_applies"] = applies
+    cells[f"{prefix}_gap"] = reason
+
+
+def add_isochrones(result: Result, minutes: list[float], steps: Steps) -> gpd.GeoDataFrame:
+    """Isochrones of every facility, with the travel settings of the time rule covering its type."""
+    fac = result.region.facilities
+    turnout = cov.turnout_seconds(fac, result.scenario.profile)
+    parts, done = [], np.zeros(len(fac), dtype=bool)
+    time_rules = [r for r in result.rules if r.kind in ("travel_time", "mean_time")]
+    with steps.step("Isochrones 等时圈"):
+        for rule in time_rules + [None]:
+            idx = np.flatnonzero(~done & (fac["type"].isin(rule.facility_types).to_numpy() if rule else True))
+            if len(idx) == 0:
+                continue
+            name = rule.travel_profile if rule else "ambulance"
+            model = result.models.get(name) or _model_for(result, name)
+            offsets = turnout if (rule is None or rule.include_turnout) else np.zeros(len(fac))
+            direction = rule.direction if rule else "from_facility"
+            parts.append(facility_isochrones(model, fac, idx, offsets, direction, minutes))
+            done[idx] = True
+    iso = pd.concat(parts, ignore_index=True) if parts else gpd.GeoDataFrame()
+    result.isochrones = gpd.GeoDataFrame(iso, geometry="geometry", crs=result.region.crs)
+    return result.isochrones
+
+
+def _model_for(result: Result, name: str) -> cov.TravelModel:
+    region, scn = result.region, result.scenario
+    cells = region.cells
+    model = cov.build_travel_model(region.roads, name, scn.travel_overrides.get(name),
+                                   cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy(), region.facilities,
+                                   scn.facility_max_access_m, scn.facilities.path)
+    result.models[name] = model
+    return model
+
+
+def run(scn: Scenario, quiet: bool = False, isochrones: bool = True) -> Result:
+    """Run the coverage check of a scenario (no files written)."""
+    steps = Steps(quiet)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PlannerWarning)
+        region = load_region(scn, steps)
+        result = evaluate(scn, region, steps)
+        if isochrones:
+            add_isochrones(result, scn.isochrone_minutes, steps)
+    result.warnings = [str(w.message) for w in caught if issubclass(w.category, PlannerWarning)]
+    for w in caught:  # pass them on to the caller's handlers (CLI prints them)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result
+
+
+def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet: bool = False) -> int:
+    """Load, check, write every output and print the table; returns the process exit code."""
+    from .outputs import print_summary, write_outputs
+
+    scn = load_scenario(path, out_dir)
+    result = run(scn, quiet=quiet)
+    write_outputs(result, scn.out_dir)
+    if not quiet:
+        print_summary(result)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return run_scenario_file(args.scenario, args.out, args.quiet)
+
+
+def _cmd_isochrones(args: argparse.Namespace) -> int:
+    from .outputs import write_isochrones_only
+
+    scn = load_scenario(args.scenario, args.out)
+    steps = Steps(args.quiet)
+    region = load_region(scn, steps)
+    result = evaluate(scn, region, steps)
+    iso = add_isochrones(result, [float(m) for m in args.minutes], steps)
+    path = write_isochrones_only(iso, scn.out_dir)
+    print(f"{len(iso)} isochrone polygons → {path}")
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    """Add the ``run`` and ``isochrones`` sub-commands."""
+    p = sub.add_parser("run", help="check a scenario against its standards profile (检查覆盖标准)",
+                       description="Check every rule of the scenario's standards profile by urban/rural "
+                                   "zone and administrative unit; write maps/<scenario>/ (coverage.html, "
+                                   "cells.gpkg, isochrones.gpkg, summary.csv, summary.json).")
+    p.add_argument("scenario", help="scenario TOML file, e.g. scenarios/demo.toml")
+    p.add_argument("--out", help="output folder (default: the scenario's outputs.dir or maps/<name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress display and no table")
+    p.set_defaults(func=_cmd_run)
+    q = sub.add_parser("isochrones", help="isochrone polygons of every facility (等时圈)",
+                       description="Write isochrones.gpkg with one polygon per facility and time limit.")
+    q.add_argument("scenario", help="scenario TOML file")
+    q.add_argument("--minutes", nargs="+", type=float, default=[15.0, 30.0], help="time limits (default 15 30)")
+    q.add_argument("--out", help="output folder")
+    q.add_argument("--quiet", action="store_true", help="no progress display")
+    q.set_defaults(func=_cmd_isochrones)

@@ -1,0 +1,178 @@
+"""Road layer: OpenStreetMap XML (osmnx) or PBF (pyrosm) into a :class:`RoadNetwork`, with a cache.
+
+Only ways tagged ``highway=*`` (and ``route=ferry``) become roads; railways, rivers and other ways
+in the file are dropped. ``oneway=yes|true|1|-1`` and roundabouts are honoured, ``maxspeed`` is parsed
+to km/h. Geometry is projected to the region's metric CRS and lengths are measured there.
+The cache is a compressed ``.npz`` keyed by the file's path, size, modification time and CRS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import InputError
+from .network import RoadNetwork, parse_maxspeed, segments_from_directed_edges
+
+CACHE_VERSION = "roads-v1"
+_ONEWAY_TRUE = {"yes", "true", "1"}
+_ONEWAY_REVERSE = {"-1", "reverse"}
+
+
+def _first(value: object) -> object:
+    """First element of an osmnx list attribute (merged ways), else the value itself."""
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    return value
+
+
+def _cache_path(path: Path, crs: str, cache_dir: Path) -> Path:
+    stat = path.stat()
+    key = f"{CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{crs}"
+    return cache_dir / f"roads-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
+
+
+def _save(net: RoadNetwork, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    wkb = shapely.to_wkb(net.seg_geometry)
+    lengths = np.array([len(w) for w in wkb], dtype=np.int64)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez_compressed(
+        tmp, crs=np.array(net.crs), source=np.array(net.source), node_x=net.node_x, node_y=net.node_y,
+        seg_a=net.seg_a, seg_b=net.seg_b, seg_length=net.seg_length,
+        seg_highway=net.seg_highway.astype(str), seg_maxspeed=net.seg_maxspeed, seg_fwd=net.seg_fwd,
+        seg_bwd=net.seg_bwd, seg_ferry=net.seg_ferry,
+        wkb=np.frombuffer(b"".join(wkb), dtype=np.uint8), wkb_len=lengths)
+    os.replace(tmp, target)
+
+
+def _load(target: Path) -> RoadNetwork:
+    with np.load(target) as z:
+        ends = np.cumsum(z["wkb_len"])
+        blob = z["wkb"].tobytes()
+        starts = ends - z["wkb_len"]
+        geoms = shapely.from_wkb(np.array([blob[s:e] for s, e in zip(starts, ends)], dtype=object))
+        return RoadNetwork(
+            crs=str(z["crs"]), node_x=z["node_x"], node_y=z["node_y"], seg_a=z["seg_a"],
+            seg_b=z["seg_b"], seg_length=z["seg_length"], seg_highway=z["seg_highway"].astype(object),
+            seg_maxspeed=z["seg_maxspeed"], seg_fwd=z["seg_fwd"], seg_bwd=z["seg_bwd"],
+            seg_geometry=geoms, seg_ferry=z["seg_ferry"], source=str(z["source"]))
+
+
+def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None) -> RoadNetwork:
+    """Read an OSM file (.osm/.xml/.osm.bz2 via osmnx, .pbf via pyrosm) as a projected RoadNetwork."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"the road file {path} does not exist.", file=path, field="roads.path",
+                         fix="check the path in the scenario (relative paths are relative to the scenario file), "
+                             "or download an extract with 'coverage-planner fetch pbf'.")
+    cache = _cache_path(path, crs, Path(cache_dir)) if cache_dir else None
+    if cache and cache.exists():
+        return _load(cache)
+    name = path.name.lower()
+    if name.endswith(".pbf"):
+        edges, ids = _read_pbf(path)
+    elif name.endswith((".osm", ".xml", ".osm.bz2", ".xml.bz2")):
+        edges, ids = _read_xml(path)
+    else:
+        raise InputError(f"unknown road file type '{path.suffix}'.", file=path, field="roads.path",
+                         fix="give an OpenStreetMap extract as .osm.pbf, .osm or .osm.bz2.")
+    net = _to_network(edges, ids, crs, str(path))
+    if net.n_segments == 0:
+        raise InputError("the road file contains no ways tagged highway=*.", file=path, field="highway",
+                         fix="use an OpenStreetMap extract that covers the region's roads.")
+    if cache:
+        _save(net, cache)
+    return net
+
+
+def _read_xml(path: Path):
+    """Edges of an OSM XML file via osmnx (simplified graph, all components kept)."""
+    import osmnx as ox
+
+    tags = list(dict.fromkeys([*ox.settings.useful_tags_way, "route", "junction", "oneway", "maxspeed"]))
+    ox.settings.useful_tags_way = tags
+    try:
+        graph = ox.graph_from_xml(path, simplify=True, retain_all=True)
+    except Exception as exc:  # osmnx/xml raise many kinds of errors for broken files
+        raise InputError(f"could not read the OSM XML file ({type(exc).__name__}: {exc}).", file=path,
+                         field="roads.path", fix="check that the file is a complete OSM XML extract.") from None
+    if graph.number_of_edges() == 0:
+        return pd.DataFrame(columns=["u", "v", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
+    nodes, edges = ox.graph_to_gdfs(graph, nodes=True, edges=True, fill_edge_geometry=True)
+    edges = edges.reset_index()
+    frame = pd.DataFrame({
+        "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(),
+        "highway": edges["highway"].map(_first) if "highway" in edges else None,
+        "maxspeed": edges["maxspeed"] if "maxspeed" in edges else None,
+        "route": edges["route"].map(_first) if "route" in edges else None,
+        "geometry": edges.geometry.to_numpy(),
+        "oneway": True,  # osmnx already made one directed edge per drivable direction
+    })
+    coords = {int(i): (x, y) for i, x, y in zip(nodes.index, nodes["x"], nodes["y"])}
+    return frame, coords
+
+
+def _read_pbf(path: Path):
+    """Edges of an OSM PBF file via pyrosm (node-to-node segments, one row per way piece)."""
+    from pyrosm import OSM
+
+    try:
+        osm = OSM(str(path))
+        nodes, edges = osm.get_network(network_type="all", nodes=True,
+                                       extra_attributes=["junction", "route"])
+    except Exception as exc:
+        raise InputError(f"could not read the PBF file ({type(exc).__name__}: {exc}); it may be truncated "
+                         "or corrupt.", file=path, field="roads.path",
+                         fix="download the extract again (check its size against the server's).") from None
+    if edges is None or len(edges) == 0:
+        return pd.DataFrame(columns=["u", "v", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
+    oneway = edges["oneway"].fillna("").astype(str).str.lower() if "oneway" in edges else pd.Series("", index=edges.index)
+    junction = edges["junction"].fillna("").astype(str).str.lower() if "junction" in edges else ""
+    one = oneway.isin(_ONEWAY_TRUE) | (junction.isin(["roundabout", "circular"]) if len(junction) else False)
+    rev = oneway.isin(_ONEWAY_REVERSE)
+    frame = pd.DataFrame({
+        "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(), "highway": edges["highway"].to_numpy(),
+        "maxspeed": edges["maxspeed"].to_numpy() if "maxspeed" in edges else None,
+        "route": edges["route"].to_numpy() if "route" in edges else None,
+        "geometry": edges.geometry.to_numpy(), "oneway": (one | rev).to_numpy(),
+    })
+    # a reversed one-way is stored as the opposite directed edge
+    flip = rev.to_numpy()
+    frame.loc[flip, ["u", "v"]] = frame.loc[flip, ["v", "u"]].to_numpy()
+    frame.loc[flip, "geometry"] = shapely.reverse(frame.loc[flip, "geometry"].to_numpy())
+    # two-way pieces become a pair of directed edges
+    both = frame[~frame["oneway"].to_numpy()].copy()
+    both[["u", "v"]] = both[["v", "u"]].to_numpy()
+    both["geometry"] = shapely.reverse(both["geometry"].to_numpy())
+    frame = pd.concat([frame, both], ignore_index=True)
+    coords = {int(i): (x, y) for i, x, y in zip(nodes["id"], nodes["lon"], nodes["lat"])}
+    return frame, coords
+
+
+def _to_network(frame: pd.DataFrame, coords: dict, crs: str, source: str) -> RoadNetwork:
+    """Directed road edges (lon/lat) → projected RoadNetwork with segments and direction flags."""
+    import geopandas as gpd
+
+    highway = frame["highway"].astype(object).where(frame["highway"].notna(), None)
+    is_ferry = (frame["route"].astype(str) == "ferry").to_numpy() if "route" in frame else np.zeros(len(frame), bool)
+    keep = highway.notna().to_numpy() | is_ferry
+    frame = frame[keep].reset_index(drop=True)
+    is_ferry = is_ferry[keep]
+    highway = np.where(is_ferry, "ferry", frame["highway"].astype(str).to_numpy()).astype(object)
+    geom = gpd.GeoSeries(frame["geometry"].to_numpy(), crs="EPSG:4326").to_crs(crs).to_numpy()
+    osm_ids = np.unique(np.concatenate([frame["u"].to_numpy(), frame["v"].to_numpy()]).astype(np.int64))
+    lonlat = np.array([coords[i] for i in osm_ids.tolist()], dtype=float).reshape(-1, 2)
+    xy = gpd.GeoSeries(gpd.points_from_xy(lonlat[:, 0], lonlat[:, 1]), crs="EPSG:4326").to_crs(crs)
+    u = np.searchsorted(osm_ids, frame["u"].to_numpy().astype(np.int64))
+    v = np.searchsorted(osm_ids, frame["v"].to_numpy().astype(np.int64))
+    maxspeed = np.array([parse_maxspeed(m) for m in frame["maxspeed"]]) if "maxspeed" in frame \
+        else np.full(len(frame), np.nan)
+    seg = segments_from_directed_edges(u, v, shapely.length(geom), geom, seg_highway=highway,
+                                       seg_maxspeed=maxspeed, seg_ferry=is_ferry)
+    return RoadNetwork(crs=crs, node_x=xy.x.to_numpy(), node_y=xy.y.to_numpy(), source=source, **seg)

@@ -1,0 +1,139 @@
+"""Scenario files (TOML): which data, which standards profile, which travel profile, which outputs.
+
+:func:`load_scenario` validates the whole file and reports every problem at once, each with the
+file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError, InputErrors
+from .layers import LayerSpec
+from .network import TRAVEL_PROFILES
+from .standards import Profile, load_profile
+
+SECTIONS = {
+    "scenario": {"name", "title_zh", "title_en", "crs"},
+    "standards": {"profile", "rules", "overrides"},
+    "travel": {"profile", "facility_max_access_m", "profiles"},
+    "boundaries": {"path", "layer", "columns"},
+    "facilities": {"path", "layer", "columns", "coords", "encoding", "types"},
+    "population": {"path", "layer", "columns", "cell_size_m"},
+    "roads": {"path"},
+    "outputs": {"dir", "isochrone_minutes", "cache_dir"},
+    "siting": None,  # validated by the siting module
+}
+REQUIRED = [("roads", "path"), ("population", "path"), ("facilities", "path"), ("boundaries", "path")]
+COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
+
+
+@dataclass
+class Scenario:
+    """A validated scenario: paths are absolute, the standards profile is loaded."""
+
+    path: Path
+    name: str
+    title_zh: str
+    title_en: str
+    crs: str | None
+    profile: Profile
+    travel_overrides: dict
+    facility_max_access_m: float
+    boundaries: LayerSpec
+    facilities: LayerSpec
+    population: LayerSpec
+    roads: Path
+    cell_size_m: float | None
+    type_map: dict
+    out_dir: Path
+    cache_dir: Path
+    isochrone_minutes: list[float]
+    raw: dict = field(default_factory=dict)
+
+
+def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenario:
+    """Read and validate a scenario file; every problem is reported at once (InputErrors)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"the scenario file {path} does not exist.", file=path, field="SCENARIO",
+                         fix="give the path of a .toml scenario, e.g. scenarios/demo.toml.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"the scenario is not valid TOML ({exc}).", file=path, field="SCENARIO",
+                         fix="correct the TOML syntax (strings in double quotes, tables in [brackets]).") from None
+    base = path.resolve().parent
+    errors: list[InputError] = []
+
+    def problem(key: str, text: str, fix: str) -> None:
+        errors.append(InputError(text, file=path, field=key, fix=fix))
+
+    for section, table in data.items():
+        if section not in SECTIONS:
+            problem(section, f"unknown section [{section}].", f"use only {', '.join(SECTIONS)}.")
+        elif SECTIONS[section] is not None and isinstance(table, dict):
+            for key in table:
+                if key not in SECTIONS[section]:
+                    problem(f"{section}.{key}", f"unknown key '{key}' in [{section}].",
+                            f"keys of [{section}] are {', '.join(sorted(SECTIONS[section]))}.")
+    for section, key in REQUIRED:
+        if not data.get(section, {}).get(key):
+            problem(f"{section}.{key}", f"missing required key {section}.{key}.", f"add [{section}] {key} = \"...\".")
+    paths = {s: (base / data[s]["path"]).resolve() for s, _ in REQUIRED if data.get(s, {}).get("path")}
+    for section, p in paths.items():
+        if not p.exists():
+            problem(f"{section}.path", f"the file {p} does not exist.",
+                    "check the path; relative paths are read from the scenario file's folder.")
+    fac = data.get("facilities", {})
+    coords = str(fac.get("coords", "wgs84")).lower()
+    if coords not in COORD_SYSTEMS:
+        problem("facilities.coords", f"unknown coordinate system '{coords}'.", f"use one of {', '.join(COORD_SYSTEMS)}.")
+    travel = data.get("travel", {})
+    for name in travel.get("profiles", {}):
+        if name not in TRAVEL_PROFILES:
+            problem(f"travel.profiles.{name}", f"unknown travel profile '{name}'.",
+                    f"use one of {', '.join(TRAVEL_PROFILES)}.")
+    std = data.get("standards", {})
+    profile = None
+    try:
+        profile = load_profile(std.get("profile", "chongqing"), base, std.get("overrides"), std.get("rules"))
+    except InputError as exc:
+        errors.append(exc)
+    if profile is not None:
+        for rule in profile.rules:
+            if rule.spatial and rule.travel_profile not in TRAVEL_PROFILES:
+                problem(f"rules.{rule.id}.travel_profile", f"unknown travel profile '{rule.travel_profile}'.",
+                        f"use one of {', '.join(TRAVEL_PROFILES)}.")
+    minutes = data.get("outputs", {}).get("isochrone_minutes", [15, 30])
+    if not all(isinstance(m, (int, float)) and m > 0 for m in minutes):
+        problem("outputs.isochrone_minutes", f"isochrone minutes must be positive numbers, got {minutes}.",
+                "e.g. isochrone_minutes = [15, 30].")
+    if errors:
+        raise errors[0] if len(errors) == 1 else InputErrors(errors)
+
+    head = data.get("scenario", {})
+    name = str(head.get("name", path.stem))
+    outputs = data.get("outputs", {})
+
+    def spec(section: str) -> LayerSpec:
+        table = data[section]
+        return LayerSpec(path=paths[section], layer=table.get("layer"), columns=table.get("columns"),
+                         encoding=table.get("encoding"), coords=coords if section == "facilities" else "wgs84",
+                         key=section)
+
+    return Scenario(
+        path=path.resolve(), name=name, title_zh=str(head.get("title_zh", name)),
+        title_en=str(head.get("title_en", name)),
+        crs=None if str(head.get("crs", "auto")).lower() == "auto" else str(head["crs"]),
+        profile=profile, travel_overrides=travel.get("profiles", {}),
+        facility_max_access_m=float(travel.get("facility_max_access_m", 500.0)),
+        boundaries=spec("boundaries"), facilities=spec("facilities"), population=spec("population"),
+        roads=paths["roads"], cell_size_m=data["population"].get("cell_size_m"),
+        type_map=dict(fac.get("types", {})),
+        out_dir=Path(out_dir) if out_dir else (base / outputs["dir"] if "dir" in outputs else Path("maps") / name),
+        cache_dir=Path(outputs.get("cache_dir", ".cache/coverage-planner")),
+        isochrone_minutes=[float(m) for m in minutes], raw=data,
+    )
