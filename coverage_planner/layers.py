@@ -22,6 +22,10 @@ ZONE_WORDS = {
 UNIT_KIND_WORDS = {"street": "street", "街道": "street", "town": "town", "镇": "town", "township": "town",
                    "乡": "town", "乡镇": "town"}
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+OSM_SUFFIXES = (".pbf", ".osm", ".bz2")
+# OSM health tags → facility types (amenity first, then healthcare=*)
+OSM_HEALTH_TYPES = {"hospital": "hospital", "clinic": "clinic", "doctors": "clinic", "centre": "clinic"}
+OSM_HEALTH_FILTER = {"amenity": ["hospital", "clinic", "doctors"], "healthcare": True}
 
 
 @dataclass
@@ -113,7 +117,9 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
     if not spec.path.exists():
         raise InputError(f"the facilities file {spec.path} does not exist.", file=spec.path,
                          field="facilities.path", fix="check the path in the scenario.")
-    if spec.path.suffix.lower() in (".csv", ".txt", ".tsv"):
+    if spec.path.name.lower().endswith(OSM_SUFFIXES):
+        frame = osm_facilities(spec.path)
+    elif spec.path.suffix.lower() in (".csv", ".txt", ".tsv"):
         from .tableio import points_from_table, read_table
 
         table = read_table(spec.path, encoding=spec.encoding)
@@ -156,6 +162,51 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
                              fix="check that longitude and latitude are not swapped, and that the "
                                  "coordinate system (coords = wgs84/gcj02/bd09) is right.")
     return out.reset_index(drop=True)
+
+
+def osm_facilities(path: Path) -> gpd.GeoDataFrame:
+    """Health facilities tagged in an OSM file (amenity=hospital|clinic|doctors, healthcare=*).
+
+    Keeps ``name``, ``name:zh`` and ``name:en``; ``type`` is hospital or clinic (from amenity, else from
+    healthcare); polygons become representative points. Columns: id, name, name_zh, name_en, type.
+    """
+    import json
+
+    if path.suffix.lower() == ".pbf":
+        from pyrosm import OSM
+
+        try:
+            pois = OSM(str(path)).get_pois(custom_filter=OSM_HEALTH_FILTER)
+        except Exception as exc:
+            raise InputError(f"could not read health facilities from the PBF file ({exc}).", file=path,
+                             field="facilities.path", fix="download the extract again.") from None
+        if pois is None or len(pois) == 0:
+            pois = gpd.GeoDataFrame({"id": [], "osm_type": [], "name": [], "amenity": [], "healthcare": []},
+                                    geometry=[], crs="EPSG:4326")
+        extra = pois["tags"].map(lambda t: json.loads(t) if isinstance(t, str) else {}) if "tags" in pois \
+            else pd.Series([{}] * len(pois), index=pois.index)
+        ids = pois["osm_type"].astype(str).str[0] + pois["id"].astype(str)
+        names = {k: extra.map(lambda t, k=k: t.get(k)) for k in ("name:zh", "name:en")}
+    else:
+        import osmnx as ox
+
+        try:
+            pois = ox.features_from_xml(path, tags=OSM_HEALTH_FILTER).reset_index()
+        except Exception as exc:
+            raise InputError(f"could not read health facilities from the OSM file ({exc}).", file=path,
+                             field="facilities.path", fix="check that the file is a complete OSM extract.") from None
+        ids = pois["element"].astype(str).str[0] + pois["id"].astype(str)
+        names = {k: pois[k] if k in pois else pd.Series([None] * len(pois)) for k in ("name:zh", "name:en")}
+    amenity = pois["amenity"] if "amenity" in pois else pd.Series([None] * len(pois), index=pois.index)
+    health = pois["healthcare"] if "healthcare" in pois else pd.Series([None] * len(pois), index=pois.index)
+    kind = amenity.where(amenity.notna(), health).map(lambda v: OSM_HEALTH_TYPES.get(str(v), "clinic"))
+    name = pois["name"] if "name" in pois else pd.Series([""] * len(pois), index=pois.index)
+    out = gpd.GeoDataFrame({
+        "id": ids.to_numpy(), "name": name.fillna(names["name:zh"]).fillna("").to_numpy(),
+        "name_zh": names["name:zh"].fillna(name).to_numpy(), "name_en": names["name:en"].fillna("").to_numpy(),
+        "type": kind.to_numpy(),
+    }, geometry=pois.geometry.representative_point().to_numpy(), crs="EPSG:4326")
+    return out.sort_values("id", kind="stable").reset_index(drop=True)
 
 
 def _check_lonlat(frame: gpd.GeoDataFrame, spec: LayerSpec) -> None:

@@ -134,6 +134,6 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
         roads=paths["roads"], cell_size_m=data["population"].get("cell_size_m"),
         type_map=dict(fac.get("types", {})),
         out_dir=Path(out_dir) if out_dir else (base / outputs["dir"] if "dir" in outputs else Path("maps") / name),
-        cache_dir=Path(outputs.get("cache_dir", ".cache/coverage-planner")),
+        cache_dir=base / outputs["cache_dir"] if "cache_dir" in outputs else Path(".cache/coverage-planner"),
         isochrone_minutes=[float(m) for m in minutes], raw=data,
     )
