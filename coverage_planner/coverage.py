@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from .errors import InputError, warn
 from .network import RoadNetwork, largest_component, seconds_per_segment, travel_profile, with_speeds
@@ -29,9 +30,10 @@ class TravelModel:
     name: str
     profile: dict
     net: RoadNetwork
-    main: np.ndarray          # segments in the largest connected part
+    main: np.ndarray          # segments in the largest strongly connected part (the routable core)
     cell_snap: Snapped
     fac_snap: Snapped
+    cut_off: np.ndarray       # cells whose nearest road is not linked to the main part at all
     routers: dict = field(default_factory=dict)
 
     @property
@@ -46,28 +48,34 @@ class TravelModel:
             self.routers[key] = Router(self.net, cost, direction)
         return self.routers[key]
 
-    @property
-    def cut_off(self) -> np.ndarray:
-        """Cells whose nearest road is not connected to the main network."""
-        return ~self.main[self.cell_snap.seg]
-
 
 def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, cell_x: np.ndarray,
                        cell_y: np.ndarray, facilities, max_facility_access_m: float,
                        facility_file: object = None) -> TravelModel:
-    """Speeds for the profile, the main component, and cells and facilities snapped to it."""
+    """Speeds for the profile, the routable core, and cells and facilities snapped to it.
+
+    Facilities join the largest strongly connected part. A cell joins its nearest road; if that
+    road is physically linked to the core but not routable both ways (a one-way stub at the edge of
+    an extract), the cell joins the nearest core road instead; if it is not linked at all (an island,
+    a road reached only by an untagged ferry), the cell is *cut off*.
+    """
     profile = travel_profile(name, overrides)
     net = with_speeds(roads, profile)
     if net.n_segments == 0:
         raise InputError("no driveable roads in the road file for this travel profile.", file=roads.source,
                          field="highway", fix="use an extract with roads (highway=primary, residential, ...).")
-    main = largest_component(net)
-    import shapely
-
+    linked = largest_component(net)
+    main = largest_component(net, strong=True)
+    main_tree = shapely.STRtree(net.seg_geometry[np.flatnonzero(main)])
     cell_snap = snap(net, cell_x, cell_y)
-    main_ids = np.flatnonzero(main)
+    cut_off = ~linked[cell_snap.seg]
+    redo = np.flatnonzero(~main[cell_snap.seg] & ~cut_off)
+    if len(redo):
+        again = snap(net, cell_x[redo], cell_y[redo], allowed=main, tree=main_tree)
+        cell_snap = Snapped(*(np.copy(a) for a in (cell_snap.seg, cell_snap.frac, cell_snap.access_m)))
+        cell_snap.seg[redo], cell_snap.frac[redo], cell_snap.access_m[redo] = again.seg, again.frac, again.access_m
     fac_snap = snap(net, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy(), allowed=main,
-                    tree=shapely.STRtree(net.seg_geometry[main_ids]))
+                    tree=main_tree)
     far = np.flatnonzero(fac_snap.access_m > max_facility_access_m)
     if len(far):
         listing = ", ".join(f"{facilities['facility_id'].iloc[i]} ({fac_snap.access_m[i]:,.0f} m)" for i in far[:8])
@@ -76,7 +84,7 @@ def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, ce
                          file=facility_file, field="geometry",
                          fix="check those coordinates (swapped or wrong coordinate system?), or raise "
                              "[travel] facility_max_access_m in the scenario.")
-    return TravelModel(name, profile, net, main, cell_snap, fac_snap)
+    return TravelModel(name, profile, net, main, cell_snap, fac_snap, cut_off)
 
 
 def turnout_seconds(facilities, profile: Profile) -> np.ndarray:
@@ -240,8 +248,8 @@ def warn_cut_off(model: TravelModel, population: np.ndarray) -> float:
     """Warn with the share of population whose nearest road is cut off from the main network."""
     share = float(population[model.cut_off].sum() / max(population.sum(), 1e-12))
     if share > 0:
-        lost = (~model.main).sum()
-        warn(f"the road network is not connected: {lost} road segment(s) are cut off from the largest part, "
+        lost = len(np.unique(model.cell_snap.seg[model.cut_off]))
+        warn(f"the road network is not connected: {lost} road segment(s) near people are cut off from the largest part, "
              f"and {share:.2%} of the population ({population[model.cut_off].sum():,.0f} people) live "
              f"nearest to them; they are reported as 'cut_off' gaps ({model.name} profile).")
     return share

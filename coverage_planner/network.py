@@ -199,16 +199,25 @@ def with_speeds(net: RoadNetwork, profile: dict) -> RoadNetwork:
     return out
 
 
-def largest_component(net: RoadNetwork) -> np.ndarray:
-    """Boolean mask of segments in the largest weakly connected part of the network."""
+def largest_component(net: RoadNetwork, strong: bool = False) -> np.ndarray:
+    """Boolean mask of segments in the largest connected part of the network.
+
+    ``strong=False``: weakly connected (ignoring one-way rules) — what is physically linked.
+    ``strong=True``: strongly connected — every node can reach every other one, respecting one-way
+    streets; one-way stubs that leave an extract and never come back are outside it.
+    """
     if net.n_segments == 0:
         return np.zeros(0, dtype=bool)
-    adj = sp.coo_matrix((np.ones(net.n_segments), (net.seg_a, net.seg_b)),
-                        shape=(net.n_nodes, net.n_nodes)).tocsr()
-    _, labels = connected_components(adj, directed=True, connection="weak")
-    seg_label = labels[net.seg_a]
-    counts = np.bincount(seg_label)
-    return seg_label == np.argmax(counts)
+    if strong:
+        tail = np.concatenate([net.seg_a[net.seg_fwd], net.seg_b[net.seg_bwd]])
+        head = np.concatenate([net.seg_b[net.seg_fwd], net.seg_a[net.seg_bwd]])
+    else:
+        tail, head = net.seg_a, net.seg_b
+    adj = sp.coo_matrix((np.ones(len(tail)), (tail, head)), shape=(net.n_nodes, net.n_nodes)).tocsr()
+    _, labels = connected_components(adj, directed=True, connection="strong" if strong else "weak")
+    used = np.concatenate([net.seg_a, net.seg_b])
+    biggest = np.argmax(np.bincount(labels[used]))
+    return (labels[net.seg_a] == biggest) & (labels[net.seg_b] == biggest)
 
 
 @dataclass
