@@ -38,6 +38,7 @@ class LayerSpec:
     encoding: str | None = None
     coords: str = "wgs84"
     key: str = ""                 # the scenario key, for messages (e.g. "facilities")
+    admin_level: str | None = None  # OSM boundaries: which admin_level are the units
 
     def column(self, ours: str, default: str | None = None) -> str | None:
         return (self.columns or {}).get(ours, default)
@@ -78,7 +79,7 @@ def _require_columns(frame: pd.DataFrame, wanted: dict[str, str], spec: LayerSpe
 
 def load_boundaries(spec: LayerSpec, crs: str | None = None) -> gpd.GeoDataFrame:
     """Administrative units with columns unit_id, name, name_en, kind, zone (or None), county_seat."""
-    frame = read_vector(spec)
+    frame = osm_boundaries(spec) if spec.path.name.lower().endswith(OSM_SUFFIXES) else read_vector(spec)
     cols = {"unit_id": spec.column("unit_id", "unit_id"), "name": spec.column("name", "name")}
     _require_columns(frame, cols, spec)
     if len(frame) == 0:
@@ -162,6 +163,42 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
                              fix="check that longitude and latitude are not swapped, and that the "
                                  "coordinate system (coords = wgs84/gcj02/bd09) is right.")
     return out.reset_index(drop=True)
+
+
+def osm_boundaries(spec: LayerSpec) -> gpd.GeoDataFrame:
+    """Administrative boundary relations of an OSM file, assembled into polygons (pyrosm / osmnx).
+
+    Only ``admin_level = spec.admin_level`` (default "8", communes/townships) is kept. Columns:
+    unit_id (relation id), name, name_en.
+    """
+    import json
+
+    level = str(spec.admin_level or "8")
+    try:
+        if spec.path.suffix.lower() == ".pbf":
+            from pyrosm import OSM
+
+            frame = OSM(str(spec.path)).get_boundaries(boundary_type="administrative")
+            extra = frame["tags"].map(lambda t: json.loads(t) if isinstance(t, str) else {})
+            frame["name_en"] = extra.map(lambda t: t.get("name:en")).fillna(frame["name"])
+        else:
+            import osmnx as ox
+
+            frame = ox.features_from_xml(spec.path, tags={"boundary": "administrative"}).reset_index()
+            frame["name_en"] = frame.get("name:en", frame["name"]).fillna(frame["name"])
+    except Exception as exc:
+        raise InputError(f"could not read administrative boundaries ({type(exc).__name__}: {exc}).",
+                         file=spec.path, field="boundaries.path", fix="check the OSM file.") from None
+    frame = frame[(frame["admin_level"].astype(str) == level)
+                  & frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if len(frame) == 0:
+        raise InputError(f"no administrative boundaries with admin_level={level} in the OSM file.",
+                         file=spec.path, field="boundaries.admin_level",
+                         fix="set [boundaries] admin_level to a level present in the file (e.g. 6 or 8).")
+    out = gpd.GeoDataFrame({"unit_id": frame["id"].astype(str).to_numpy(), "name": frame["name"].astype(str).to_numpy(),
+                            "name_en": frame["name_en"].astype(str).to_numpy()},
+                           geometry=frame.geometry.to_numpy(), crs="EPSG:4326")
+    return out.sort_values("unit_id").reset_index(drop=True)
 
 
 def osm_facilities(path: Path) -> gpd.GeoDataFrame:

@@ -92,13 +92,13 @@ def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None) 
 
 
 def _read_xml(path: Path):
-    """Edges of an OSM XML file via osmnx (simplified graph, all components kept)."""
+    """Edges of an OSM XML file via osmnx (node-to-node edges as in the PBF reader, all components kept)."""
     import osmnx as ox
 
     tags = list(dict.fromkeys([*ox.settings.useful_tags_way, "route", "junction", "oneway", "maxspeed"]))
     ox.settings.useful_tags_way = tags
     try:
-        graph = ox.graph_from_xml(path, simplify=True, retain_all=True)
+        graph = ox.graph_from_xml(path, simplify=False, retain_all=True)
     except Exception as exc:  # osmnx/xml raise many kinds of errors for broken files
         raise InputError(f"could not read the OSM XML file ({type(exc).__name__}: {exc}).", file=path,
                          field="roads.path", fix="check that the file is a complete OSM XML extract.") from None
@@ -150,8 +150,29 @@ def _read_pbf(path: Path):
     both = frame[~frame["oneway"].to_numpy()].copy()
     both[["u", "v"]] = both[["v", "u"]].to_numpy()
     both["geometry"] = shapely.reverse(both["geometry"].to_numpy())
-    frame = pd.concat([frame, both], ignore_index=True)
+    ferries, ferry_coords = _pbf_ferries(path)
+    frame = pd.concat([frame, both, ferries], ignore_index=True)
     coords = {int(i): (x, y) for i, x, y in zip(nodes["id"], nodes["lon"], nodes["lat"])}
+    coords.update(ferry_coords)
+    return frame, coords
+
+
+def _pbf_ferries(path: Path):
+    """``route=ferry`` ways of a PBF file (pyrosm's networks leave them out), both directions."""
+    import osmium
+
+    rows, coords = [], {}
+    processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
+                 .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+                 .with_filter(osmium.filter.TagFilter(("route", "ferry"))))
+    for way in processor:
+        refs = [(n.ref, n.lon, n.lat) for n in way.nodes if n.location.valid()]
+        for (u, x0, y0), (v, x1, y1) in zip(refs[:-1], refs[1:]):
+            coords[u], coords[v] = (x0, y0), (x1, y1)
+            line = shapely.LineString([(x0, y0), (x1, y1)])
+            rows += [(u, v, line), (v, u, shapely.reverse(line))]
+    frame = pd.DataFrame(rows, columns=["u", "v", "geometry"])
+    frame["highway"], frame["maxspeed"], frame["route"], frame["oneway"] = None, None, "ferry", True
     return frame, coords
 
 

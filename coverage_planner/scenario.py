@@ -19,7 +19,7 @@ SECTIONS = {
     "scenario": {"name", "title_zh", "title_en", "crs"},
     "standards": {"profile", "rules", "overrides"},
     "travel": {"profile", "facility_max_access_m", "profiles"},
-    "boundaries": {"path", "layer", "columns"},
+    "boundaries": {"path", "layer", "columns", "admin_level"},
     "facilities": {"path", "layer", "columns", "coords", "encoding", "types"},
     "population": {"path", "layer", "columns", "cell_size_m"},
     "roads": {"path"},
@@ -122,7 +122,7 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
         table = data[section]
         return LayerSpec(path=paths[section], layer=table.get("layer"), columns=table.get("columns"),
                          encoding=table.get("encoding"), coords=coords if section == "facilities" else "wgs84",
-                         key=section)
+                         key=section, admin_level=table.get("admin_level"))
 
     return Scenario(
         path=path.resolve(), name=name, title_zh=str(head.get("title_zh", name)),
