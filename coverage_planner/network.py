@@ -236,12 +236,12 @@ class Graph:
     cost_bwd: np.ndarray
     reverse: bool = False
 
-    def matrix(self, extra_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> sp.csr_matrix:
-        """The CSR matrix, with virtual source nodes appended as extra rows (row, col, cost)."""
+    def matrix(self, extra_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+               n_extra: int = 0) -> sp.csr_matrix:
+        """The CSR matrix, with ``n_extra`` virtual source nodes appended as rows (row, col, cost)."""
         if extra_rows is None:
             return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_nodes,) * 2)
         rows, cols, costs = extra_rows
-        n_extra = int(rows.max()) + 1 if len(rows) else 0
         order = np.lexsort((cols, rows))
         counts = np.bincount(rows, minlength=n_extra)
         indptr = np.concatenate([self.indptr, self.indptr[-1] + np.cumsum(counts)])

@@ -101,7 +101,7 @@ class Router:
         cols = np.concatenate([n1, n2])
         costs = np.concatenate([c1, c2]) + np.tile(np.asarray(src_offset, float), 2)
         ok = np.isfinite(costs)
-        return self.graph.matrix((rows[ok], cols[ok], costs[ok]))
+        return self.graph.matrix((rows[ok], cols[ok], costs[ok]), n_extra=len(src))
 
     def _combine(self, node_cost: np.ndarray, dst: Snapped, dst_offset: np.ndarray):
         (n1, c1), (n2, c2) = _arriving(self.graph, dst, self.net.seg_a, self.net.seg_b)
