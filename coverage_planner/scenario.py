@@ -25,6 +25,7 @@ SECTIONS = {
     "roads": {"path"},
     "outputs": {"dir", "isochrone_minutes", "cache_dir"},
     "siting": None,  # validated by the siting module
+    "subcentres": None,  # validated by the subcentres module
 }
 REQUIRED = [("roads", "path"), ("population", "path"), ("facilities", "path"), ("boundaries", "path")]
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
