@@ -32,7 +32,11 @@ GAP_LABELS = {"no_road_access": "无道路可达 no road access", "cut_off": "�
 
 @contextmanager
 def atomic_dir(target: Path):
-    """Yield a temporary folder; on success it replaces ``target``, on failure it is removed."""
+    """Yield a temporary folder; on success its files move into ``target``, on failure it is removed.
+
+    Each file appears complete or not at all; files of other commands already in ``target`` (say,
+    ``coverage.html`` beside ``siting.html``) are kept.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
@@ -43,11 +47,12 @@ def atomic_dir(target: Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    for item in sorted(tmp.iterdir()):
+        os.replace(item, target / item.name)
+    tmp.rmdir()
 
 
 def write_gpkg(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:

@@ -12,7 +12,36 @@ import argparse
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
     """Add the siting sub-commands."""
+    _add_site(sub)
     _add_subcentres(sub)
+
+
+# ------------------------------------------------------------------------------------------- site
+
+def _add_site(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "site", help="propose new ambulance stations (急救站选址: LSCP, MCLP, p-median, p-center, MEXCLP, DSM)",
+        description="Propose new EMS stations with existing ones kept open (or --relocate): LSCP (fewest "
+                    "stations so everyone meets the zone's rule), MCLP (best p), p-median, p-center, MEXCLP "
+                    "(busy ambulances) and the double standard model, solved exactly with HiGHS. Settings: "
+                    "the scenario's [siting] table (rule, candidates, candidates_path, candidate_types, "
+                    "spacing_m, p, busy_fraction, loose_factor, alpha, relocate, time_limit_s, apply). Writes "
+                    "siting.html, siting.csv, siting_models.csv, siting.gpkg, coverage_curve.png and "
+                    "<scenario>_proposed.toml (check it with coverage-planner run).")
+    p.add_argument("scenario", help="scenario TOML file, e.g. scenarios/demo.toml")
+    p.add_argument("--models", nargs="+", choices=["lscp", "mclp", "p_median", "p_center", "mexclp", "dsm"],
+                   help="models to solve (default: all)")
+    p.add_argument("-p", "--p", type=int, help="number of new stations for the p-models (default [siting] p)")
+    p.add_argument("--relocate", action="store_true", help="let existing stations move")
+    p.add_argument("--out", help="output folder (default: the scenario's outputs.dir or maps/<name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress display and no table")
+    p.set_defaults(func=_cmd_site)
+
+
+def _cmd_site(args: argparse.Namespace) -> int:
+    from .siting import run_siting_file
+
+    return run_siting_file(args.scenario, args.out, args.models, args.p, args.relocate, args.quiet)
 
 
 # ------------------------------------------------------------------------------------- subcentres

@@ -1,0 +1,551 @@
+"""Where do new ambulance stations go? ``coverage-planner site SCENARIO``.
+
+Covering sets come from bounded Dijkstra runs from every candidate site (existing stations plus new
+candidates) on the same network, rule and zone thresholds as the coverage check; the models are the
+exact HiGHS formulations of :mod:`coverage_planner.optimize`:
+
+* LSCP — the fewest new stations so that every populated cell meets its zone's rule;
+* MCLP — the best ``p`` new stations for covered population;
+* p-median — minimise population-weighted travel (cost within the loose limit);
+* p-center — minimise the worst travel;
+* MEXCLP (Daskin 1983) — ``p`` new ambulances when each is busy a fraction of the time;
+* double standard (Gendreau, Laporte & Semet 1997) — cover twice within a looser standard.
+
+Existing stations stay open (``--relocate`` lets the models move them). Candidates are a layer
+(``[siting] candidates_path``, or facility types such as township health centres), generated
+road-network nodes at a spacing (``candidates = "network"``), or both. Settings live in the
+scenario's ``[siting]`` table (see ``SETTINGS``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+
+from . import coverage as cov
+from . import optimize as opt
+from .errors import InputError, InputErrors
+from .layers import LayerSpec, load_facilities
+from .pipeline import Region, Steps, load_region
+from .scenario import Scenario, load_scenario
+from .standards import Rule
+from .travel import snap
+
+SETTINGS = {
+    "rule": "ems_radius",          # the spatial rule whose zone thresholds define coverage
+    "candidates": "both",          # network | layer | both
+    "candidates_path": None,       # a point layer of proposed plots (GeoJSON/GPKG/CSV)
+    "candidate_types": [],         # existing facility types that may host a station, e.g. ["thc"]
+    "spacing_m": 1000.0,           # generated candidates: one road node per square of this size
+    "p": 3,                        # new stations for MCLP, p-median, p-center, MEXCLP, DSM
+    "busy_fraction": 0.3,          # MEXCLP: share of time an ambulance is busy
+    "loose_factor": 1.5,           # DSM and p-median: loose standard = strict × this
+    "alpha": 0.9,                  # DSM: share of people covered within the strict standard
+    "relocate": False,             # let existing stations move
+    "time_limit_s": 60.0,
+    "apply": "lscp",               # the model whose sites go into the proposed scenario
+}
+MODELS = ("lscp", "mclp", "p_median", "p_center", "mexclp", "dsm")
+
+
+@dataclass
+class SitingProblem:
+    """Candidates (existing stations first) and the sparse matrices of the models."""
+
+    rule: Rule
+    candidates: gpd.GeoDataFrame
+    n_existing: int
+    cover: sp.csr_matrix          # cells × candidates: within the cell's zone limit
+    cover_loose: sp.csr_matrix    # within limit × loose_factor
+    cost: sp.csr_matrix           # the rule's measure (m or s) for pairs within the loose limit
+    weights: np.ndarray
+    fixed: np.ndarray
+    limit: np.ndarray             # per cell
+
+
+@dataclass
+class SitingResult:
+    scenario: Scenario
+    region: Region
+    problem: SitingProblem
+    settings: dict
+    solutions: dict = field(default_factory=dict)
+    curve: np.ndarray | None = None
+
+
+def read_settings(scn: Scenario, overrides: dict | None = None) -> dict:
+    """The ``[siting]`` table merged over the defaults; unknown keys are reported with the file."""
+    table = dict(scn.raw.get("siting", {}))
+    unknown = sorted(set(table) - set(SETTINGS))
+    if unknown:
+        raise InputErrors([InputError(f"unknown key '{k}' in [siting].", file=scn.path, field=f"siting.{k}",
+                                      fix=f"keys of [siting] are {', '.join(sorted(SETTINGS))}.") for k in unknown]) \
+            if len(unknown) > 1 else InputError(f"unknown key '{unknown[0]}' in [siting].", file=scn.path,
+                                                field=f"siting.{unknown[0]}",
+                                                fix=f"keys of [siting] are {', '.join(sorted(SETTINGS))}.")
+    settings = {**SETTINGS, **table, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    if settings["candidates"] not in ("network", "layer", "both"):
+        raise InputError(f"candidates = {settings['candidates']!r}.", file=scn.path, field="siting.candidates",
+                         fix="use network, layer or both.")
+    if settings["apply"] not in MODELS:
+        raise InputError(f"apply = {settings['apply']!r}.", file=scn.path, field="siting.apply",
+                         fix=f"use one of {', '.join(MODELS)}.")
+    return settings
+
+
+def siting_rule(scn: Scenario, settings: dict) -> Rule:
+    """The spatial rule that defines coverage for siting."""
+    try:
+        rule = scn.profile.rule(settings["rule"])
+    except KeyError:
+        raise InputError(f"rule '{settings['rule']}' is not in the {scn.profile.id} profile.", file=scn.path,
+                         field="siting.rule", fix="name a radius or travel_time rule of the profile, e.g. "
+                         "ems_radius.") from None
+    if rule.kind not in ("radius", "travel_time"):
+        raise InputError(f"rule '{rule.id}' is a {rule.kind} rule; siting needs a radius or travel_time rule.",
+                         file=scn.path, field="siting.rule", fix="e.g. rule = \"ems_radius\".")
+    return rule
+
+
+def network_candidates(model: cov.TravelModel, region: Region, spacing: float,
+                       existing_xy: np.ndarray) -> gpd.GeoDataFrame:
+    """One road node of the routable core per ``spacing`` square, inside the region, away from stations."""
+    nodes = np.unique(np.concatenate([model.net.seg_a[model.main], model.net.seg_b[model.main]]))
+    x, y = model.net.node_x[nodes], model.net.node_y[nodes]
+    inside = shapely.contains_xy(region.region, x, y)
+    nodes, x, y = nodes[inside], x[inside], y[inside]
+    gx, gy = np.floor(x / spacing + 0.5), np.floor(y / spacing + 0.5)   # squares centred on multiples
+    off = np.hypot(x - gx * spacing, y - gy * spacing)
+    order = np.lexsort((nodes, off, gy, gx))
+    first = order[np.r_[True, (np.diff(gx[order]) != 0) | (np.diff(gy[order]) != 0)]]
+    keep = first
+    if len(existing_xy):
+        from scipy.spatial import cKDTree
+
+        dist, _ = cKDTree(existing_xy).query(np.column_stack([x[keep], y[keep]]))
+        keep = keep[dist > spacing / 2]
+    keep = np.sort(keep)
+    return gpd.GeoDataFrame({"candidate_id": [f"N{int(n)}" for n in nodes[keep]], "name": "",
+                             "name_en": [f"road node {int(n)}" for n in nodes[keep]], "source": "network"},
+                            geometry=gpd.points_from_xy(x[keep], y[keep]), crs=region.crs)
+
+
+def layer_candidates(scn: Scenario, region: Region, settings: dict) -> gpd.GeoDataFrame:
+    """Candidates from the planner's layer and from existing facilities of the named types."""
+    parts = []
+    if settings.get("candidates_path"):
+        spec = LayerSpec(path=(scn.path.parent / settings["candidates_path"]).resolve(), key="siting.candidates_path",
+                         columns={"type": "type"})
+        frame = _read_candidate_layer(spec, region)
+        parts.append(frame)
+    types = list(settings.get("candidate_types") or [])
+    fac = region.facilities
+    hosts = fac[fac["type"].isin(types)]
+    if len(hosts):
+        parts.append(gpd.GeoDataFrame({"candidate_id": hosts["facility_id"].to_numpy(),
+                                       "name": hosts["name"].to_numpy(), "name_en": hosts["name_en"].to_numpy(),
+                                       "source": "layer"}, geometry=hosts.geometry.to_numpy(), crs=region.crs))
+    if not parts:
+        return gpd.GeoDataFrame({"candidate_id": [], "name": [], "name_en": [], "source": []}, geometry=[],
+                                crs=region.crs)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _read_candidate_layer(spec: LayerSpec, region: Region) -> gpd.GeoDataFrame:
+    import geopandas as _gpd
+
+    if not spec.path.exists():
+        raise InputError(f"the candidate file {spec.path} does not exist.", file=spec.path,
+                         field="siting.candidates_path", fix="check the path (relative to the scenario file).")
+    frame = _gpd.read_file(spec.path)
+    if frame.crs is None:
+        raise InputError("the candidate layer has no CRS.", file=spec.path, field="crs",
+                         fix="save it with a CRS, e.g. EPSG:4326.")
+    if len(frame) == 0:
+        raise InputError("the candidate layer is empty.", file=spec.path, field="siting.candidates_path",
+                         fix="give at least one candidate site, or use candidates = \"network\".")
+    frame = frame.to_crs(region.crs)
+    ids = frame["id"].astype(str) if "id" in frame else pd.Series([f"P{i + 1:03d}" for i in range(len(frame))])
+    return gpd.GeoDataFrame({"candidate_id": ids.to_numpy(),
+                             "name": frame["name"].astype(str).to_numpy() if "name" in frame else "",
+                             "name_en": frame["name_en"].astype(str).to_numpy() if "name_en" in frame else "",
+                             "source": "layer"}, geometry=frame.geometry.representative_point().to_numpy(),
+                            crs=region.crs)
+
+
+def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -> tuple[SitingProblem, cov.TravelModel]:
+    """Candidates and the covering and cost matrices, from bounded runs on the rule's network."""
+    rule = siting_rule(scn, settings)
+    fac = region.facilities
+    cells = region.cells
+    x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
+    with steps.step(f"Snapping to roads, profile '{rule.travel_profile}'"):
+        model = cov.build_travel_model(region.roads, rule.travel_profile, scn.travel_overrides.get(rule.travel_profile),
+                                       x, y, fac, scn.facility_max_access_m, scn.facilities.path)
+    ems = fac[fac["type"].isin(rule.facility_types)]
+    existing = gpd.GeoDataFrame({"candidate_id": ems["facility_id"].to_numpy(), "name": ems["name"].to_numpy(),
+                                 "name_en": ems["name_en"].to_numpy(), "source": "existing"},
+                                geometry=ems.geometry.to_numpy(), crs=region.crs)
+    parts = [existing]
+    if settings["candidates"] in ("layer", "both"):
+        parts.append(layer_candidates(scn, region, settings))
+    if settings["candidates"] in ("network", "both"):
+        parts.append(network_candidates(model, region, float(settings["spacing_m"]),
+                                        np.column_stack([existing.geometry.x, existing.geometry.y])))
+    cand = pd.concat(parts, ignore_index=True).drop_duplicates("candidate_id").reset_index(drop=True)
+    cand = gpd.GeoDataFrame(cand, geometry="geometry", crs=region.crs)
+    if len(cand) == len(existing):
+        raise InputError("there are no candidate sites for new stations.", file=scn.path, field="siting.candidates",
+                         fix="set candidates = \"network\" or \"both\", or give candidates_path / candidate_types.")
+    csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.main)
+    far = np.flatnonzero(csnap.access_m > scn.facility_max_access_m)
+    if len(far):
+        raise InputError(f"{len(far)} candidate site(s) are more than {scn.facility_max_access_m:,.0f} m from "
+                         f"the road network: {', '.join(cand['candidate_id'].iloc[far[:8]])}.",
+                         file=settings.get("candidates_path") or scn.path, field="siting.candidates_path",
+                         fix="move them onto the road network or raise [travel] facility_max_access_m.")
+    limit = cov.cell_thresholds(rule, cells["zone"].to_numpy())
+    limit = np.where(np.isfinite(limit), limit, 0.0)
+    loose = float(settings["loose_factor"])
+    cells_snap = model.cell_snap
+    weight = "length" if rule.kind == "radius" else "time"
+    if rule.kind == "radius":
+        src_off, dst_off = csnap.access_m, cells_snap.access_m
+    else:
+        turnout = scn.profile.default_turnout_min * 60.0 if rule.include_turnout else 0.0
+        turn = np.full(len(cand), turnout)
+        own = cov.turnout_seconds(fac, scn.profile)
+        by_id = dict(zip(fac["facility_id"], own))
+        if rule.include_turnout:
+            turn = np.array([by_id.get(c, turnout) for c in cand["candidate_id"]])
+        src_off = turn + csnap.access_m / model.access_mps
+        dst_off = cells_snap.access_m / model.access_mps
+    with steps.step(f"Covering sets: {len(cand)} candidates × {len(cells)} cells"):
+        if rule.kind == "radius" and rule.measure == "straight_line":
+            cost = _straight_cost(cand, cells, limit.max() * loose)
+        else:
+            cost = model.router(rule.direction, weight).bounded(csnap, src_off, cells_snap, dst_off,
+                                                                 float(limit.max() * loose))
+        cost = _keep_rows_within(cost, limit * loose)
+    cover = _within(cost, limit)
+    cover_loose = _within(cost, limit * loose)
+    n_existing = len(existing)
+    fixed = np.arange(0 if settings["relocate"] else n_existing)
+    problem = SitingProblem(rule, cand, n_existing, cover, cover_loose, cost,
+                            cells["population"].to_numpy(dtype=float), fixed, limit)
+    return problem, model
+
+
+def _straight_cost(cand: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, radius: float) -> sp.csr_matrix:
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack([cand.geometry.x, cand.geometry.y]))
+    pts = np.column_stack([cells.geometry.x, cells.geometry.y])
+    mat = cKDTree(pts).sparse_distance_matrix(tree, radius, output_type="coo_matrix")
+    return mat.tocsr()
+
+
+def _row_of_entries(mat: sp.csr_matrix) -> np.ndarray:
+    return np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
+
+
+def _keep_rows_within(mat: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
+    """Entries ≤ their row's limit (explicit zeros kept)."""
+    keep = mat.data <= row_limit[_row_of_entries(mat)] + 1e-9
+    rows = _row_of_entries(mat)[keep]
+    out = sp.csr_matrix((mat.data[keep], mat.indices[keep], np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=mat.shape[0]))])),
+                        shape=mat.shape)
+    return out
+
+
+def _within(cost: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
+    """0/1 covering matrix: entries within their row's limit (inclusive)."""
+    kept = _keep_rows_within(cost, row_limit)
+    return sp.csr_matrix((np.ones(kept.nnz), kept.indices, kept.indptr), shape=kept.shape)
+
+
+def solve_models(problem: SitingProblem, settings: dict, models: list[str], p_override: int | None,
+                 steps: Steps) -> dict:
+    """Run the requested models; returns {model: Solution}."""
+    p = int(settings["p"] if p_override is None else p_override)
+    w, limit_s = problem.weights, float(settings["time_limit_s"])
+    fixed = problem.fixed
+    out: dict[str, opt.Solution] = {}
+    runners = {
+        "lscp": lambda: opt.lscp(problem.cover, w, fixed=fixed, time_limit=limit_s),
+        "mclp": lambda: opt.mclp(problem.cover, w, p, fixed=fixed, time_limit=limit_s),
+        "p_median": lambda: opt.p_median(problem.cost, w, p, fixed=fixed, time_limit=limit_s),
+        "p_center": lambda: opt.p_center(problem.cost, p, fixed=fixed, time_limit=limit_s),
+        "mexclp": lambda: opt.mexclp(problem.cover, w, p, float(settings["busy_fraction"]), fixed=fixed,
+                                     time_limit=limit_s),
+        "dsm": lambda: opt.backup_coverage(problem.cover, problem.cover_loose, w, p,
+                                           alpha=float(settings["alpha"]), fixed=fixed, time_limit=limit_s),
+    }
+    for name in models:
+        with steps.step(f"Solving {name}"):
+            try:
+                out[name] = runners[name]()
+            except ValueError as exc:
+                raise InputError(f"{name}: {exc}", field="siting.p" if "p" in str(exc) else "siting",
+                                 fix="choose p between 1 and the number of candidate sites, or add candidates.") from None
+    return out
+
+
+def covered_population(problem: SitingProblem, open_cols: np.ndarray) -> float:
+    """People within their zone's limit of at least one open site."""
+    if len(open_cols) == 0:
+        return 0.0
+    hit = np.asarray(problem.cover[:, open_cols].sum(axis=1)).ravel() > 0
+    return float(problem.weights[hit].sum())
+
+
+def site_table(result: SitingResult, per_people: float, min_count: float) -> pd.DataFrame:
+    """One row per model and open site: new or existing, marginal people gained, ambulances needed."""
+    prob, rows = result.problem, []
+    for name, sol in result.solutions.items():
+        open_cols = np.asarray(sol.selected, dtype=int)
+        new = [c for c in open_cols if c >= prob.n_existing or c not in prob.fixed]
+        base = [c for c in open_cols if c not in new]
+        served = _served(prob, open_cols)
+        order, gained = _marginal_order(prob, base, new)
+        for rank, (c, gain) in enumerate(zip(order, gained), start=1):
+            rows.append(_site_row(result, name, sol, c, "new", rank, gain, served, per_people, min_count))
+        for c in base:
+            rows.append(_site_row(result, name, sol, c, "existing", 0, 0.0, served, per_people, min_count))
+    return pd.DataFrame(rows)
+
+
+def _site_row(result, name, sol, c, status, rank, gain, served, per_people, min_count) -> dict:
+    cand = result.problem.candidates.iloc[c]
+    pop = float(served.get(c, 0.0))
+    return {"model": name, "status": status, "order": rank, "candidate_id": cand["candidate_id"],
+            "name": cand["name"], "name_en": cand["name_en"], "source": cand["source"],
+            "marginal_population": round(gain, 3), "population_served": round(pop, 3),
+            "ambulances_needed": int(math.ceil(pop * min_count / per_people - 1e-9)) if pop > 0 else 0,
+            "x": float(cand.geometry.x), "y": float(cand.geometry.y), "objective": sol.objective,
+            "gap": sol.gap, "solver_status": sol.status}
+
+
+def _served(prob: SitingProblem, open_cols: np.ndarray) -> dict:
+    """Population assigned to each open site: its nearest (by the rule's measure) within the loose limit."""
+    sub = prob.cost[:, open_cols].tocsr()
+    best = {}
+    rows = _row_of_entries(sub)
+    if sub.nnz == 0:
+        return best
+    order = np.lexsort((sub.data, rows))
+    first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+    owners = open_cols[sub.indices[first]]
+    sums = np.bincount(owners, weights=prob.weights[rows[first]], minlength=prob.cover.shape[1])
+    return {int(c): float(sums[c]) for c in open_cols}
+
+
+def _marginal_order(prob: SitingProblem, base: list[int], new: list[int]) -> tuple[list[int], list[float]]:
+    """New sites in greedy order of the people each adds to what is already covered."""
+    covered = np.asarray(prob.cover[:, base].sum(axis=1)).ravel() > 0 if base else np.zeros(prob.cover.shape[0], bool)
+    left, order, gains = list(new), [], []
+    cov_csc = prob.cover.tocsc()
+    while left:
+        g = [float(prob.weights[cov_csc[:, c].indices[~covered[cov_csc[:, c].indices]]].sum()) for c in left]
+        k = int(np.argmax(g))
+        c = left.pop(k)
+        covered[cov_csc[:, c].indices] = True
+        order.append(c)
+        gains.append(g[k])
+    return order, gains
+
+
+def _ratio(scn: Scenario) -> tuple[float, float]:
+    """People per ambulance from the profile's ambulance ratio rule (default 1 per 10,000)."""
+    for rule in scn.profile.rules:
+        if rule.kind == "ratio" and rule.attribute == "ambulances":
+            return rule.per_people, rule.min_count
+    return 10000.0, 1.0
+
+
+def run_siting(scn: Scenario, models: list[str] | None = None, p: int | None = None, relocate: bool | None = None,
+               quiet: bool = True) -> tuple[SitingResult, pd.DataFrame]:
+    """Build the problem and solve the models (no files written)."""
+    settings = read_settings(scn, {"relocate": relocate})
+    steps = Steps(quiet)
+    region = load_region(scn, steps)
+    problem, _ = build_problem(scn, region, settings, steps)
+    models = models or list(MODELS)
+    if settings["apply"] not in models:
+        models = [settings["apply"], *models]
+    result = SitingResult(scn, region, problem, settings)
+    result.solutions = solve_models(problem, settings, models, p, steps)
+    lscp_sol = result.solutions.get("lscp")
+    p_max = None if lscp_sol is None else max(0, len(lscp_sol.selected) - len(problem.fixed))
+    result.curve = opt.coverage_curve(problem.cover, problem.weights, fixed=problem.fixed, p_max=p_max)
+    per_people, min_count = _ratio(scn)
+    return result, site_table(result, per_people, min_count)
+
+
+def proposed_scenario(result: SitingResult, sites: pd.DataFrame, folder: Path, final_folder: Path) -> Path:
+    """Write facilities + proposed stations as GeoJSON and a scenario TOML that uses them."""
+    import tomli_w
+
+    scn, fac = result.scenario, result.region.facilities
+    model = result.settings["apply"]
+    new = sites[(sites["model"] == model) & (sites["status"] == "new")]
+    rows = fac[["facility_id", "name", "name_en", "type", "ambulances", "turnout_min", "geometry"]].copy()
+    rows = rows.rename(columns={"facility_id": "id"})
+    if result.settings["relocate"]:
+        keep = set(sites.loc[(sites["model"] == model), "candidate_id"])
+        rows = rows[~rows["type"].isin(result.problem.rule.facility_types) | rows["id"].isin(keep)]
+    added = gpd.GeoDataFrame({
+        "id": [f"NEW{i + 1:02d}" for i in range(len(new))],
+        "name": [f"拟建急救站{i + 1}" for i in range(len(new))],
+        "name_en": [f"Proposed EMS station {i + 1} ({c})" for i, c in enumerate(new["candidate_id"])],
+        "type": result.problem.rule.facility_types[0], "ambulances": new["ambulances_needed"].to_numpy(),
+        "turnout_min": scn.profile.default_turnout_min,
+    }, geometry=gpd.points_from_xy(new["x"], new["y"]), crs=result.region.crs)
+    both = pd.concat([rows, added], ignore_index=True)
+    both = gpd.GeoDataFrame(both, geometry="geometry", crs=result.region.crs).to_crs("EPSG:4326")
+    fac_path = folder / "facilities_proposed.geojson"
+    fac_path.write_text(both.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
+    raw = json.loads(json.dumps(scn.raw))  # a deep copy of plain TOML data
+    for section in ("boundaries", "population", "roads"):
+        raw[section]["path"] = str((scn.path.parent / raw[section]["path"]).resolve())
+    raw["facilities"] = {"path": str((final_folder / "facilities_proposed.geojson").resolve())}
+    raw.setdefault("scenario", {})["name"] = f"{scn.name}-proposed"
+    raw["scenario"]["title_en"] = f"{scn.title_en} + {len(new)} proposed stations ({model})"
+    raw["scenario"]["title_zh"] = f"{scn.title_zh}（新增{len(new)}个拟建急救站）"
+    raw.pop("siting", None)
+    outputs = raw.setdefault("outputs", {})
+    outputs.pop("dir", None)
+    if "cache_dir" in outputs:
+        outputs["cache_dir"] = str((scn.path.parent / outputs["cache_dir"]).resolve())
+    path = folder / f"{scn.name}_proposed.toml"
+    path.write_text(f"# Written by coverage-planner site: {scn.name} plus the {model} sites.\n" + tomli_w.dumps(raw),
+                    encoding="utf-8")
+    return path
+
+
+def coverage_curve_png(result: SitingResult, path: Path) -> None:
+    """Plot covered population against the number of new stations, 0 … the LSCP count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    total = result.problem.weights.sum()
+    curve = np.asarray(result.curve, dtype=float)
+    cjk = _cjk_font()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    ax.plot(np.arange(len(curve)), curve / total * 100, marker="o", color="#d95f0e")
+    ax.set_xlabel("New stations" + (" 新增站点数" if cjk else ""), fontproperties=cjk)
+    ax.set_ylabel("Population covered, %" + (" 覆盖人口比例" if cjk else ""), fontproperties=cjk)
+    ax.set_title(f"{result.problem.rule.id}: coverage vs number of new stations")
+    ax.grid(alpha=0.3)
+    ax.set_ylim(min(curve.min() / total * 100, 100) - 2 if len(curve) else 0, 101)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def _cjk_font():
+    """A font with Chinese glyphs if one is installed (else None: the plot is labelled in English)."""
+    from matplotlib import font_manager
+
+    for font in font_manager.fontManager.ttflist:
+        if any(key in font.name for key in ("CJK", "WenQuanYi", "SimHei", "Source Han", "Heiti", "Droid Sans Fallback")):
+            return font_manager.FontProperties(fname=font.fname)
+    return None
+
+
+def write_siting_outputs(result: SitingResult, sites: pd.DataFrame, out_dir: Path) -> Path:
+    """siting.csv, siting.gpkg, siting.html, coverage_curve.png and the proposed scenario, atomically."""
+    from .outputs import atomic_dir, write_gpkg, _stable_ids
+    from .siting_map import siting_map
+
+    with atomic_dir(out_dir) as tmp:
+        sites.to_csv(tmp / "siting.csv", index=False, float_format="%.6g", encoding="utf-8")
+        gdf = gpd.GeoDataFrame(sites.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(sites["x"], sites["y"]),
+                               crs=result.region.crs)
+        write_gpkg(gdf, tmp / "siting.gpkg", "sites")
+        summary = solutions_frame(result)
+        summary.to_csv(tmp / "siting_models.csv", index=False, float_format="%.6g", encoding="utf-8")
+        unc = _uncoverable_cells(result)
+        if len(unc):
+            write_gpkg(unc, tmp / "siting.gpkg", "uncoverable_cells")
+        coverage_curve_png(result, tmp / "coverage_curve.png")
+        proposed_scenario(result, sites, tmp, out_dir)
+        siting_map(result, sites).save(tmp / "siting.html")
+        _stable_ids(tmp / "siting.html")
+    return out_dir
+
+
+def solutions_frame(result: SitingResult) -> pd.DataFrame:
+    """One row per model: objective, bound, gap, status, covered people before and after, message."""
+    prob = result.problem
+    before = covered_population(prob, np.arange(prob.n_existing))
+    rows = []
+    for name, sol in result.solutions.items():
+        rows.append({"model": name, "new_sites": int(len(sol.selected) - len(prob.fixed)),
+                     "objective": sol.objective, "bound": sol.bound, "gap": sol.gap, "status": sol.status,
+                     "seconds": round(sol.seconds, 3), "rows": sol.rows_in, "rows_after_aggregation": sol.rows_after_aggregation,
+                     "covered_before": before, "covered_after": covered_population(prob, np.asarray(sol.selected, int)),
+                     "population": float(prob.weights.sum()), "uncoverable_population": sol.uncoverable_weight,
+                     "message": sol.message})
+    return pd.DataFrame(rows)
+
+
+def _uncoverable_cells(result: SitingResult) -> gpd.GeoDataFrame:
+    prob = result.problem
+    none = np.asarray(prob.cover.sum(axis=1)).ravel() == 0
+    cells = result.region.cells
+    return cells.loc[none, ["population", "unit_id", "unit_name", "zone", "geometry"]]
+
+
+def print_siting(result: SitingResult, sites: pd.DataFrame) -> None:
+    """Model results and the proposed sites as tables."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    frame = solutions_frame(result)
+    table = Table(title=f"Siting 选址: {result.problem.rule.name_zh} {result.problem.rule.threshold_label()} — "
+                        f"{len(result.problem.candidates)} candidate sites, {result.problem.n_existing} existing")
+    for col in ("model 模型", "new sites 新增", "covered 覆盖人口 before→after", "objective 目标值", "gap 差距", "status 状态", "note 说明"):
+        table.add_column(col, overflow="fold")
+    total = frame["population"].iloc[0] if len(frame) else 0
+    for _, r in frame.iterrows():
+        table.add_row(r["model"], str(r["new_sites"]),
+                      f"{r['covered_before']:,.0f} → {r['covered_after']:,.0f} of {total:,.0f}",
+                      f"{r['objective']:,.4g}", f"{r['gap']:.2%}", r["status"], r["message"])
+    console.print(table)
+    apply = result.settings["apply"]
+    new = sites[(sites["model"] == apply) & (sites["status"] == "new")]
+    t2 = Table(title=f"Proposed sites ({apply}) 拟建站点")
+    for col in ("order", "candidate", "source", "people gained 新增覆盖", "people served 服务人口", "ambulances 救护车"):
+        t2.add_column(col)
+    for _, r in new.iterrows():
+        t2.add_row(str(r["order"]), r["candidate_id"], r["source"], f"{r['marginal_population']:,.0f}",
+                   f"{r['population_served']:,.0f}", str(r["ambulances_needed"]))
+    console.print(t2)
+
+
+def run_siting_file(path: str | Path, out_dir: str | Path | None = None, models: list[str] | None = None,
+                    p: int | None = None, relocate: bool = False, quiet: bool = False) -> int:
+    """The ``site`` command: solve, write outputs, print tables."""
+    scn = load_scenario(path, out_dir)
+    result, sites = run_siting(scn, models, p, relocate or None, quiet)
+    write_siting_outputs(result, sites, scn.out_dir)
+    if not quiet:
+        print_siting(result, sites)
+        console_note = scn.out_dir / f"{scn.name}_proposed.toml"
+        print(f"Outputs 输出: {scn.out_dir}/ (siting.html, siting.csv, siting_models.csv, siting.gpkg, "
+              f"coverage_curve.png); check the proposal with: coverage-planner run {console_note}")
+    return 0

@@ -1,0 +1,70 @@
+"""The siting map: coverage gaps before and after, existing and proposed stations with their gains."""
+
+from __future__ import annotations
+
+import folium
+import numpy as np
+import pandas as pd
+
+from .maps import POP_COLOURS, add_units, base_map, _pop_colour
+from .outputs import cell_polygons
+
+
+def _gap_layer(fmap, cells, mask, name: str, show: bool) -> None:
+    layer = folium.FeatureGroup(name=name, show=show)
+    bad = cells[mask]
+    if len(bad):
+        breaks = np.quantile(bad["population"], [0.2, 0.4, 0.6, 0.8])
+        data = cell_polygons(bad)[["population", "unit_name", "zone", "geometry"]].copy()
+        data["population"] = data["population"].round(1)
+        folium.GeoJson(data.to_crs("EPSG:4326"),
+                       style_function=lambda f: {"fillColor": _pop_colour(f["properties"]["population"], breaks),
+                                                 "color": None, "weight": 0, "fillOpacity": 0.75},
+                       tooltip=folium.GeoJsonTooltip(["population", "unit_name", "zone"],
+                                                     aliases=["人口 Population", "单元 Unit", "区域 Zone"])).add_to(layer)
+    layer.add_to(fmap)
+
+
+def siting_map(result, sites: pd.DataFrame) -> folium.Map:
+    """Before/after coverage of the applied model, with proposed sites and their marginal gains."""
+    prob, region = result.problem, result.region
+    apply = result.settings["apply"]
+    sol = result.solutions[apply]
+    fmap = base_map(region.units.to_crs("EPSG:4326"),
+                    f"{result.scenario.title_zh} 急救站选址 · EMS station siting ({apply}, {prob.rule.id})")
+    add_units(fmap, region.units)
+    before = np.asarray(prob.cover[:, :prob.n_existing].sum(axis=1)).ravel() > 0 if prob.n_existing else \
+        np.zeros(prob.cover.shape[0], bool)
+    after = np.asarray(prob.cover[:, np.asarray(sol.selected, int)].sum(axis=1)).ravel() > 0
+    _gap_layer(fmap, region.cells, ~before, "现状未覆盖 Uncovered before", show=False)
+    _gap_layer(fmap, region.cells, ~after, f"新增后未覆盖 Uncovered after ({apply})", show=True)
+    crs_sites = sites[sites["model"] == apply]
+    import geopandas as gpd
+
+    pts = gpd.GeoDataFrame(crs_sites, geometry=gpd.points_from_xy(crs_sites["x"], crs_sites["y"]),
+                           crs=region.crs).to_crs("EPSG:4326")
+    for status, colour, label in (("existing", "#ff7f0e", "现有急救站 Existing stations"),
+                                  ("new", "#6a00a8", "拟建急救站 Proposed stations")):
+        layer = folium.FeatureGroup(name=label)
+        for _, r in pts[pts["status"] == status].iterrows():
+            html = (f"<b>{r['candidate_id']}</b> {r['name']}<br>{label}<br>"
+                    f"新增覆盖人口 people gained: {r['marginal_population']:,.0f}<br>"
+                    f"服务人口 people served: {r['population_served']:,.0f}<br>"
+                    f"所需救护车 ambulances needed: {r['ambulances_needed']}")
+            folium.CircleMarker([r.geometry.y, r.geometry.x], radius=8 if status == "new" else 6, color="#222",
+                                weight=1, fill=True, fill_color=colour, fill_opacity=0.95,
+                                popup=folium.Popup(html, max_width=260), tooltip=str(r["candidate_id"])).add_to(layer)
+        layer.add_to(fmap)
+    ramp = "".join(f'<span style="display:inline-block;width:18px;height:10px;background:{c}"></span>'
+                   for c in POP_COLOURS)
+    from branca.element import Element
+
+    fmap.get_root().html.add_child(Element(
+        '<div style="position:fixed;bottom:30px;left:10px;z-index:9999;background:white;padding:8px;'
+        'border:1px solid #888;font:12px sans-serif;line-height:1.5"><b>图例 Legend</b>'
+        '<div><span style="color:#ff7f0e">●</span> 现有急救站 existing station</div>'
+        '<div><span style="color:#6a00a8">●</span> 拟建急救站 proposed station</div>'
+        f'<div>未覆盖人口 uncovered people (low→high)<br>{ramp}</div>'
+        '<div style="color:#666">© OpenStreetMap contributors</div></div>'))
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap

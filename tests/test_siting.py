@@ -1,0 +1,106 @@
+"""The site command on the tiny region: exact counts, confirmation by the coverage check, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import X0, Y0, lonlat, write_geojson
+
+from coverage_planner.cli import main
+from coverage_planner.pipeline import run
+from coverage_planner.scenario import load_scenario
+from coverage_planner.siting import run_siting
+
+SITING = """
+[standards.overrides.ems_radius]
+urban_km = 0.8
+rural_km = 0.8
+
+[siting]
+candidates = "network"
+spacing_m = 500
+p = 1
+time_limit_s = 30
+"""
+
+
+@pytest.fixture
+def siting_region(tiny_region):
+    tiny_region.write_text(tiny_region.read_text() + SITING)
+    return tiny_region
+
+
+def test_lscp_and_mclp_exact(siting_region):
+    """Roads every 500 m; E1 at (0, 500); radius 0.8 km of road + access legs.
+
+    Candidates are the 15 grid nodes, one per 500 m square, less the one under E1. The cut-off island
+    (480 people) can never be covered and is reported. Every other cell must be covered by the LSCP,
+    and brute force over the candidates confirms both optima.
+    """
+    result, sites = run_siting(load_scenario(siting_region), models=["lscp", "mclp"])
+    prob = result.problem
+    lscp, mclp = result.solutions["lscp"], result.solutions["mclp"]
+    n = len(prob.candidates)
+    assert prob.n_existing == 1 and n == 1 + 14 and (prob.candidates["source"][1:] == "network").all()
+    assert lscp.uncoverable_weight == pytest.approx(480)
+    coverable = prob.weights.sum() - 480
+    covered = np.asarray(prob.cover[:, lscp.selected].sum(axis=1)).ravel() > 0
+    assert prob.weights[covered].sum() == pytest.approx(coverable)
+    # brute force over all subsets of the 14 new candidates: nothing smaller covers everyone
+    from itertools import combinations
+
+    need = np.asarray(prob.cover.sum(axis=1)).ravel() > 0
+    dense = prob.cover.toarray().astype(bool)
+    n_new = len(lscp.selected) - 1
+    for k in range(n_new):
+        for combo in combinations(range(1, n), k):
+            assert not (dense[:, [0, *combo]].any(axis=1) >= need).all()
+    # MCLP with p = 1: the best single new site, checked against every candidate
+    gains = [prob.weights[dense[:, [0, c]].any(axis=1)].sum() for c in range(1, n)]
+    assert mclp.objective == pytest.approx(max(gains))
+    new = sites[(sites.model == "lscp") & (sites.status == "new")]
+    assert len(new) == n_new and new["marginal_population"].sum() == pytest.approx(
+        coverable - prob.weights[dense[:, 0]].sum())
+
+
+def test_proposed_scenario_confirms_the_gain(siting_region):
+    out = siting_region.parent / "out"
+    assert main(["site", str(siting_region), "--models", "lscp", "mclp", "--quiet"]) == 0
+    for name in ("siting.html", "siting.csv", "siting_models.csv", "siting.gpkg", "coverage_curve.png",
+                 "tiny_proposed.toml", "facilities_proposed.geojson"):
+        assert (out / name).exists(), name
+    models = pd.read_csv(out / "siting_models.csv").set_index("model")
+    proposed = out / "tiny_proposed.toml"
+    assert main(["run", str(proposed), "--out", str(out / "check"), "--quiet"]) == 0
+    summary = json.loads((out / "check" / "summary.json").read_text(encoding="utf-8"))
+    radius = next(r for r in summary["rules"] if r["id"] == "ems_radius")
+    total = next(row for row in radius["rows"] if row["zone"] == "all" and row["unit_id"] == "ALL")
+    assert total["covered_population"] == pytest.approx(models.loc["lscp", "covered_after"])
+    assert models.loc["lscp", "covered_after"] > models.loc["lscp", "covered_before"]
+    curve_png = (out / "coverage_curve.png").read_bytes()
+    assert curve_png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _fails(scenario, args, pattern, capsys):
+    code = main(["site", str(scenario), "--quiet", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    import re
+
+    assert re.search(pattern, err, re.S), err
+
+
+def test_bad_p_and_candidates(siting_region, capsys):
+    _fails(siting_region, ["--models", "mclp", "-p", "99"], r"mclp.*p", capsys)
+    _fails(siting_region, ["--models", "mclp", "-p", "0"], r"mclp.*p", capsys)
+    siting_region.write_text(siting_region.read_text().replace('candidates = "network"', 'candidates = "layer"'))
+    _fails(siting_region, ["--models", "lscp"], r"no candidate sites.*candidates", capsys)
+    plots = siting_region.parent / "plots.geojson"
+    write_geojson(plots, [{"type": "Feature", "properties": {"id": "P1"},
+                           "geometry": {"type": "Point", "coordinates": list(lonlat(X0 + 250, Y0 + 2500))}}])
+    siting_region.write_text(siting_region.read_text().replace('candidates = "layer"',
+                                                               'candidates = "layer"\ncandidates_path = "plots.geojson"'))
+    _fails(siting_region, ["--models", "lscp"], r"P1.*road network", capsys)
