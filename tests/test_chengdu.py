@@ -15,13 +15,16 @@ from coverage_planner.pipeline import run
 from coverage_planner.scenario import load_scenario
 
 PBF = SHARED / "chengdu_core.osm.pbf"
+XML = SHARED / "chengdu_core.osm.bz2"
 pytestmark = pytest.mark.skipif(not PBF.exists(), reason=f"real data not present: {PBF} (needs ../shared/geodata)")
 UTM = "EPSG:32648"
 
 
-@pytest.fixture(scope="module")
-def chengdu(tmp_path_factory):
-    """A 200 m population grid (50 people per cell) over the extract's hospitals, and a scenario."""
+@pytest.fixture(scope="module", params=[PBF, XML], ids=["pbf", "xml"])
+def chengdu(tmp_path_factory, request):
+    """A 200 m population grid (50 people per cell) over the extract's hospitals, and a scenario
+    reading roads and hospitals from the PBF or from the XML copy of the same extract."""
+    osm_file = request.param
     root = tmp_path_factory.mktemp("chengdu")
     hospitals = osm_facilities(PBF).to_crs(UTM)
     x0, y0, x1, y1 = hospitals.total_bounds
@@ -43,13 +46,13 @@ rules = ["service_circle"]
 [boundaries]
 path = "units.geojson"
 [facilities]
-path = "{PBF}"
+path = "{osm_file}"
 [facilities.types]
 clinic = "chc"
 [population]
 path = "pop.tif"
 [roads]
-path = "{PBF}"
+path = "{osm_file}"
 [outputs]
 dir = "out"
 cache_dir = "cache"
