@@ -106,10 +106,22 @@ def load_boundaries(spec: LayerSpec, crs: str | None = None) -> gpd.GeoDataFrame
                    if kind_col in frame else "unit")
     for flag in ("county_seat", "central_town"):
         col = spec.column(flag, flag)
-        out[flag] = frame[col].fillna(False).astype(bool).to_numpy() if col in frame else False
+        out[flag] = frame[col].map(_truthy).to_numpy() if col in frame else False
     if crs:
         out = out.to_crs(crs)
     return out
+
+
+_TRUE_WORDS = {"true", "t", "yes", "y", "1", "是", "对"}
+
+
+def _truthy(value: object) -> bool:
+    """A yes/no attribute from GeoJSON, Shapefile or CSV: True, 1, "true", "yes", "是" are true."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return bool(value) and not np.isnan(value)
+    return str(value).strip().lower() in _TRUE_WORDS
 
 
 def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import folium
 import geopandas as gpd
 import numpy as np
@@ -89,7 +91,8 @@ def add_facilities(fmap: folium.Map, facilities: gpd.GeoDataFrame) -> None:
         zh, en, colour = TYPE_LABELS.get(ftype, (ftype, ftype, "#333333"))
         layer = folium.FeatureGroup(name=f"{zh} {en}")
         for _, row in data[data["type"] == ftype].iterrows():
-            html = (f"<b>{row['name']}</b><br>{row['name_en']}<br>{zh} {en}<br>ID {row['facility_id']}<br>"
+            html = (f"<b>{escape(str(row['name']))}</b><br>{escape(str(row['name_en']))}<br>{zh} {en}<br>"
+                    f"ID {escape(str(row['facility_id']))}<br>"
                     f"救护车 ambulances: {row['ambulances']:g}<br>出车时间 turnout: "
                     f"{'' if np.isnan(row['turnout_min']) else format(row['turnout_min'], 'g') + ' min'}")
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=7, color="#222", weight=1,

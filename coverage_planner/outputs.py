@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 
 FIXED_DATE = "2000-01-01T00:00:00Z"  # GeoPackage timestamps, for byte-identical outputs
+CSV_ENCODING = "utf-8-sig"           # with a BOM, so Excel/WPS on Chinese Windows read the Chinese text
 TYPE_LABELS = {
     "hospital": ("医院", "Hospital", "#d62728"), "thc": ("乡镇卫生院", "Township health centre", "#2ca02c"),
     "chc": ("社区卫生服务中心", "Community health centre", "#1f77b4"), "ems": ("急救站", "EMS station", "#ff7f0e"),
@@ -116,7 +117,7 @@ def write_outputs(result, out_dir: Path) -> Path:
     from .maps import coverage_map
 
     with atomic_dir(out_dir) as tmp:
-        result.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g", encoding="utf-8")
+        result.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g", encoding=CSV_ENCODING)
         (tmp / "summary.json").write_text(json.dumps(summary_json(result), ensure_ascii=False, indent=1),
                                           encoding="utf-8")
         write_gpkg(cell_polygons(result.cells), tmp / "cells.gpkg", "cells")

@@ -465,16 +465,16 @@ def _cjk_font():
 
 def write_siting_outputs(result: SitingResult, sites: pd.DataFrame, out_dir: Path) -> Path:
     """siting.csv, siting.gpkg, siting.html, coverage_curve.png and the proposed scenario, atomically."""
-    from .outputs import atomic_dir, write_gpkg, _stable_ids
+    from .outputs import CSV_ENCODING, _stable_ids, atomic_dir, write_gpkg
     from .siting_map import siting_map
 
     with atomic_dir(out_dir) as tmp:
-        sites.to_csv(tmp / "siting.csv", index=False, float_format="%.6g", encoding="utf-8")
+        sites.to_csv(tmp / "siting.csv", index=False, float_format="%.6g", encoding=CSV_ENCODING)
         gdf = gpd.GeoDataFrame(sites.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(sites["x"], sites["y"]),
                                crs=result.region.crs)
         write_gpkg(gdf, tmp / "siting.gpkg", "sites")
         summary = solutions_frame(result)
-        summary.to_csv(tmp / "siting_models.csv", index=False, float_format="%.6g", encoding="utf-8")
+        summary.to_csv(tmp / "siting_models.csv", index=False, float_format="%.6g", encoding=CSV_ENCODING)
         unc = _uncoverable_cells(result)
         if len(unc):
             write_gpkg(unc, tmp / "siting.gpkg", "uncoverable_cells")

@@ -472,10 +472,10 @@ def write_subcentre_outputs(result: SubcentreResult, out_dir: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        from .outputs import _stable_ids, write_gpkg
+        from .outputs import CSV_ENCODING, _stable_ids, write_gpkg
 
         table = _csv_frame(result.table)
-        table.to_csv(tmp / "subcentres.csv", index=False, encoding="utf-8")
+        table.to_csv(tmp / "subcentres.csv", index=False, encoding=CSV_ENCODING)
         points = gpd.GeoDataFrame(table, geometry=result.table.geometry.to_numpy(), crs=result.table.crs)
         write_gpkg(points, tmp / "subcentres.gpkg", "candidates")
         catch = result.catchments.merge(table[["facility_id", "pop_within_30min", "meets_100k", "eligible"]],
