@@ -6,23 +6,7 @@ import folium
 import numpy as np
 import pandas as pd
 
-from .maps import POP_COLOURS, add_units, base_map, _pop_colour
-from .outputs import cell_polygons
-
-
-def _gap_layer(fmap, cells, mask, name: str, show: bool) -> None:
-    layer = folium.FeatureGroup(name=name, show=show)
-    bad = cells[mask]
-    if len(bad):
-        breaks = np.quantile(bad["population"], [0.2, 0.4, 0.6, 0.8])
-        data = cell_polygons(bad)[["population", "unit_name", "zone", "geometry"]].copy()
-        data["population"] = data["population"].round(1)
-        folium.GeoJson(data.to_crs("EPSG:4326"),
-                       style_function=lambda f: {"fillColor": _pop_colour(f["properties"]["population"], breaks),
-                                                 "color": None, "weight": 0, "fillOpacity": 0.75},
-                       tooltip=folium.GeoJsonTooltip(["population", "unit_name", "zone"],
-                                                     aliases=["人口 Population", "单元 Unit", "区域 Zone"])).add_to(layer)
-    layer.add_to(fmap)
+from .maps import POP_COLOURS, add_gap_layer, add_units, base_map
 
 
 def siting_map(result, sites: pd.DataFrame) -> folium.Map:
@@ -36,8 +20,8 @@ def siting_map(result, sites: pd.DataFrame) -> folium.Map:
     before = np.asarray(prob.cover[:, :prob.n_existing].sum(axis=1)).ravel() > 0 if prob.n_existing else \
         np.zeros(prob.cover.shape[0], bool)
     after = np.asarray(prob.cover[:, np.asarray(sol.selected, int)].sum(axis=1)).ravel() > 0
-    _gap_layer(fmap, region.cells, ~before, "现状未覆盖 Uncovered before", show=False)
-    _gap_layer(fmap, region.cells, ~after, f"新增后未覆盖 Uncovered after ({apply})", show=True)
+    add_gap_layer(fmap, region.cells, ~before, None, "现状未覆盖 Uncovered before", show=False)
+    add_gap_layer(fmap, region.cells, ~after, None, f"新增后未覆盖 Uncovered after ({apply})", show=True)
     crs_sites = sites[sites["model"] == apply]
     import geopandas as gpd
 
