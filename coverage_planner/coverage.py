@@ -244,6 +244,20 @@ def required_count(rule: Rule, population: np.ndarray) -> np.ndarray:
     return need
 
 
+def warn_coordinate_offset(model: TravelModel, facilities) -> str | None:
+    """Warn when WGS84 facilities sit 300–700 m off the roads in one direction (GCJ-02/BD-09 data)."""
+    from .coords import suspect_gcj02_offset
+
+    snap_pts = shapely.line_interpolate_point(model.net.seg_geometry[model.fac_snap.seg], model.fac_snap.frac,
+                                              normalized=True)
+    dx = shapely.get_x(snap_pts) - facilities.geometry.x.to_numpy()
+    dy = shapely.get_y(snap_pts) - facilities.geometry.y.to_numpy()
+    text = suspect_gcj02_offset(dx, dy)
+    if text:
+        warn(text)
+    return text
+
+
 def warn_cut_off(model: TravelModel, population: np.ndarray) -> float:
     """Warn with the share of population whose nearest road is cut off from the main network."""
     share = float(population[model.cut_off].sum() / max(population.sum(), 1e-12))

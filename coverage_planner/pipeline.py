@@ -139,6 +139,8 @@ def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
                     fac, scn.facility_max_access_m, scn.facilities.path)
                 if len(models) == 1:  # the same roads for every profile: warn once
                     cov.warn_cut_off(models[rule.travel_profile], pop)
+                    if scn.facilities.coords == "wgs84":
+                        cov.warn_coordinate_offset(models[rule.travel_profile], fac)
         model = models[rule.travel_profile]
         idx = cov.rule_facilities(rule, fac)
         limit = cov.cell_thresholds(rule, zones)

@@ -189,3 +189,16 @@ def test_console_script_help():
         done = subprocess.run([sys.executable, "-m", "coverage_planner.cli", cmd, "--help"],
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and "usage" in done.stdout
+
+
+def test_gcj02_looking_offset_is_warned(tiny_region):
+    """Facilities all 420 m north of the northern street: a warning names GCJ-02."""
+    path = tiny_region.parent / "facilities.geojson"
+    data = json.loads(path.read_text())
+    data["features"] = [{"type": "Feature", "properties": {"id": f"E{i}", "type": "ems", "ambulances": 1},
+                         "geometry": {"type": "Point", "coordinates": list(lonlat(X0 + x, Y0 + 1420))}}
+                        for i, x in enumerate((250, 750, 1250, 1750))]
+    path.write_text(json.dumps(data))
+    tiny_region.write_text(tiny_region.read_text().replace("[outputs]", "[travel]\nfacility_max_access_m = 800\n\n[outputs]"))
+    with pytest.warns(UserWarning, match=r"GCJ-02.*coords = \"gcj02\""):
+        run(load_scenario(tiny_region), quiet=True, isochrones=False)
