@@ -50,13 +50,27 @@ def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | N
     geoms = net.seg_geometry[candidates]
     tree = tree or shapely.STRtree(geoms)
     points = shapely.points(np.asarray(x, float), np.asarray(y, float))
-    (pt_idx, tree_idx), dist = tree.query_nearest(points, return_distance=True, all_matches=False)
     seg = np.empty(len(points), dtype=np.int64)
     access = np.empty(len(points))
-    seg[pt_idx] = candidates[tree_idx]
-    access[pt_idx] = dist
+    for start, ((pt_idx, tree_idx), dist) in _nearest_in_chunks(tree, points):
+        seg[start + pt_idx] = candidates[tree_idx]
+        access[start + pt_idx] = dist
     frac = shapely.line_locate_point(net.seg_geometry[seg], points, normalized=True)
     return Snapped(seg, np.nan_to_num(frac, nan=0.0), access)
+
+
+def _nearest_in_chunks(tree: shapely.STRtree, points: np.ndarray, chunk: int = 50_000):
+    """STRtree nearest-segment queries, split over the CPU cores (shapely releases the GIL)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = list(range(0, len(points), chunk))
+    query = lambda s: (s, tree.query_nearest(points[s:s + chunk], return_distance=True,  # noqa: E731
+                                               all_matches=False))
+    if len(starts) <= 1:
+        return [query(s) for s in starts]
+    with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1)) as pool:
+        return list(pool.map(query, starts))
 
 
 def _along(cost: np.ndarray, share: np.ndarray) -> np.ndarray:
