@@ -77,8 +77,11 @@ def _require_columns(frame: pd.DataFrame, wanted: dict[str, str], spec: LayerSpe
                          f"[{spec.key}.columns] in the scenario, e.g. type = \"机构类型\".")
 
 
-def load_boundaries(spec: LayerSpec, crs: str | None = None) -> gpd.GeoDataFrame:
-    """Administrative units with columns unit_id, name, name_en, kind, zone (or None), county_seat."""
+def load_boundaries(spec: LayerSpec, crs: str | None = None, census_column: str | None = None) -> gpd.GeoDataFrame:
+    """Administrative units with columns unit_id, name, name_en, kind, zone (or None), county_seat.
+
+    With ``census_column``, also ``census_population`` (checked: numbers ≥ 0).
+    """
     frame = osm_boundaries(spec) if spec.path.name.lower().endswith(OSM_SUFFIXES) else read_vector(spec)
     cols = {"unit_id": spec.column("unit_id", "unit_id"), "name": spec.column("name", "name")}
     _require_columns(frame, cols, spec)
@@ -175,6 +178,28 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
                              fix="check that longitude and latitude are not swapped, and that the "
                                  "coordinate system (coords = wgs84/gcj02/bd09) is right.")
     return out.reset_index(drop=True)
+
+
+def attach_census(units: gpd.GeoDataFrame, path: Path, key: str, column: str,
+                  encoding: str | None = None) -> gpd.GeoDataFrame:
+    """Join a census table (one row per unit: key, population) to the units as census_population."""
+    from .tableio import read_table
+
+    if not Path(path).exists():
+        raise InputError(f"the census table {path} does not exist.", file=path, field="population.census_path",
+                         fix="check the path (relative to the scenario file).")
+    table = read_table(path, encoding)
+    spec = LayerSpec(path=Path(path), key="population")
+    _require_columns(table, {"census key": key, "census population": column}, spec)
+    values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+    _check_population_values(values, spec, column)
+    lookup = dict(zip(table[key].astype(str).str.strip(), values))
+    unit_key = "unit_id" if key in ("unit_id", "id") else "name"
+    missing = [k for k in units[unit_key] if k not in lookup]
+    if missing:
+        raise InputError(f"{len(missing)} unit(s) have no row in the census table: {', '.join(missing[:8])}.",
+                         file=path, field=key, fix=f"add a row per unit (matched on the units' {unit_key}).")
+    return units.assign(census_population=[lookup[k] for k in units[unit_key]])
 
 
 def osm_boundaries(spec: LayerSpec) -> gpd.GeoDataFrame:

@@ -17,9 +17,10 @@ import pandas as pd
 import shapely
 
 from . import coverage as cov
+from .dasymetric import allocate, road_weights
 from .errors import PlannerWarning
 from .isochrones import facility_isochrones
-from .layers import load_boundaries, load_facilities, load_population, region_crs
+from .layers import attach_census, load_boundaries, load_facilities, load_population, region_crs
 from .roads import load_roads
 from .scenario import Scenario, load_scenario
 from .standards import Rule
@@ -93,16 +94,23 @@ def _assign_units(units: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> np.n
 def load_region(scn: Scenario, steps: Steps) -> Region:
     """Load and check boundaries, facilities, population and roads in the region's metric CRS."""
     with steps.step("Loading boundaries 行政区划"):
-        units = load_boundaries(scn.boundaries)
+        units = load_boundaries(scn.boundaries, census_column=None if scn.census_path else scn.census_column)
+        if scn.census_path:
+            units = attach_census(units, scn.census_path, scn.census_key, scn.census_column,
+                                  scn.population.encoding)
         crs = scn.crs or region_crs(units)
         units = units.to_crs(crs)
         region = shapely.union_all(units.geometry.to_numpy())
     with steps.step("Loading facilities 医疗机构"):
         facilities = load_facilities(scn.facilities, crs, region, scn.type_map)
-    with steps.step("Loading population 人口"):
-        cells = load_population(scn.population, crs, region, scn.cell_size_m)
     with steps.step("Loading roads 道路 (OpenStreetMap)"):
         roads = load_roads(scn.roads, crs, scn.cache_dir)
+    with steps.step("Loading population 人口"):
+        if scn.census_column:   # census counts per unit, spread along the roads
+            cells = allocate(units, units["census_population"].to_numpy(), *road_weights(roads), scn.cell_size_m)
+            cells = cells[cells["population"] > 0].drop(columns="unit").reset_index(drop=True)
+        else:
+            cells = load_population(scn.population, crs, region, scn.cell_size_m)
     x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
     unit_idx = _assign_units(units, x, y)
     cells["unit_id"] = units["unit_id"].to_numpy()[unit_idx]

@@ -21,7 +21,8 @@ SECTIONS = {
     "travel": {"profile", "facility_max_access_m", "profiles"},
     "boundaries": {"path", "layer", "columns", "admin_level"},
     "facilities": {"path", "layer", "columns", "coords", "encoding", "types"},
-    "population": {"path", "layer", "columns", "cell_size_m"},
+    "population": {"path", "layer", "columns", "cell_size_m", "census_column", "census_path", "census_key",
+                   "encoding"},
     "roads": {"path"},
     "outputs": {"dir", "isochrone_minutes", "cache_dir"},
     "siting": None,  # validated by the siting module
@@ -48,6 +49,9 @@ class Scenario:
     population: LayerSpec
     roads: Path
     cell_size_m: float | None
+    census_column: str | None
+    census_path: Path | None
+    census_key: str
     type_map: dict
     out_dir: Path
     cache_dir: Path
@@ -80,7 +84,10 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
                 if key not in SECTIONS[section]:
                     problem(f"{section}.{key}", f"unknown key '{key}' in [{section}].",
                             f"keys of [{section}] are {', '.join(sorted(SECTIONS[section]))}.")
+    census = data.get("population", {}).get("census_column")
     for section, key in REQUIRED:
+        if section == "population" and census:
+            continue  # people come from a census column of the boundary layer
         if not data.get(section, {}).get(key):
             problem(f"{section}.{key}", f"missing required key {section}.{key}.", f"add [{section}] {key} = \"...\".")
     paths = {s: (base / data[s]["path"]).resolve() for s, _ in REQUIRED if data.get(s, {}).get("path")}
@@ -119,6 +126,9 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
     name = str(head.get("name", path.stem))
     outputs = data.get("outputs", {})
 
+    if census:
+        paths["population"] = paths["boundaries"]
+
     def spec(section: str) -> LayerSpec:
         table = data[section]
         return LayerSpec(path=paths[section], layer=table.get("layer"), columns=table.get("columns"),
@@ -132,7 +142,10 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
         profile=profile, travel_overrides=travel.get("profiles", {}),
         facility_max_access_m=float(travel.get("facility_max_access_m", 500.0)),
         boundaries=spec("boundaries"), facilities=spec("facilities"), population=spec("population"),
-        roads=paths["roads"], cell_size_m=data["population"].get("cell_size_m"),
+        roads=paths["roads"], cell_size_m=data["population"].get("cell_size_m", 200.0 if census else None),
+        census_column=census,
+        census_path=(base / data["population"]["census_path"]).resolve() if data["population"].get("census_path") else None,
+        census_key=str(data["population"].get("census_key", "name")),
         type_map=dict(fac.get("types", {})),
         out_dir=Path(out_dir) if out_dir else (base / outputs["dir"] if "dir" in outputs else Path("maps") / name),
         cache_dir=base / outputs["cache_dir"] if "cache_dir" in outputs else Path(".cache/coverage-planner"),
