@@ -77,11 +77,12 @@ def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None) 
     name = path.name.lower()
     if name.endswith(".pbf"):
         edges, ids = _read_pbf(path)
-    elif name.endswith((".osm", ".xml", ".osm.bz2", ".xml.bz2")):
+    elif name.endswith((".osm", ".xml", ".osm.bz2", ".xml.bz2", ".graphml")):
         edges, ids = _read_xml(path)
     else:
         raise InputError(f"unknown road file type '{path.suffix}'.", file=path, field="roads.path",
-                         fix="give an OpenStreetMap extract as .osm.pbf, .osm or .osm.bz2.")
+                         fix="give an OpenStreetMap extract as .osm.pbf, .osm or .osm.bz2, or a .graphml "
+                             "from 'coverage-planner fetch osm'.")
     net = _to_network(edges, ids, crs, str(path))
     if net.n_segments == 0:
         raise InputError("the road file contains no ways tagged highway=*.", file=path, field="highway",
@@ -92,13 +93,16 @@ def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None) 
 
 
 def _read_xml(path: Path):
-    """Edges of an OSM XML file via osmnx (node-to-node edges as in the PBF reader, all components kept)."""
+    """Edges of an OSM XML file (node-to-node, all components kept) or a GraphML file, via osmnx."""
     import osmnx as ox
 
     tags = list(dict.fromkeys([*ox.settings.useful_tags_way, "route", "junction", "oneway", "maxspeed"]))
     ox.settings.useful_tags_way = tags
     try:
-        graph = ox.graph_from_xml(path, simplify=False, retain_all=True)
+        if path.name.lower().endswith(".graphml"):
+            graph = ox.load_graphml(path)
+        else:
+            graph = ox.graph_from_xml(path, simplify=False, retain_all=True)
     except Exception as exc:  # osmnx/xml raise many kinds of errors for broken files
         raise InputError(f"could not read the OSM XML file ({type(exc).__name__}: {exc}).", file=path,
                          field="roads.path", fix="check that the file is a complete OSM XML extract.") from None

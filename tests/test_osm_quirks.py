@@ -98,3 +98,16 @@ def test_truncated_pbf_is_a_clear_error(tmp_path):
     broken.write_bytes(source.read_bytes()[:600_000])
     with pytest.raises(InputError, match=r"truncated or corrupt.*download the extract again"):
         load_roads(broken, "EPSG:32632")
+
+
+def test_graphml_from_fetch_osm_loads_like_the_xml(tmp_path):
+    """`coverage-planner fetch osm` saves GraphML; the road loader reads it to the same segments."""
+    import osmnx as ox
+
+    xml = tmp_path / "quirks.osm"
+    write_osm(xml, NODES, WAYS)
+    graphml = tmp_path / "quirks.graphml"
+    ox.io.save_graphml(ox.graph_from_xml(xml, simplify=False, retain_all=True), graphml)
+    a, b = load_roads(xml, UTM), load_roads(graphml, UTM)
+    assert a.n_segments == b.n_segments and sorted(a.seg_highway) == sorted(b.seg_highway)
+    assert np.isclose(a.seg_length.sum(), b.seg_length.sum())
