@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -367,22 +365,10 @@ def _readme(s: dict) -> str:
 
 def generate_demo_region(out_dir: Path = DEMO_DIR) -> dict:
     """(Re)generate the demo region into ``out_dir`` atomically; returns the summary."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        summary = write_region(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return summary
+    from .outputs import atomic_dir
+
+    with atomic_dir(Path(out_dir)) as tmp:
+        return write_region(tmp)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
