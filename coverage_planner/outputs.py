@@ -124,7 +124,7 @@ def write_outputs(result, out_dir: Path) -> Path:
         if result.isochrones is not None and len(result.isochrones):
             write_gpkg(result.isochrones, tmp / "isochrones.gpkg", "isochrones")
         coverage_map(result).save(tmp / "coverage.html")
-        _stable_ids(tmp / "coverage.html")
+        finalize_html(tmp / "coverage.html")
     return out_dir
 
 
@@ -140,11 +140,31 @@ def write_isochrones_only(iso: gpd.GeoDataFrame, out_dir: Path) -> Path:
     return out_dir / "isochrones.gpkg"
 
 
-def _stable_ids(path: Path) -> None:
-    """Replace folium's random element ids by sequential ones, so the HTML is deterministic."""
+STATIC = Path(__file__).resolve().parent / "static"
+# Scripts folium links to from CDNs, bundled for offline use: Leaflet 1.9.3 (BSD-2-Clause) draws the
+# map, jQuery 3.7.1 (MIT) fills the popups. The other CDN links only add icons and styles.
+INLINE_SCRIPTS = {
+    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js": "leaflet/leaflet.js",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/jquery.min.js",
+}
+INLINE_STYLES = {"https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css": "leaflet/leaflet.css"}
+
+
+def finalize_html(path: Path) -> None:
+    """Make a folium page work offline and be deterministic.
+
+    Leaflet and jQuery are inlined from the bundled copies (planners' machines may have no internet),
+    and folium's random element ids are replaced by sequential ones.
+    """
     import re
 
     text = path.read_text(encoding="utf-8")
+    for url, local in INLINE_SCRIPTS.items():
+        code = (STATIC / local).read_text(encoding="utf-8")
+        text = text.replace(f'<script src="{url}"></script>', f"<script>{code}</script>")
+    for url, local in INLINE_STYLES.items():
+        css = (STATIC / local).read_text(encoding="utf-8")
+        text = text.replace(f'<link rel="stylesheet" href="{url}"/>', f"<style>{css}</style>")
     mapping: dict[str, str] = {}
 
     def sub(match: re.Match) -> str:

@@ -465,7 +465,7 @@ def _cjk_font():
 
 def write_siting_outputs(result: SitingResult, sites: pd.DataFrame, out_dir: Path) -> Path:
     """siting.csv, siting.gpkg, siting.html, coverage_curve.png and the proposed scenario, atomically."""
-    from .outputs import CSV_ENCODING, _stable_ids, atomic_dir, write_gpkg
+    from .outputs import CSV_ENCODING, finalize_html, atomic_dir, write_gpkg
     from .siting_map import siting_map
 
     with atomic_dir(out_dir) as tmp:
@@ -481,7 +481,7 @@ def write_siting_outputs(result: SitingResult, sites: pd.DataFrame, out_dir: Pat
         coverage_curve_png(result, tmp / "coverage_curve.png")
         proposed_scenario(result, sites, tmp, out_dir)
         siting_map(result, sites).save(tmp / "siting.html")
-        _stable_ids(tmp / "siting.html")
+        finalize_html(tmp / "siting.html")
     return out_dir
 
 

@@ -472,7 +472,7 @@ def write_subcentre_outputs(result: SubcentreResult, out_dir: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        from .outputs import CSV_ENCODING, _stable_ids, write_gpkg
+        from .outputs import CSV_ENCODING, finalize_html, write_gpkg
 
         table = _csv_frame(result.table)
         table.to_csv(tmp / "subcentres.csv", index=False, encoding=CSV_ENCODING)
@@ -482,7 +482,7 @@ def write_subcentre_outputs(result: SubcentreResult, out_dir: Path) -> Path:
                                         on="facility_id", how="left")
         write_gpkg(catch, tmp / "subcentres.gpkg", "catchments")
         subcentre_map(result).save(tmp / "subcentres.html")
-        _stable_ids(tmp / "subcentres.html")
+        finalize_html(tmp / "subcentres.html")
         out_dir.mkdir(exist_ok=True)
         for name in OUTPUT_FILES:
             os.replace(tmp / name, out_dir / name)
