@@ -21,6 +21,8 @@ GAP_NO_ROAD = "no_road_access"
 GAP_CUT_OFF = "cut_off"
 GAP_BEYOND = "beyond_threshold"
 GAP_REASONS = (GAP_NO_ROAD, GAP_CUT_OFF, GAP_BEYOND)
+# Roads nobody joins from the roadside: expressways and their ramps (entered only at interchanges).
+NO_ACCESS_CLASSES = ["motorway", "motorway_link"]
 
 
 @dataclass
@@ -31,6 +33,7 @@ class TravelModel:
     profile: dict
     net: RoadNetwork
     main: np.ndarray          # segments in the largest strongly connected part (the routable core)
+    snappable: np.ndarray     # core segments a point may join (no motorways, ramps or ferries)
     cell_snap: Snapped
     fac_snap: Snapped
     cut_off: np.ndarray       # cells whose nearest road is not linked to the main part at all
@@ -54,7 +57,8 @@ def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, ce
                        facility_file: object = None) -> TravelModel:
     """Speeds for the profile, the routable core, and cells and facilities snapped to it.
 
-    Facilities join the largest strongly connected part. A cell joins its nearest road; if that
+    Points never join motorways, their ramps or ferries directly. Facilities join the largest
+    strongly connected part. A cell joins its nearest road; if that
     road is physically linked to the core but not routable both ways (a one-way stub at the edge of
     an extract), the cell joins the nearest core road instead; if it is not linked at all (an island,
     a road reached only by an untagged ferry), the cell is *cut off*.
@@ -66,15 +70,17 @@ def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, ce
                          field="highway", fix="use an extract with roads (highway=primary, residential, ...).")
     linked = largest_component(net)
     main = largest_component(net, strong=True)
-    main_tree = shapely.STRtree(net.seg_geometry[np.flatnonzero(main)])
-    cell_snap = snap(net, cell_x, cell_y)
+    reachable_from_side = ~np.isin(net.seg_highway.astype(str), NO_ACCESS_CLASSES) & ~net.seg_ferry
+    snappable = main & reachable_from_side
+    main_tree = shapely.STRtree(net.seg_geometry[np.flatnonzero(snappable)])
+    cell_snap = snap(net, cell_x, cell_y, allowed=reachable_from_side)
     cut_off = ~linked[cell_snap.seg]
-    redo = np.flatnonzero(~main[cell_snap.seg] & ~cut_off)
+    redo = np.flatnonzero(~snappable[cell_snap.seg] & ~cut_off)
     if len(redo):
-        again = snap(net, cell_x[redo], cell_y[redo], allowed=main, tree=main_tree)
+        again = snap(net, cell_x[redo], cell_y[redo], allowed=snappable, tree=main_tree)
         cell_snap = Snapped(*(np.copy(a) for a in (cell_snap.seg, cell_snap.frac, cell_snap.access_m)))
         cell_snap.seg[redo], cell_snap.frac[redo], cell_snap.access_m[redo] = again.seg, again.frac, again.access_m
-    fac_snap = snap(net, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy(), allowed=main,
+    fac_snap = snap(net, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy(), allowed=snappable,
                     tree=main_tree)
     far = np.flatnonzero(fac_snap.access_m > max_facility_access_m)
     if len(far):
@@ -84,7 +90,7 @@ def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, ce
                          file=facility_file, field="geometry",
                          fix="check those coordinates (swapped or wrong coordinate system?), or raise "
                              "[travel] facility_max_access_m in the scenario.")
-    return TravelModel(name, profile, net, main, cell_snap, fac_snap, cut_off)
+    return TravelModel(name, profile, net, main, snappable, cell_snap, fac_snap, cut_off)
 
 
 def turnout_seconds(facilities, profile: Profile) -> np.ndarray:

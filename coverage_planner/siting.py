@@ -118,7 +118,7 @@ def siting_rule(scn: Scenario, settings: dict) -> Rule:
 def network_candidates(model: cov.TravelModel, region: Region, spacing: float,
                        existing_xy: np.ndarray) -> gpd.GeoDataFrame:
     """One road node of the routable core per ``spacing`` square, inside the region, away from stations."""
-    nodes = np.unique(np.concatenate([model.net.seg_a[model.main], model.net.seg_b[model.main]]))
+    nodes = np.unique(np.concatenate([model.net.seg_a[model.snappable], model.net.seg_b[model.snappable]]))
     x, y = model.net.node_x[nodes], model.net.node_y[nodes]
     inside = shapely.contains_xy(region.region, x, y)
     nodes, x, y = nodes[inside], x[inside], y[inside]
@@ -205,7 +205,7 @@ def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -
     if len(cand) == len(existing):
         raise InputError("there are no candidate sites for new stations.", file=scn.path, field="siting.candidates",
                          fix="set candidates = \"network\" or \"both\", or give candidates_path / candidate_types.")
-    csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.main)
+    csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.snappable)
     far = np.flatnonzero(csnap.access_m > scn.facility_max_access_m)
     if len(far):
         raise InputError(f"{len(far)} candidate site(s) are more than {scn.facility_max_access_m:,.0f} m from "

@@ -293,7 +293,7 @@ def evaluate_candidates(scn: Scenario, region: Region, settings: Settings, cand:
         model = cov.build_travel_model(region.roads, TRAVEL_PROFILE, scn.travel_overrides.get(TRAVEL_PROFILE),
                                        x, y, fac, scn.facility_max_access_m, scn.facilities.path)
         cov.warn_cut_off(model, pop)
-        csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.main)
+        csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.snappable)
         far = np.flatnonzero(csnap.access_m > scn.facility_max_access_m)
         if len(far):
             listing = ", ".join(f"{cand['facility_id'].iloc[i]} ({csnap.access_m[i]:,.0f} m)" for i in far[:8])

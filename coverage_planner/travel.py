@@ -47,9 +47,13 @@ def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | N
     candidates = np.arange(net.n_segments) if allowed is None else np.flatnonzero(allowed)
     if len(candidates) == 0:
         raise ValueError("no road segments to snap to")
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))
+    if len(bad):
+        raise ValueError(f"{len(bad)} point(s) have no finite coordinates (first at position {bad[0]})")
     geoms = net.seg_geometry[candidates]
     tree = tree or shapely.STRtree(geoms)
-    points = shapely.points(np.asarray(x, float), np.asarray(y, float))
+    points = shapely.points(x, y)
     seg = np.empty(len(points), dtype=np.int64)
     access = np.empty(len(points))
     for start, ((pt_idx, tree_idx), dist) in _nearest_in_chunks(tree, points):
@@ -74,9 +78,13 @@ def _nearest_in_chunks(tree: shapely.STRtree, points: np.ndarray, chunk: int = 5
 
 
 def _along(cost: np.ndarray, share: np.ndarray) -> np.ndarray:
-    """Cost of covering ``share`` of a segment; inf where the direction is not allowed."""
+    """Cost of covering ``share`` of a segment; inf where the direction is not allowed.
+
+    A point exactly at a segment's end (share 0) is at that node: it costs nothing, whatever the
+    direction rules of the segment.
+    """
     finite = np.isfinite(cost)
-    return np.where(finite, share * np.where(finite, cost, 0.0), np.inf)
+    return np.where(share <= 0, 0.0, np.where(finite, share * np.where(finite, cost, 0.0), np.inf))
 
 
 def _leaving(graph: Graph, p: Snapped, seg_a: np.ndarray, seg_b: np.ndarray):

@@ -26,6 +26,11 @@ def reference_costs(net, seg_cost, direction, src, src_offset, dst, dst_offset, 
             arc(b, a, w)
     wf = lambda s: seg_cost[s] if net.seg_fwd[s] else np.inf  # noqa: E731
     wb = lambda s: seg_cost[s] if net.seg_bwd[s] else np.inf  # noqa: E731
+
+    def part(share, w):
+        """Cost of a share of a segment; a point at the segment's end is at the node (cost 0)."""
+        return 0.0 if share <= 0 else share * w
+
     forward = direction == "from_facility"
     if not forward:
         g = g.reverse(copy=True)
@@ -35,19 +40,19 @@ def reference_costs(net, seg_cost, direction, src, src_offset, dst, dst_offset, 
         node = ("src", i)
         g.add_edge("S", node, w=float(src_offset[i]))
         if forward:   # leave the facility onto the road
-            arc(node, b, (1 - f) * wf(s))
-            arc(node, a, f * wb(s))
+            arc(node, b, part(1 - f, wf(s)))
+            arc(node, a, part(f, wb(s)))
         else:         # reversed graph: arcs mirror the real trip road → facility
-            arc(node, a, f * wf(s))
-            arc(node, b, (1 - f) * wb(s))
+            arc(node, a, part(f, wf(s)))
+            arc(node, b, part(1 - f, wb(s)))
     dist = nx.single_source_dijkstra_path_length(g, "S", weight="w")
     out = np.empty(len(sample))
     for k, j in enumerate(sample):
         s, f = int(dst.seg[j]), float(dst.frac[j])
         a, b = int(net.seg_a[s]), int(net.seg_b[s])
         if forward:   # road → cell
-            ends = [(a, f * wf(s)), (b, (1 - f) * wb(s))]
+            ends = [(a, part(f, wf(s))), (b, part(1 - f, wb(s)))]
         else:         # cell → road (then on to the facility)
-            ends = [(b, (1 - f) * wf(s)), (a, f * wb(s))]
+            ends = [(b, part(1 - f, wf(s))), (a, part(f, wb(s)))]
         out[k] = min(dist.get(n, np.inf) + c for n, c in ends) + float(dst_offset[j])
     return out
