@@ -33,7 +33,7 @@ import shapely
 from . import coverage as cov
 from . import optimize as opt
 from .errors import InputError, InputErrors
-from .layers import LayerSpec, load_facilities
+from .layers import LayerSpec
 from .pipeline import Region, Steps, load_region
 from .scenario import Scenario, load_scenario
 from .standards import Rule

@@ -1,17 +1,16 @@
-"""Loaders in every promised format, zones by density, speed overrides, and the demo's determinism."""
+"""Loaders in every promised format, zones by density, speed overrides."""
 
 from __future__ import annotations
 
-import filecmp
 import json
 
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from conftest import ROOT, X0, Y0
+from conftest import X0, Y0
 
-from coverage_planner.demo_region import DEMO_DIR, generate_demo_region
+from coverage_planner.demo_region import DEMO_DIR
 from coverage_planner.layers import LayerSpec, load_facilities, load_population
 from coverage_planner.pipeline import run
 from coverage_planner.scenario import load_scenario
@@ -58,20 +57,3 @@ def test_speed_override_changes_times(tiny_region):
     slow = run(load_scenario(tiny_region), quiet=True, isochrones=False).cells["ems_response_time_min"]
     finite = np.isfinite(base.to_numpy())
     assert (slow.to_numpy()[finite] >= base.to_numpy()[finite]).all() and (slow > base).sum() > 100
-
-
-def test_demo_region_regenerates_byte_identical(tmp_path):
-    summary = generate_demo_region(tmp_path / "demo")
-    names = sorted(p.name for p in DEMO_DIR.iterdir())
-    assert names == sorted(p.name for p in (tmp_path / "demo").iterdir())
-    match, mismatch, errors = filecmp.cmpfiles(DEMO_DIR, tmp_path / "demo", names, shallow=False)
-    assert mismatch == [] and errors == [], mismatch
-    assert 500_000 <= summary["population_total"] <= 600_000 and 700 <= summary["area_km2"] <= 900
-    text = (DEMO_DIR / "roads.osm").read_text(encoding="utf-8")
-    assert text.count('k="railway"') == 1 and text.count('k="bridge" v="yes"') >= 3
-    assert 'v="motorway"' in text and 'k="maxspeed"' in text and 'k="oneway" v="yes"' in text
-    units = gpd.read_file(DEMO_DIR / "units.geojson").to_crs(UTM)
-    assert units["central_town"].sum() == 3 and set(units["zone"]) == {"urban", "rural"}
-    union = shapely.union_all(units.geometry.to_numpy()).area
-    assert abs(units.geometry.area.sum() - union) < 1e-6 * union     # no overlaps beyond 7-decimal rounding
-    assert ROOT.joinpath("scenarios", "demo.toml").exists()

@@ -10,7 +10,6 @@ import pytest
 from conftest import X0, Y0, lonlat, write_geojson
 
 from coverage_planner.cli import main
-from coverage_planner.pipeline import run
 from coverage_planner.scenario import load_scenario
 from coverage_planner.siting import run_siting
 
