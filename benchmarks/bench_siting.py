@@ -1,0 +1,174 @@
+"""Station-siting benchmark: our sparse HiGHS models against spopt, and a 1M-cell MCLP.
+
+Covering sets come from the project's own network engine, as in the real tool: a synthetic
+road-like network (perturbed grid, ~10% of edges removed, 100–300 m edges, 30–60 km/h), population
+cells every 100 m snapped to it, candidates snapped to its strongly connected core, and a bounded
+Dijkstra per candidate (Router.bounded, ambulance direction) with turnout and access legs.
+
+Prints ONE JSON line on stdout; phase timings go to stderr. Run:
+    python benchmarks/bench_siting.py [--skip-big] [--skip-spopt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import shapely
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
+
+from coverage_planner import optimize as opt  # noqa: E402
+from coverage_planner.network import RoadNetwork, largest_component, seconds_per_segment  # noqa: E402
+from coverage_planner.travel import FROM_FACILITY, Router, snap  # noqa: E402
+
+ACCESS_MPS = 5.0 / 3.6   # walking leg between a point and its road (the ambulance profile's access_kmh)
+TURNOUT_S = 60.0         # station turnout time
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def road_grid(nx: int, ny: int, rng: np.random.Generator, spacing: float = 200.0) -> RoadNetwork:
+    """Perturbed grid: nodes jittered ±40 m, 10% of edges removed, arterials every 8th line."""
+    iy, ix = np.divmod(np.arange(nx * ny), nx)
+    x = ix * spacing + rng.uniform(-40, 40, nx * ny)
+    y = iy * spacing + rng.uniform(-40, 40, nx * ny)
+    ids = np.arange(nx * ny)
+    horiz = ids[ix < nx - 1]
+    vert = ids[iy < ny - 1]
+    a = np.concatenate([horiz, vert])
+    b = np.concatenate([horiz + 1, vert + nx])
+    keep = rng.random(len(a)) >= 0.10
+    a, b = a[keep], b[keep]
+    arterial = np.where(b == a + 1, iy[a] % 8 == 0, ix[a] % 8 == 0)
+    speed = np.where(arterial, rng.uniform(50, 60, len(a)), rng.uniform(30, 40, len(a)))
+    coords = np.stack([np.column_stack([x[a], y[a]]), np.column_stack([x[b], y[b]])], axis=1)
+    n = len(a)
+    return RoadNetwork(
+        crs="EPSG:32648", node_x=x, node_y=y, seg_a=a, seg_b=b,
+        seg_length=np.hypot(x[b] - x[a], y[b] - y[a]),
+        seg_highway=np.where(arterial, "primary", "residential").astype(object),
+        seg_maxspeed=np.full(n, np.nan), seg_fwd=np.ones(n, bool), seg_bwd=np.ones(n, bool),
+        seg_geometry=shapely.linestrings(coords), seg_speed_kmh=speed, source="synthetic grid")
+
+
+def population(cx: np.ndarray, cy: np.ndarray, size_m: float, n_towns: int, rng: np.random.Generator) -> np.ndarray:
+    """Towns (Gaussian blobs, 70% of people) on a sparse rural background with many empty cells."""
+    pop = rng.poisson(1.5, len(cx)) * (rng.random(len(cx)) > 0.4).astype(float)
+    rural = pop.sum()
+    towns = np.zeros(len(cx))
+    for _ in range(n_towns):
+        tx, ty = rng.uniform(0.05, 0.95, 2) * size_m
+        sigma = rng.uniform(400, 2500)
+        d2 = (cx - tx) ** 2 + (cy - ty) ** 2
+        blob = np.exp(-d2 / (2 * sigma ** 2)) * (d2 < (4 * sigma) ** 2)
+        towns += rng.lognormal(0, 1) * blob / blob.sum()
+    return np.round(pop + towns / towns.sum() * rural * 7 / 3)
+
+
+def instance(n_side: int, n_candidates: int, n_towns: int, limit_s: float, seed: int):
+    """Cells (n_side² at 100 m), candidates and the sparse cells × candidates covering matrix."""
+    rng = np.random.default_rng(seed)
+    size = n_side * 100.0
+    t = time.perf_counter()
+    net = road_grid(n_side // 2 + 1, n_side // 2 + 1, rng)
+    main = largest_component(net, strong=True)
+    log(f"  network: {net.n_nodes:,} nodes, {net.n_segments:,} segments ({time.perf_counter() - t:.1f} s)")
+    t = time.perf_counter()
+    g = (np.arange(n_side) + 0.5) * 100.0
+    cx, cy = (a.ravel() for a in np.meshgrid(g, g))
+    weights = population(cx, cy, size, n_towns, rng)
+    near_town = rng.random(n_candidates) < 0.5  # half the candidates in populated places
+    pick = rng.choice(len(cx), n_candidates, p=weights / weights.sum())
+    fx = np.where(near_town, cx[pick], rng.uniform(0, size, n_candidates))
+    fy = np.where(near_town, cy[pick], rng.uniform(0, size, n_candidates))
+    tree = shapely.STRtree(net.seg_geometry[np.flatnonzero(main)])
+    cells = snap(net, cx, cy, allowed=main, tree=tree)
+    sites = snap(net, fx, fy, allowed=main, tree=tree)
+    log(f"  {len(cx):,} cells, {n_candidates} candidates snapped ({time.perf_counter() - t:.1f} s)")
+    t = time.perf_counter()
+    router = Router(net, seconds_per_segment(net), FROM_FACILITY)
+    cost = router.bounded(sites, TURNOUT_S + sites.access_m / ACCESS_MPS, cells, cells.access_m / ACCESS_MPS,
+                          limit=limit_s)
+    cover = sp.csr_matrix((np.ones(cost.nnz, bool), cost.indices, cost.indptr), shape=cost.shape)
+    log(f"  covering matrix within {limit_s:.0f} s: {cover.nnz:,} pairs, "
+        f"{(np.diff(cover.indptr) == 0).sum():,} cells unreachable ({time.perf_counter() - t:.1f} s)")
+    return cost, cover, weights
+
+
+def run_spopt(cost: sp.csr_matrix, cover: sp.csr_matrix, weights: np.ndarray, limit_s: float, p: int) -> dict:
+    import pulp
+    from spopt.locate import LSCP, MCLP
+
+    out = {}
+    t = time.perf_counter()
+    dense = np.full(cost.shape, np.inf)
+    rows = np.repeat(np.arange(cost.shape[0]), np.diff(cost.indptr))
+    dense[rows, cost.indices] = cost.data
+    model = MCLP.from_cost_matrix(dense, weights, limit_s, p).solve(pulp.PULP_CBC_CMD(msg=False))
+    out["spopt_mclp_s"] = time.perf_counter() - t
+    out["spopt_mclp_obj"] = float(pulp.value(model.problem.objective))
+    log(f"  spopt MCLP: {out['spopt_mclp_s']:.1f} s, objective {out['spopt_mclp_obj']:,.0f}")
+    t = time.perf_counter()
+    reachable = np.diff(cover.indptr) > 0  # spopt's LSCP raises "Infeasible" unless these are dropped
+    model = LSCP.from_cost_matrix(dense[reachable], limit_s).solve(pulp.PULP_CBC_CMD(msg=False))
+    out["spopt_lscp_s"] = time.perf_counter() - t
+    out["spopt_lscp_obj"] = float(pulp.value(model.problem.objective))
+    log(f"  spopt LSCP: {out['spopt_lscp_s']:.1f} s, {out['spopt_lscp_obj']:.0f} sites")
+    return out
+
+
+def small(skip_spopt: bool) -> dict:
+    log("10,000 cells × 500 candidates")
+    limit_s, p = 240.0, 20
+    cost, cover, weights = instance(100, 500, 6, limit_s, seed=1)
+    out = {}
+    t = time.perf_counter()
+    s = opt.mclp(cover, weights, p)
+    out["ours_mclp_s"], out["ours_mclp_obj"] = time.perf_counter() - t, s.objective
+    log(f"  ours MCLP: {out['ours_mclp_s']:.2f} s, {s.rows_in:,} → {s.rows_after_aggregation:,} rows; {s.message}")
+    t = time.perf_counter()
+    s = opt.lscp(cover)
+    out["ours_lscp_s"], out["ours_lscp_obj"] = time.perf_counter() - t, s.objective
+    log(f"  ours LSCP: {out['ours_lscp_s']:.2f} s; {s.message}")
+    if not skip_spopt:
+        out.update(run_spopt(cost, cover, weights, limit_s, p))
+    return out
+
+
+def big(time_limit: float) -> dict:
+    log("1,000,000 cells × 2,000 candidates")
+    limit_s, p = 600.0, 20
+    _, cover, weights = instance(1000, 2000, 40, limit_s, seed=2)
+    t = time.perf_counter()
+    s = opt.mclp(cover, weights, p, time_limit=time_limit)
+    seconds = time.perf_counter() - t
+    log(f"  ours MCLP: {seconds:.1f} s, {s.rows_in:,} → {s.rows_after_aggregation:,} rows; {s.message}")
+    return {"big_cells": int(cover.shape[0]), "big_candidates": int(cover.shape[1]),
+            "big_rows_after_aggregation": s.rows_after_aggregation, "big_mclp_s": seconds,
+            "big_mclp_gap": s.gap, "big_mclp_status": s.status, "big_mclp_obj": s.objective}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--skip-spopt", action="store_true")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="solver time limit for the 1M-cell MCLP")
+    args = parser.parse_args()
+    out = small(args.skip_spopt)
+    if not args.skip_big:
+        out.update(big(args.time_limit))
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}))
+
+
+if __name__ == "__main__":
+    main()
