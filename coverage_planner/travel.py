@@ -162,11 +162,38 @@ class Router:
     def nearest(self, src: Snapped, src_offset: np.ndarray, dst: Snapped,
                 dst_offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cost from the nearest source to each destination, and that source's index (-1 if none)."""
+        dst_offset = np.broadcast_to(np.asarray(dst_offset, float), (len(dst),))
+        src_offset = np.broadcast_to(np.asarray(src_offset, float), (len(src),))
         node_cost, node_label = self.node_costs(src, src_offset)
-        cost, via2, n1, n2 = self._combine(node_cost, dst, np.asarray(dst_offset, float))
+        cost, via2, n1, n2 = self._combine(node_cost, dst, dst_offset)
         label = np.where(via2, node_label[n2], node_label[n1])
+        d, s, direct = self.same_segment(src, src_offset, dst, dst_offset)
+        order = np.lexsort((s, direct, d))
+        first = order[np.r_[True, d[order][1:] != d[order][:-1]]] if len(order) else order
+        better = direct[first] < cost[d[first]]
+        cost[d[first][better]] = direct[first][better]
+        label[d[first][better]] = s[first][better]
         label = np.where(np.isfinite(cost), label, -1)
         return cost, label
+
+    def same_segment(self, src: Snapped, src_offset: np.ndarray, dst: Snapped, dst_offset: np.ndarray):
+        """(destination, source, cost) for pairs on one segment, travelling directly along it.
+
+        The graph joins points only at segment ends; a cell next to its facility on a long road is
+        reached straight along the road here, in an allowed direction.
+        """
+        order = np.argsort(src.seg, kind="stable")
+        sorted_seg = src.seg[order]
+        lo = np.searchsorted(sorted_seg, dst.seg, "left")
+        counts = np.searchsorted(sorted_seg, dst.seg, "right") - lo
+        total = int(counts.sum())
+        d = np.repeat(np.arange(len(dst)), counts)
+        s = order[np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)]
+        seg, fs, fd = dst.seg[d], src.frac[s], dst.frac[d]
+        ahead = fd >= fs if not self.graph.reverse else fs >= fd   # the trip runs from a towards b
+        share = np.abs(fd - fs)
+        along = np.where(ahead, _along(self.graph.cost_fwd[seg], share), _along(self.graph.cost_bwd[seg], share))
+        return d, s, np.asarray(src_offset, float)[s] + along + np.asarray(dst_offset, float)[d]
 
     def bounded_node_costs(self, src: Snapped, src_offset: np.ndarray, limit: float,
                            batch: int = 16):
@@ -187,7 +214,8 @@ class Router:
         Costs of exactly 0 are stored as explicit entries, so use the matrix's structure (not its
         values) to tell reached from not reached.
         """
-        dst_offset = np.asarray(dst_offset, float)
+        dst_offset = np.broadcast_to(np.asarray(dst_offset, float), (len(dst),))
+        src_offset = np.broadcast_to(np.asarray(src_offset, float), (len(src),))
         (n1, c1), (n2, c2) = _arriving(self.graph, dst, self.net.seg_a, self.net.seg_b)
         index = _NodeIndex(self.graph.n_nodes, n1, n2)
         rows_out, cols_out, vals_out = [], [], []
@@ -201,10 +229,14 @@ class Router:
             rows_out.append(cand[ok])
             cols_out.append(np.full(ok.sum(), i))
             vals_out.append(cost[ok])
-        rows = np.concatenate(rows_out) if rows_out else np.zeros(0, int)
-        cols = np.concatenate(cols_out) if cols_out else np.zeros(0, int)
-        vals = np.concatenate(vals_out) if vals_out else np.zeros(0)
-        return _csr_keep_zeros(rows, cols, vals, (len(dst), len(src)))
+        d, s, direct = self.same_segment(src, src_offset, dst, dst_offset)
+        ok = direct <= limit
+        rows = np.concatenate([*rows_out, d[ok]]).astype(np.int64)
+        cols = np.concatenate([*cols_out, s[ok]]).astype(np.int64)
+        vals = np.concatenate([*vals_out, direct[ok]])
+        order = np.lexsort((vals, cols, rows))       # keep the cheaper of network and direct routes
+        keep = order[np.r_[True, (np.diff(rows[order]) != 0) | (np.diff(cols[order]) != 0)]] if len(order) else order
+        return _csr_keep_zeros(rows[keep], cols[keep], vals[keep], (len(dst), len(src)))
 
 
 class _NodeIndex:

@@ -55,4 +55,9 @@ def reference_costs(net, seg_cost, direction, src, src_offset, dst, dst_offset, 
         else:         # cell → road (then on to the facility)
             ends = [(b, part(1 - f, wf(s))), (a, part(f, wb(s)))]
         out[k] = min(dist.get(n, np.inf) + c for n, c in ends) + float(dst_offset[j])
+        for i in np.flatnonzero(src.seg == s):          # straight along the shared segment
+            fs = float(src.frac[i])
+            ahead = f >= fs if forward else fs >= f
+            along = part(abs(f - fs), wf(s) if ahead else wb(s))
+            out[k] = min(out[k], float(src_offset[i]) + along + float(dst_offset[j]))
     return out

@@ -119,19 +119,20 @@ def test_hand_network_from_facility_times_and_territories(square):
 
 
 def test_hand_network_to_facility_times_and_territories(square):
-    # Patients drive towards the clinic: C0 has to go north to node 3 and round via 4 and 0 to F0;
-    # nothing north of the one-way street can reach F1 (it is only approached from node 2).
+    # Patients drive towards the clinic: C0 drives 300 m north up its own one-way street straight to F1
+    # (36 + 30 + 36 s); nothing north of the one-way street can reach F1 (it is approached from node 2).
     cost, label = _hand_times(square, TO_FACILITY)
-    np.testing.assert_allclose(cost, [502.0, 202.0, 352.0, INF, 432.0], atol=1e-9)
-    np.testing.assert_array_equal(label, [0, 0, 0, -1, 0])
+    np.testing.assert_allclose(cost, [102.0, 202.0, 352.0, INF, 432.0], atol=1e-9)
+    np.testing.assert_array_equal(label, [1, 0, 0, -1, 0])
 
 
 def test_one_way_street_gives_different_times_per_direction(square):
-    # F1 alone: F1 → C0 drives 3,4,0,1,2 then half of s2; C0 → F1 drives to 3 then the same loop.
+    # F1 alone: F1 → C0 may not drive south on the one-way street, so it goes round 3,4,0,1,2 and up
+    # half of s2; C0 → F1 drives 300 m north along the same street.
     from_f1, _ = _hand_times(square, FROM_FACILITY, which=[1])
     to_f1, _ = _hand_times(square, TO_FACILITY, which=[1])
     assert from_f1[0] == pytest.approx(36 + 20 + 500 + 50 + 36, abs=1e-9)       # 642 s
-    assert to_f1[0] == pytest.approx(36 + 50 + 200 + 100 + 100 + 100 + 80 + 36, abs=1e-9)   # 702 s
+    assert to_f1[0] == pytest.approx(36 + 30 + 36, abs=1e-9)                     # 102 s
     from_f0, _ = _hand_times(square, FROM_FACILITY, which=[0])
     to_f0, _ = _hand_times(square, TO_FACILITY, which=[0])
     assert from_f0[0] == pytest.approx(362.0, abs=1e-9)
@@ -385,11 +386,9 @@ def test_source_without_any_finite_arc():
     assert m.shape == (3, 2) and m[:, 1].nnz == 0
 
 
-@pytest.mark.xfail(strict=True, reason="model limitation: no direct travel along the shared segment")
 def test_cell_on_the_facilitys_own_segment():
-    """Facility and cell on the same 2 km road, 100 m apart: 10 s of driving. The engine only joins the
-    road network at the segment's two ends, so it reports 0.5·200 + 0.45·200 = 190 s (via node b and
-    back). Long rural segments make this a large error next to the facility itself."""
+    """Facility and cell on the same 2 km road, 100 m apart: 10 s of driving straight along it, not
+    0.5·200 + 0.45·200 = 190 s via the segment's end and back."""
     net = make_net([(0, 0), (2000, 0)], [(0, 1, True, True)])
     router = Router(net, seconds_per_segment(net), FROM_FACILITY)
     cost, _ = router.nearest(snapped(0, 0.5), [0.0], snapped(0, 0.55), [0.0])
@@ -505,6 +504,14 @@ def networkx_nearest(net, seg_cost, direction, src, src_off, dst, dst_off):
             if c is not None and node in dist and dist[node] + c + dst_off[k] < cost[k]:
                 cost[k] = dist[node] + c + dst_off[k]
                 label[k] = paths[node][0][1]
+        for i in range(len(src)):                     # straight along a segment shared with a source
+            if int(src.seg[i]) == s:
+                fs = float(src.frac[i])
+                ahead = f >= fs if forward else fs >= f
+                c = part(net.seg_fwd[s] if ahead else net.seg_bwd[s], abs(f - fs), w)
+                if c is not None and src_off[i] + c + dst_off[k] < cost[k]:
+                    cost[k] = src_off[i] + c + dst_off[k]
+                    label[k] = i
     return cost, label
 
 
