@@ -1,28 +1,52 @@
-"""Chinese coordinate systems: GCJ-02 (Amap, Tencent) and BD-09 (Baidu) to WGS84.
+"""Chinese coordinate systems: GCJ-02 (Amap, Tencent) and BD-09 (Baidu) to and from WGS84.
 
-GCJ-02 is the officially required obfuscated datum of Chinese web maps; it shifts points by
-100–700 m. BD-09 adds Baidu's own shift on top. The forward formulas are the public ones (as in the
-eviltransform and coordtransform projects); the inverse is solved by fixed-point iteration to below
-1e-9°, vectorised on numpy arrays. Points outside China are left as they are, as those maps do.
+GCJ-02 ("Mars coordinates", 火星坐标) is the obfuscated datum that Chinese web maps must use; it
+shifts points by 100–700 m. BD-09 adds Baidu's own shift on top of GCJ-02 (about 1–1.5 km from
+WGS84 in all). The forward formulas are the published ones, as in the coordtransform
+(wandergis) and eviltransform (googollee) projects, with the Krasovsky semi-major axis 6378245 m.
+Neither has a closed-form inverse: :func:`gcj02_to_wgs84` and :func:`bd09_to_gcj02` solve the
+forward formula by fixed-point iteration (the shift changes slowly, so two or three steps reach
+1e-10°), vectorised on numpy arrays. Outside China's rough bounding box GCJ-02 applies no shift,
+as those maps do; BD-09's shift applies everywhere, as in coordtransform.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from numpy.typing import ArrayLike
 
-_A = 6378245.0
-_EE = 0.00669342162296594323
-_X_PI = np.pi * 3000.0 / 180.0
+SYSTEMS = ("wgs84", "gcj02", "bd09")
+_ALIASES = {"wgs84": "wgs84", "wgs": "wgs84", "epsg4326": "wgs84",
+            "gcj02": "gcj02", "gcj": "gcj02", "mars": "gcj02", "火星": "gcj02", "火星坐标": "gcj02",
+            "国测局": "gcj02", "高德": "gcj02", "腾讯": "gcj02",
+            "bd09": "bd09", "bd09ll": "bd09", "bd": "bd09", "baidu": "bd09", "百度": "bd09"}
+
+_A = 6378245.0                       # Krasovsky 1940 semi-major axis, as in the published formula
+_EE = 0.00669342162296594323         # its first eccentricity squared
+_X_PI = np.pi * 3000.0 / 180.0       # Baidu's constant
+_TOL = 1e-10                         # degrees; far below the 1e-7° a planner could notice (1 cm)
+
+Pair = tuple[np.ndarray, np.ndarray]
 
 
-def out_of_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """The rough box outside which Chinese maps apply no GCJ-02 shift."""
+def normalise_system(system: str) -> str:
+    """"wgs84", "gcj02" or "bd09" for a user's spelling ("GCJ-02", "BD09LL", "百度", ...); ValueError else."""
+    key = str(system).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    if key not in _ALIASES:
+        raise ValueError(f"unknown coordinate system {system!r}: use wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")
+    return _ALIASES[key]
+
+
+def out_of_china(lon: ArrayLike, lat: ArrayLike) -> np.ndarray:
+    """True outside the rough box in which Chinese maps apply the GCJ-02 shift."""
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     return (lon < 72.004) | (lon > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
 
 
-def _shift(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The GCJ-02 offset (degrees) of WGS84 points."""
+def _gcj02_shift(lon: np.ndarray, lat: np.ndarray) -> Pair:
+    """The GCJ-02 offset (degrees of longitude, latitude) at WGS84 points; zero outside China."""
     x, y = lon - 105.0, lat - 35.0
     common = (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
     dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x)) + common
@@ -39,70 +63,136 @@ def _shift(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(outside, 0.0, dlon), np.where(outside, 0.0, dlat)
 
 
-def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 → GCJ-02."""
+def _invert(forward: Callable[[np.ndarray, np.ndarray], Pair], lon: np.ndarray, lat: np.ndarray,
+            start: Pair, tol: float = _TOL, max_iter: int = 30) -> Pair:
+    """Solve forward(x) = (lon, lat) for x by fixed-point iteration from ``start``, all points at once.
+
+    Works because each forward transform is the identity plus a slowly varying shift.
+    Non-finite inputs stay non-finite and do not hold up the others.
+    """
+    x, y = np.array(start[0], float, copy=True), np.array(start[1], float, copy=True)
+    for _ in range(max_iter):
+        fx, fy = forward(x, y)
+        ex, ey = fx - lon, fy - lat
+        x, y = x - ex, y - ey
+        worst = max(np.max(np.abs(ex), where=np.isfinite(ex), initial=0.0),
+                    np.max(np.abs(ey), where=np.isfinite(ey), initial=0.0))
+        if worst < tol:
+            break
+    return x, y
+
+
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> Pair:
+    """WGS84 → GCJ-02 (the published formula); points outside China are returned unchanged."""
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-    dlon, dlat = _shift(lon, lat)
+    dlon, dlat = _gcj02_shift(lon, lat)
     return lon + dlon, lat + dlat
 
 
-def gcj02_to_wgs84(lon, lat, tol: float = 1e-10, max_iter: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """GCJ-02 → WGS84, by iterating the forward formula until it reproduces the input."""
-    glon, glat = np.asarray(lon, float), np.asarray(lat, float)
-    wlon, wlat = glon.copy(), glat.copy()
-    for _ in range(max_iter):
-        flon, flat = wgs84_to_gcj02(wlon, wlat)
-        elon, elat = flon - glon, flat - glat
-        wlon, wlat = wlon - elon, wlat - elat
-        if np.all(np.abs(elon) < tol) and np.all(np.abs(elat) < tol):
-            break
-    return wlon, wlat
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike, tol: float = _TOL) -> Pair:
+    """GCJ-02 → WGS84: the point that :func:`wgs84_to_gcj02` maps to the input, to ``tol`` degrees."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    dlon, dlat = _gcj02_shift(lon, lat)                  # the usual one-step estimate as a start
+    return _invert(wgs84_to_gcj02, lon, lat, (lon - dlon, lat - dlat), tol)
 
 
-def bd09_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """BD-09 → GCJ-02 (Baidu's published conversion)."""
-    x, y = np.asarray(lon, float) - 0.0065, np.asarray(lat, float) - 0.006
-    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
-    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    return z * np.cos(theta), z * np.sin(theta)
-
-
-def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """GCJ-02 → BD-09."""
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> Pair:
+    """GCJ-02 → BD-09 (Baidu's published formula)."""
     x, y = np.asarray(lon, float), np.asarray(lat, float)
     z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def to_wgs84(lon, lat, system: str) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates in ``system`` ("wgs84", "gcj02" or "bd09") as WGS84."""
-    system = system.lower().replace("-", "")
-    if system == "wgs84":
-        return np.asarray(lon, float), np.asarray(lat, float)
+def bd09_to_gcj02_published(lon: ArrayLike, lat: ArrayLike) -> Pair:
+    """BD-09 → GCJ-02 by the widely copied closed formula: an approximate inverse (errors up to ~1e-6°)."""
+    x, y = np.asarray(lon, float) - 0.0065, np.asarray(lat, float) - 0.006
+    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta), z * np.sin(theta)
+
+
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike, tol: float = _TOL) -> Pair:
+    """BD-09 → GCJ-02: the exact inverse of :func:`gcj02_to_bd09`, to ``tol`` degrees."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    return _invert(gcj02_to_bd09, lon, lat, bd09_to_gcj02_published(lon, lat), tol)
+
+
+def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> Pair:
+    """WGS84 → BD-09."""
+    return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
+
+
+def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike, tol: float = _TOL) -> Pair:
+    """BD-09 → WGS84 (both steps exact inverses)."""
+    return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat, tol), tol)
+
+
+def to_wgs84(lon: ArrayLike, lat: ArrayLike, system: str) -> Pair:
+    """Coordinates in ``system`` ("wgs84", "gcj02" or "bd09", any usual spelling) as WGS84 arrays."""
+    system = normalise_system(system)
     if system == "gcj02":
         return gcj02_to_wgs84(lon, lat)
     if system == "bd09":
-        return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
-    raise ValueError(f"unknown coordinate system {system!r}: use wgs84, gcj02 or bd09")
+        return bd09_to_wgs84(lon, lat)
+    return np.array(lon, float, copy=True), np.array(lat, float, copy=True)
 
 
-def suspect_gcj02_offset(dx: np.ndarray, dy: np.ndarray) -> str | None:
-    """A warning when facilities sit consistently 300–700 m off the roads in one direction.
+def from_wgs84(lon: ArrayLike, lat: ArrayLike, system: str) -> Pair:
+    """WGS84 coordinates expressed in ``system`` (for writing files that Amap or Baidu will show)."""
+    system = normalise_system(system)
+    if system == "gcj02":
+        return wgs84_to_gcj02(lon, lat)
+    if system == "bd09":
+        return wgs84_to_bd09(lon, lat)
+    return np.array(lon, float, copy=True), np.array(lat, float, copy=True)
 
-    ``dx``, ``dy``: metres from each facility to its nearest road point. That pattern is the
-    signature of GCJ-02 or BD-09 coordinates (copied from Amap, Tencent or Baidu) declared as WGS84.
+
+# Offset bands (metres, mean distance to the nearest road) and the system that explains them: GCJ-02
+# moves points 300–700 m in most of China (150–665 m anywhere); BD-09 adds about 0.0065°/0.006° more,
+# 720–1,480 m from WGS84 in all (measured on a 1° grid over China).
+OFFSET_BANDS = ((300.0, 700.0, "gcj02"), (700.0, 1600.0, "bd09"))
+MIN_FACILITIES = 3
+MIN_AGREEMENT = 0.8
+
+
+def _offset_vectors(fac_xy_metric: ArrayLike, road_nearest_vectors: ArrayLike) -> np.ndarray:
+    """(n, 2) vectors from either (fac_xy (n, 2), vectors (n, 2)) or the older (dx (n,), dy (n,))."""
+    first, second = np.asarray(fac_xy_metric, float), np.asarray(road_nearest_vectors, float)
+    if second.ndim == 2 and second.shape[1] == 2:
+        if len(first) != len(second):
+            raise ValueError(f"{len(first)} facility positions but {len(second)} offset vectors")
+        return second
+    if first.ndim == 1 and second.ndim == 1 and first.shape == second.shape:
+        return np.column_stack([first, second])
+    raise ValueError("give facility positions (n, 2) and offset vectors (n, 2), or dx and dy arrays (n,)")
+
+
+def suspect_gcj02_offset(fac_xy_metric: ArrayLike, road_nearest_vectors: ArrayLike) -> str | None:
+    """A warning text when facilities declared WGS84 sit consistently off the roads in one direction.
+
+    ``road_nearest_vectors``: for each facility, the vector (dx, dy) in metres from the facility to
+    its nearest road point; ``fac_xy_metric``: the facilities' positions (n, 2), used to check the
+    input. (The older call ``suspect_gcj02_offset(dx, dy)`` with two 1-D arrays is accepted too.)
+
+    Returns a text when there are at least 3 facilities, their mean distance to the road lies in
+    300–700 m (GCJ-02) or 700–1,600 m (BD-09), and the vectors agree in direction (the length of their
+    mean vector over their mean length, 1 for a pure translation, exceeds 0.8); otherwise None.
     """
-    dx, dy = np.asarray(dx, float), np.asarray(dy, float)
-    if len(dx) < 3:
+    vectors = _offset_vectors(fac_xy_metric, road_nearest_vectors)
+    vectors = vectors[np.isfinite(vectors).all(axis=1)]
+    if len(vectors) < MIN_FACILITIES:
         return None
-    lengths = np.hypot(dx, dy)
-    mean = float(lengths.mean())
-    resultant = float(np.hypot(dx.mean(), dy.mean()))
-    if 300.0 <= mean <= 700.0 and resultant / mean > 0.8:
-        bearing = (np.degrees(np.arctan2(dx.mean(), dy.mean())) + 360) % 360
-        return (f"the facilities lie on average {mean:,.0f} m from the nearest road, all in about the same "
-                f"direction (the roads are {bearing:.0f}° from them): the coordinates look like GCJ-02 "
-                "(Amap/Tencent) or BD-09 (Baidu) rather than WGS84. Set coords = \"gcj02\" (or \"bd09\") "
-                "under [facilities] in the scenario.")
-    return None
+    mean_length = float(np.hypot(vectors[:, 0], vectors[:, 1]).mean())
+    resultant = vectors.mean(axis=0)
+    agreement = float(np.hypot(*resultant)) / mean_length if mean_length > 0 else 0.0
+    system = next((s for lo, hi, s in OFFSET_BANDS if lo <= mean_length <= hi), None)
+    if system is None or agreement <= MIN_AGREEMENT:
+        return None
+    bearing = (np.degrees(np.arctan2(resultant[0], resultant[1])) + 360.0) % 360.0
+    likely = ("GCJ-02 (Amap/Tencent) or BD-09 (Baidu)" if system == "gcj02"
+              else "BD-09 (Baidu) or GCJ-02 (Amap/Tencent)")
+    return (f"the {len(vectors)} facilities lie on average {mean_length:,.0f} m from the nearest road, all in "
+            f"about the same direction (the roads are at a bearing of {bearing:.0f}° from them, agreement "
+            f"{agreement:.2f}): the coordinates look like {likely} rather than WGS84. If they were copied "
+            f"from a Chinese web map, set coords = \"{system}\" in the scenario's [facilities] layer.")

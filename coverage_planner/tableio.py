@@ -1,8 +1,11 @@
 """Tables of facilities from Chinese Excel exports: encodings, coordinate columns, swapped axes.
 
-CSV files saved by Excel or WPS on Chinese Windows are often GBK (GB2312/GB18030), not UTF-8;
-``read_table`` tries UTF-8 (with or without a BOM), then GB18030 (a superset of GBK), unless the
-scenario names the encoding.
+CSV files saved by Excel or WPS on Chinese Windows are usually GBK (GB2312), not UTF-8.
+:func:`read_table` tries UTF-8 (with or without the BOM Excel writes), then GB18030 (a superset of
+GBK and GB2312), unless the scenario names the encoding. :func:`points_from_table` finds the
+longitude/latitude columns, checks them (numbers, ranges, swapped axes) and converts GCJ-02
+(Amap/Tencent) or BD-09 (Baidu) coordinates to WGS84, per row when the file says which system each
+row uses.
 """
 
 from __future__ import annotations
@@ -13,105 +16,183 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .coords import normalise_system, to_wgs84
 from .errors import InputError
 
 ENCODINGS = ("utf-8-sig", "gb18030")
-LONLAT_NAMES = [("经度", "纬度"), ("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"), ("x", "y")]
+# Default column pairs, tried in order (case-insensitive).
+LONLAT_NAMES = (("经度", "纬度"), ("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"), ("x", "y"))
 SYSTEM_COLUMNS = ("coord_system", "坐标系")
 
 
-def read_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
-    """A CSV file as a DataFrame, decoding UTF-8 or GBK/GB18030 (or the given encoding)."""
+def _encoding_field(layer: str | None) -> str:
+    return f"{layer}.encoding" if layer else "encoding"
+
+
+def _encoding_fix(layer: str | None) -> str:
+    where = f"[{layer}]" if layer else "the scenario layer that reads this file (e.g. [facilities] or [population])"
+    return (f'set encoding = "..." in {where}: encoding = "gbk" for CSV saved by Excel or WPS on Chinese Windows, '
+            '"utf-8" otherwise, or "utf-16" for Excel\'s "Unicode text".')
+
+
+def read_table(path: str | Path, encoding: str | None = None, *, layer: str | None = None) -> pd.DataFrame:
+    """A CSV file as a DataFrame of strings, decoded as UTF-8 or GBK/GB18030, or as ``encoding`` if given.
+
+    ``layer`` (e.g. "facilities") names the scenario section in error messages. Raises InputError
+    when no encoding decodes the file, the encoding is unknown, or the file is empty or not CSV.
+    """
     path = Path(path)
     tries = (encoding,) if encoding else ENCODINGS
     for enc in tries:
         try:
             return pd.read_csv(path, encoding=enc, dtype=str, keep_default_na=False, na_values=[""])
-        except UnicodeDecodeError:
+        except UnicodeError:
             continue
         except LookupError:
-            raise InputError(f"unknown text encoding '{enc}'.", file=path, field="facilities.encoding",
-                             fix="use utf-8, gbk or gb18030.") from None
+            raise InputError(f"unknown text encoding '{enc}'.", file=path, field=_encoding_field(layer),
+                             fix=_encoding_fix(layer)) from None
+        except pd.errors.EmptyDataError:
+            raise InputError("the file is empty.", file=path, field=f"{layer}.path" if layer else "path",
+                             fix="export the table again from Excel as 'CSV UTF-8' or 'CSV (comma delimited)'.") \
+                from None
         except pd.errors.ParserError as exc:
-            raise InputError(f"the CSV file could not be parsed ({exc}).", file=path, field="facilities.path",
+            raise InputError(f"the CSV file could not be parsed ({exc}).", file=path,
+                             field=f"{layer}.path" if layer else "path",
                              fix="save it from Excel as 'CSV (comma delimited)'.") from None
-    raise InputError(f"the file is not valid text in {' or '.join(tries)}.", file=path, field="facilities.encoding",
-                     fix='name its encoding in the scenario, e.g. [facilities] encoding = "gbk" (Excel on '
-                         'Chinese Windows) or "utf-8".')
+    raise InputError(f"the file is not valid text in {' or '.join(tries)}.", file=path,
+                     field=_encoding_field(layer), fix=_encoding_fix(layer))
 
 
-def _find_column(df: pd.DataFrame, wanted: str | None, candidates: list[str], path: Path, what: str) -> str:
-    if wanted:
-        if wanted not in df.columns:
-            raise InputError(f"the {what} column '{wanted}' is not in the file; it has: {', '.join(df.columns)}.",
-                             file=path, field=f"facilities.columns.{'lon' if what == 'longitude' else 'lat'}",
-                             fix=f"name the {what} column under [facilities.columns].")
-        return wanted
+def _find_pair(df: pd.DataFrame, lon_col: str | None, lat_col: str | None, path: Path) -> tuple[str, str]:
+    """The longitude and latitude columns: the ones named, else the first default pair present."""
     lower = {str(c).strip().lower(): c for c in df.columns}
-    for name in candidates:
+    if not lon_col and not lat_col:
+        for lon_name, lat_name in LONLAT_NAMES:
+            if lon_name in lower and lat_name in lower:
+                return lower[lon_name], lower[lat_name]
+    lon = _find_column(df, lon_col, [a for a, _ in LONLAT_NAMES], path, "longitude", "lon", lower)
+    lat = _find_column(df, lat_col, [b for _, b in LONLAT_NAMES], path, "latitude", "lat", lower)
+    return lon, lat
+
+
+def _find_column(df: pd.DataFrame, wanted: str | None, candidates: list[str], path: Path, what: str,
+                 key: str, lower: dict[str, str]) -> str:
+    found = ", ".join(map(str, df.columns)) or "(no columns)"
+    if wanted:
+        if wanted in df.columns:
+            return wanted
+        if wanted.strip().lower() in lower:
+            return lower[wanted.strip().lower()]
+        raise InputError(f"the {what} column '{wanted}' is not in the file; the columns found are: {found}.",
+                         file=path, field=f"facilities.columns.{key}",
+                         fix=f"name the {what} column under [facilities.columns], e.g. {key} = \"{df.columns[0]}\".")
+    for name in dict.fromkeys(candidates):
         if name.lower() in lower:
             return lower[name.lower()]
-    example = 'lon = "经度"' if what == "longitude" else 'lat = "纬度"'
-    raise InputError(f"no {what} column found (tried {', '.join(candidates)}); the file has: {', '.join(df.columns)}.",
-                     file=path, field=f"facilities.columns.{'lon' if what == 'longitude' else 'lat'}",
-                     fix=f"name it under [facilities.columns], e.g. {example}.")
+    example = 'lon = "经度"' if key == "lon" else 'lat = "纬度"'
+    raise InputError(f"no {what} column found (tried {', '.join(dict.fromkeys(candidates))}, any case); "
+                     f"the columns found are: {found}.", file=path, field=f"facilities.columns.{key}",
+                     fix=f"rename the column, or name it under [facilities.columns], e.g. {example}.")
 
 
 def _numbers(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
-    values = pd.to_numeric(df[col], errors="coerce")
+    """The column as floats; InputError naming the file lines that hold no number."""
+    text = df[col].astype("string").str.strip()
+    values = pd.to_numeric(text, errors="coerce")
     bad = np.flatnonzero(values.isna().to_numpy())
     if len(bad):
-        raise InputError(f"{len(bad)} row(s) have no number in '{col}', e.g. rows {[int(b) + 2 for b in bad[:5]]} "
-                         f"(file line numbers).", file=path, field=col, fix="give decimal degrees such as 106.5721.")
-    return np.array(values.to_numpy(dtype=float), copy=True)
+        lines = ", ".join(f"line {b + 2} ({df[col].iloc[b]!r})" for b in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise InputError(f"{len(bad)} row(s) have no number in column '{col}': {lines}{more} "
+                         "(line 1 is the header).", file=path, field=col,
+                         fix="give decimal degrees such as 106.5721 (not degrees-minutes-seconds, no ° sign), "
+                             "or delete rows without coordinates.")
+    return values.to_numpy(dtype=float, copy=True)
 
 
-def points_from_table(df: pd.DataFrame, path: Path, lon_col: str | None = None, lat_col: str | None = None,
-                      coords: str = "wgs84") -> gpd.GeoDataFrame:
-    """Points (EPSG:4326) from longitude/latitude columns, converted from GCJ-02/BD-09 if declared.
+def _check_ranges(lon: np.ndarray, lat: np.ndarray, lon_col: str, lat_col: str, path: Path) -> None:
+    """InputError for latitudes beyond ±90°, longitudes beyond ±180°, or columns that look swapped."""
+    if len(lon) == 0:
+        return
+    fix = (f"'{lon_col}' must hold longitude (经度, east: about 73–135 in China) and '{lat_col}' latitude "
+           f"(纬度, north: about 18–54); swap the names under [facilities.columns] "
+           f"(lon = \"{lat_col}\", lat = \"{lon_col}\") or swap the columns in the file.")
+    looks_swapped = bool(((lat >= 70) & (lat <= 140)).all() and ((lon >= 0) & (lon <= 55)).all())
+    bad_lat, bad_lon = np.abs(lat) > 90, np.abs(lon) > 180
+    if bad_lat.any() or bad_lon.any():
+        rows = np.flatnonzero(bad_lat | bad_lon)
+        where = ", ".join(f"line {r + 2}" for r in rows[:5])
+        raise InputError(f"{len(rows)} row(s) have a latitude outside ±90° or a longitude outside ±180° ({where})"
+                         + ("; the longitude and latitude columns look swapped." if looks_swapped else "."),
+                         file=path, field=f"{lon_col}/{lat_col}", fix=fix)
+    if looks_swapped:
+        raise InputError(f"every '{lat_col}' (latitude) is between 70 and 140 and every '{lon_col}' (longitude) "
+                         "between 0 and 55: the longitude and latitude columns look swapped.",
+                         file=path, field=f"{lon_col}/{lat_col}", fix=fix)
 
-    Default column names: 经度/纬度, lon/lat, lng/lat, longitude/latitude, x/y. A ``coord_system`` (or
-    ``坐标系``) column gives each row's own system; it must agree with the scenario's ``coords``
-    unless that is left at wgs84.
+
+def _declared_system(coords: str, path: Path) -> str:
+    try:
+        return normalise_system(coords)
+    except ValueError:
+        raise InputError(f"unknown coordinate system '{coords}'.", file=path, field="facilities.coords",
+                         fix='use coords = "wgs84" (GPS, OpenStreetMap), "gcj02" (Amap/高德, Tencent/腾讯) or '
+                             '"bd09" (Baidu/百度).') from None
+
+
+def _system_column(df: pd.DataFrame) -> str | None:
+    lower = {str(c).strip().lower(): c for c in df.columns}
+    return next((lower[c] for c in SYSTEM_COLUMNS if c in lower), None)
+
+
+def row_systems(df: pd.DataFrame, path: str | Path, declared: str = "wgs84") -> np.ndarray:
+    """Each row's coordinate system: from a ``coord_system``/``坐标系`` column if the file has one.
+
+    Empty cells take the declared system. "wgs84" is the scenario's default, so with it the file's
+    column decides row by row; a scenario that declares gcj02 or bd09 must agree with every row.
     """
     path = Path(path)
-    lon_col = _find_column(df, lon_col, [a for a, _ in LONLAT_NAMES], path, "longitude")
-    lat_col = _find_column(df, lat_col, [b for _, b in LONLAT_NAMES], path, "latitude")
-    lon, lat = _numbers(df, lon_col, path), _numbers(df, lat_col, path)
-    if len(lon) and (np.abs(lat) > 90).any() | (np.abs(lon) > 180).any():
-        swapped = (np.abs(lon) <= 90).all() and (np.abs(lat) <= 180).all()
-        raise InputError("latitude outside ±90° or longitude outside ±180°" +
-                         (": the two columns look swapped." if swapped else "."), file=path,
-                         field=f"{lon_col}/{lat_col}", fix="经度 is longitude (east, about 73–135 in China) and 纬度 "
-                         "latitude (north, about 18–54); swap the column names under [facilities.columns].")
-    if len(lon) and (lat > 70).all() and (lon < 60).all() and (lon > 0).all():
-        raise InputError("every latitude is above 70° and every longitude below 60°: the columns look swapped.",
-                         file=path, field=f"{lon_col}/{lat_col}", fix="swap lon and lat under [facilities.columns].")
-    systems = _row_systems(df, path, coords)
-    if (systems != "wgs84").any():
-        from .coords import to_wgs84
-
-        for system in set(systems) - {"wgs84"}:
-            rows = systems == system
-            lon[rows], lat[rows] = to_wgs84(lon[rows], lat[rows], system)
-    rest = df.drop(columns=[lon_col, lat_col])
-    return gpd.GeoDataFrame(rest, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
-
-
-def _row_systems(df: pd.DataFrame, path: Path, declared: str) -> np.ndarray:
-    """Each row's coordinate system: the declared one, or the file's own column."""
-    col = next((c for c in SYSTEM_COLUMNS if c in df.columns), None)
+    declared = _declared_system(declared, path)
+    col = _system_column(df)
     if col is None:
-        return np.full(len(df), declared)
-    values = df[col].fillna(declared).astype(str).str.strip().str.lower().str.replace("-", "").to_numpy()
-    known = {"wgs84", "gcj02", "bd09"}
-    unknown = sorted(set(values) - known)
+        return np.full(len(df), declared, dtype=object)
+    raw = df[col].fillna("").astype(str).str.strip()
+    values = np.empty(len(df), dtype=object)
+    unknown = []
+    for text in raw.unique():                       # a handful of distinct spellings, not one per row
+        rows = (raw == text).to_numpy()
+        try:
+            values[rows] = normalise_system(text) if text else declared
+        except ValueError:
+            unknown.append(text)
     if unknown:
         raise InputError(f"unknown coordinate system(s) {unknown} in column '{col}'.", file=path, field=col,
                          fix="use wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu) in that column.")
     if declared != "wgs84" and (values != declared).any():
         raise InputError(f"the scenario says coords = \"{declared}\" but column '{col}' gives "
                          f"{sorted(set(values))}: mixed coordinate systems.", file=path, field="facilities.coords",
-                         fix=f"leave coords at \"wgs84\" and let the '{col}' column decide per row, or convert "
-                             "the file to one system.")
+                         fix=f"remove coords from [facilities] (or set it to \"wgs84\") so that the '{col}' column "
+                             "decides row by row, or correct that column.")
     return values
+
+
+def points_from_table(df: pd.DataFrame, path: str | Path, lon_col: str | None = None, lat_col: str | None = None,
+                      coords: str = "wgs84") -> gpd.GeoDataFrame:
+    """Points (EPSG:4326, WGS84) from a table's longitude/latitude columns, with the other columns kept.
+
+    Default column pairs, tried in order and case-insensitively: 经度/纬度, lon/lat, lng/lat,
+    longitude/latitude, x/y. ``coords`` ("wgs84", "gcj02" or "bd09") is the scenario's system; a
+    ``coord_system`` (or ``坐标系``) column gives each row's own (see :func:`row_systems`).
+    InputError for a missing column, non-numbers, out-of-range or swapped coordinates, and
+    disagreeing systems.
+    """
+    path = Path(path)
+    lon_col, lat_col = _find_pair(df, lon_col, lat_col, path)
+    lon, lat = _numbers(df, lon_col, path), _numbers(df, lat_col, path)
+    _check_ranges(lon, lat, lon_col, lat_col, path)
+    systems = row_systems(df, path, coords)
+    for system in set(systems) - {"wgs84"}:
+        rows = systems == system
+        lon[rows], lat[rows] = to_wgs84(lon[rows], lat[rows], system)
+    rest = df.drop(columns=[lon_col, lat_col])
+    return gpd.GeoDataFrame(rest, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")

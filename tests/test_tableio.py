@@ -1,0 +1,142 @@
+"""Facility tables from Chinese Excel: encodings, coordinate columns, swapped axes, mixed systems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coverage_planner.coords import from_wgs84
+from coverage_planner.errors import InputError
+from coverage_planner.tableio import points_from_table, read_table, row_systems
+
+ROWS = ("id,name,type,经度,纬度\n"
+        "T01,苏溪镇中心卫生院,thc,103.70,29.60\n"
+        "T02,青衣区人民医院,hospital,103.75,29.58\n")
+
+
+def load(path, **kw):
+    return points_from_table(read_table(path), path, **kw)
+
+
+def test_gbk_csv_with_chinese_names(tmp_path):
+    path = tmp_path / "机构.csv"
+    path.write_bytes(ROWS.encode("gbk"))                  # what Excel on Chinese Windows writes
+    frame = load(path)
+    assert frame["name"].tolist() == ["苏溪镇中心卫生院", "青衣区人民医院"]
+    assert frame.crs.to_epsg() == 4326 and list(frame.columns) == ["id", "name", "type", "geometry"]
+    assert frame.geometry.x.tolist() == pytest.approx([103.70, 103.75])
+    assert frame.geometry.y.tolist() == pytest.approx([29.60, 29.58])
+
+
+def test_utf8_with_bom_and_gb18030_only_characters(tmp_path):
+    bom = tmp_path / "utf8.csv"
+    bom.write_bytes(ROWS.encode("utf-8-sig"))            # Excel's "CSV UTF-8"
+    assert list(read_table(bom).columns)[0] == "id"       # the BOM does not stick to the first name
+    rare = tmp_path / "gb18030.csv"
+    rare.write_bytes("id,name,lon,lat\nA,刘䶮卫生室,103.7,29.6\n".encode("gb18030"))   # 䶮 is not in GBK
+    assert read_table(rare)["name"].iloc[0] == "刘䶮卫生室"
+    assert read_table(rare, encoding="gb18030")["name"].iloc[0] == "刘䶮卫生室"
+
+
+def test_wrong_or_undecodable_encoding(tmp_path):
+    path = tmp_path / "机构.csv"
+    path.write_bytes(ROWS.encode("gbk"))
+    with pytest.raises(InputError, match=r"not valid text in utf-8\b.*encoding = \"gbk\"") as err:
+        read_table(path, encoding="utf-8", layer="facilities")
+    assert err.value.file == str(path) and err.value.field == "facilities.encoding"
+    path.write_bytes(b"id,name\n\xff\xfe\xfa,\x81\x20\n")   # neither UTF-8 nor GB18030
+    with pytest.raises(InputError, match=r'in utf-8-sig or gb18030.*set encoding = "\.\.\."') as err:
+        read_table(path)
+    assert "机构.csv" in str(err.value) and err.value.field == "encoding"
+    with pytest.raises(InputError, match="unknown text encoding 'klingon'"):
+        read_table(path, encoding="klingon")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        read_table(empty)
+
+
+def test_swapped_columns(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("id,type,经度,纬度\nA,ems,29.6,103.7\nB,ems,29.5,103.8\n", encoding="utf-8")
+    with pytest.raises(InputError, match="latitude outside ±90.*columns look swapped") as err:
+        load(path)                                    # 纬度 > 90: out of range, and it looks swapped
+    assert err.value.field == "经度/纬度" and 'lon = "纬度", lat = "经度"' in err.value.fix
+    path.write_text("id,type,lon,lat\nA,ems,29.6,73.7\nB,ems,50.5,88.8\n", encoding="utf-8")
+    with pytest.raises(InputError, match="between 70 and 140 .* look swapped"):
+        load(path)                                    # in range, but China's lon/lat the wrong way round
+    path.write_text("id,type,lon,lat\nA,ems,29.6,73.7\nB,ems,103.5,30.8\n", encoding="utf-8")
+    assert len(load(path)) == 2                       # not every row: no claim of a swap
+
+
+def test_out_of_range_and_not_numbers(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("id,type,lon,lat\nA,ems,203.7,29.6\nB,ems,103.8,29.5\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"longitude outside ±180° \(line 2\)\. Fix"):
+        load(path)
+    path.write_text("id,type,lon,lat\nA,ems,103.7,29.6\nB,ems,103°48′,29.5\nC,ems,,29.4\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"2 row\(s\) have no number in column 'lon': line 3 \('103°48′'\), line 4"):
+        load(path)
+
+
+def test_missing_columns_are_named(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("id,type,x_coord,y_coord\nA,ems,103.7,29.6\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"no longitude column found \(tried 经度, lon, lng, longitude, x.*"
+                                         r"columns found are: id, type, x_coord, y_coord") as err:
+        load(path)
+    assert err.value.field == "facilities.columns.lon"
+    with pytest.raises(InputError, match="latitude column 'northing' is not in the file.*x_coord, y_coord"):
+        points_from_table(read_table(path), path, "x_coord", "northing")
+    frame = points_from_table(read_table(path), path, "x_coord", "y_coord")
+    assert frame.geometry.x.iloc[0] == pytest.approx(103.7)
+
+
+@pytest.mark.parametrize("header", ["LNG,LAT", "Longitude,Latitude", "x,y", " lon , lat "])
+def test_default_column_names_any_case(tmp_path, header):
+    path = tmp_path / "f.csv"
+    path.write_text(f"id,type,{header}\nA,ems,103.7,29.6\n", encoding="utf-8")
+    frame = load(path)
+    assert (frame.geometry.x.iloc[0], frame.geometry.y.iloc[0]) == pytest.approx((103.7, 29.6))
+
+
+def test_first_complete_pair_wins(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("id,x,y,type,纬度,经度\nA,1,2,ems,29.6,103.7\n", encoding="utf-8")
+    frame = load(path)                                # 经度/纬度 before x/y, whatever the column order
+    assert (frame.geometry.x.iloc[0], frame.geometry.y.iloc[0]) == pytest.approx((103.7, 29.6))
+    assert {"x", "y"} <= set(frame.columns)
+
+
+def test_declared_gcj02_and_bd09_are_converted(tmp_path):
+    wgs = np.array([[103.70, 29.60], [103.75, 29.58]])
+    for system in ("gcj02", "bd09"):
+        lon, lat = from_wgs84(wgs[:, 0], wgs[:, 1], system)
+        path = tmp_path / f"{system}.csv"
+        rows = "".join(f"{i},ems,{float(x)!r},{float(y)!r}\n" for i, (x, y) in enumerate(zip(lon, lat)))
+        path.write_text("id,type,lng,lat\n" + rows, encoding="utf-8")
+        frame = load(path, coords=system.upper())
+        assert np.allclose(np.column_stack([frame.geometry.x, frame.geometry.y]), wgs, rtol=0, atol=1e-9)
+    with pytest.raises(InputError, match="unknown coordinate system 'mercator'"):
+        load(path, coords="mercator")
+
+
+def test_mixed_systems_per_row_or_flagged(tmp_path):
+    true = (116.404, 39.915)
+    gcj, bd = from_wgs84(*true, "gcj02"), from_wgs84(*true, "bd09")
+    path = tmp_path / "mixed.csv"
+    path.write_text("id,type,lon,lat,坐标系\n"
+                    f"A,ems,{float(gcj[0])!r},{float(gcj[1])!r},GCJ-02\n"
+                    f"B,ems,{true[0]},{true[1]},wgs84\n"
+                    f"C,ems,{float(bd[0])!r},{float(bd[1])!r},百度\n"
+                    f"D,ems,{true[0]},{true[1]},\n", encoding="utf-8")
+    frame = load(path)                                # each row by its own system; an empty cell: the scenario's
+    assert np.allclose(frame.geometry.x, true[0], rtol=0, atol=1e-9)
+    assert np.allclose(frame.geometry.y, true[1], rtol=0, atol=1e-9)
+    assert row_systems(read_table(path), path).tolist() == ["gcj02", "wgs84", "bd09", "wgs84"]
+    with pytest.raises(InputError, match=r"coords = \"bd09\" but column '坐标系' gives .*mixed coordinate") as e:
+        load(path, coords="bd09")
+    assert e.value.field == "facilities.coords"
+    path.write_text("id,type,lon,lat,Coord_System\nA,ems,116.4,39.9,utm\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unknown coordinate system\(s\) \['utm'\] in column 'Coord_System'"):
+        load(path)
