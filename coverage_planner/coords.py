@@ -157,15 +157,11 @@ MIN_AGREEMENT = 0.8
 
 
 def _offset_vectors(fac_xy_metric: ArrayLike, road_nearest_vectors: ArrayLike) -> np.ndarray:
-    """(n, 2) vectors from either (fac_xy (n, 2), vectors (n, 2)) or the older (dx (n,), dy (n,))."""
+    """The (n, 2) offset vectors, checked against the (n, 2) facility positions."""
     first, second = np.asarray(fac_xy_metric, float), np.asarray(road_nearest_vectors, float)
-    if second.ndim == 2 and second.shape[1] == 2:
-        if len(first) != len(second):
-            raise ValueError(f"{len(first)} facility positions but {len(second)} offset vectors")
-        return second
-    if first.ndim == 1 and second.ndim == 1 and first.shape == second.shape:
-        return np.column_stack([first, second])
-    raise ValueError("give facility positions (n, 2) and offset vectors (n, 2), or dx and dy arrays (n,)")
+    if second.ndim != 2 or second.shape[1] != 2 or len(first) != len(second):
+        raise ValueError("give facility positions (n, 2) and offset vectors (n, 2) of the same length")
+    return second
 
 
 def suspect_gcj02_offset(fac_xy_metric: ArrayLike, road_nearest_vectors: ArrayLike) -> str | None:
@@ -173,7 +169,7 @@ def suspect_gcj02_offset(fac_xy_metric: ArrayLike, road_nearest_vectors: ArrayLi
 
     ``road_nearest_vectors``: for each facility, the vector (dx, dy) in metres from the facility to
     its nearest road point; ``fac_xy_metric``: the facilities' positions (n, 2), used to check the
-    input. (The older call ``suspect_gcj02_offset(dx, dy)`` with two 1-D arrays is accepted too.)
+    input.
 
     Returns a text when there are at least 3 facilities, their mean distance to the road lies in
     300–700 m (GCJ-02) or 700–1,600 m (BD-09), and the vectors agree in direction (the length of their

@@ -256,9 +256,9 @@ def warn_coordinate_offset(model: TravelModel, facilities) -> str | None:
 
     snap_pts = shapely.line_interpolate_point(model.net.seg_geometry[model.fac_snap.seg], model.fac_snap.frac,
                                               normalized=True)
-    dx = shapely.get_x(snap_pts) - facilities.geometry.x.to_numpy()
-    dy = shapely.get_y(snap_pts) - facilities.geometry.y.to_numpy()
-    text = suspect_gcj02_offset(dx, dy)
+    fac_xy = np.column_stack([facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy()])
+    to_road = np.column_stack([shapely.get_x(snap_pts), shapely.get_y(snap_pts)]) - fac_xy
+    text = suspect_gcj02_offset(fac_xy, to_road)
     if text:
         warn(text)
     return text

@@ -149,7 +149,7 @@ def _weight_triple(weights_points: object) -> WeightPoints:
 
 
 def allocate(units: gpd.GeoDataFrame, weights_points: WeightPoints | np.ndarray, cell_size_m: float,
-             *legacy: object, population: str = "population") -> gpd.GeoDataFrame:
+             *, population: str = "population") -> gpd.GeoDataFrame:
     """Cell centroids (points in the units' metric CRS) with columns population, unit and cell_m.
 
     ``units`` has a population column (``population``, by default "population");
@@ -157,14 +157,8 @@ def allocate(units: gpd.GeoDataFrame, weights_points: WeightPoints | np.ndarray,
     :func:`road_weights` combined with settlement points by :func:`combine_weights`. ``unit`` is the
     row position in ``units``; x and y are the geometry's coordinates. Each unit's population is
     shared among its cells in proportion to the weight in them (evenly without weight), conserving the
-    unit's total. The older call ``allocate(units, population_array, wx, wy, w, cell_size_m)`` still
-    works (it forwards to :func:`allocate_counts`).
+    unit's total. :func:`allocate_counts` takes the totals and weights as plain arrays.
     """
-    if legacy:
-        if len(legacy) != 3:
-            raise TypeError("allocate(units, weights_points, cell_size_m) or "
-                            "allocate(units, population, wx, wy, w, cell_size_m)")
-        return allocate_counts(units, weights_points, cell_size_m, *legacy)
     if population not in units.columns:
         raise InputError(f"the units have no population column '{population}'; they have: "
                          f"{', '.join(map(str, units.columns))}.", field=population,

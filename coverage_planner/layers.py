@@ -138,7 +138,7 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
     elif spec.path.suffix.lower() in (".csv", ".txt", ".tsv"):
         from .tableio import points_from_table, read_table
 
-        table = read_table(spec.path, encoding=spec.encoding)
+        table = read_table(spec.path, encoding=spec.encoding, layer="facilities")
         frame = points_from_table(table, spec.path, spec.column("lon"), spec.column("lat"), coords=spec.coords)
     else:
         frame = read_vector(spec)
@@ -188,7 +188,7 @@ def attach_census(units: gpd.GeoDataFrame, path: Path, key: str, column: str,
     if not Path(path).exists():
         raise InputError(f"the census table {path} does not exist.", file=path, field="population.census_path",
                          fix="check the path (relative to the scenario file).")
-    table = read_table(path, encoding)
+    table = read_table(path, encoding, layer="population")
     spec = LayerSpec(path=Path(path), key="population")
     _require_columns(table, {"census key": key, "census population": column}, spec)
     values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)

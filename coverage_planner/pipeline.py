@@ -107,7 +107,7 @@ def load_region(scn: Scenario, steps: Steps) -> Region:
         roads = load_roads(scn.roads, crs, scn.cache_dir)
     with steps.step("Loading population 人口"):
         if scn.census_column:   # census counts per unit, spread along the roads
-            cells = allocate(units, units["census_population"].to_numpy(), *road_weights(roads), scn.cell_size_m)
+            cells = allocate(units, road_weights(roads), scn.cell_size_m, population="census_population")
             cells = cells[cells["population"] > 0].drop(columns="unit").reset_index(drop=True)
         else:
             cells = load_population(scn.population, crs, region, scn.cell_size_m)

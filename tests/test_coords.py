@@ -117,8 +117,6 @@ def test_offset_warning_for_gcj02_and_bd09_data():
     assert text and "GCJ-02 (Amap/Tencent)" in text and 'coords = "gcj02"' in text and "BD-09 (Baidu)" in text
     fac, vec = offsets_of("bd09")
     assert 'coords = "bd09"' in suspect_gcj02_offset(fac, vec)
-    dx, dy = vec[:, 0], vec[:, 1]                                 # the older (dx, dy) form
-    assert suspect_gcj02_offset(dx, dy) == suspect_gcj02_offset(fac, vec)
 
 
 def test_offset_warning_criteria():

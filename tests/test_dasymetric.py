@@ -102,13 +102,11 @@ def test_road_class_weights_and_settlements():
     assert got[(550.0, 750.0)] == pytest.approx(320.0) and got.sum() == pytest.approx(640.0)
 
 
-def test_legacy_array_call_matches():
+def test_array_call_matches():
     units = two_units()
     new = allocate(units, west_roads(), 100.0)
-    old = allocate(units, units["population"].to_numpy(), *west_roads(), 100.0)
-    assert np.array_equal(new["population"], old["population"]) and np.array_equal(new["unit"], old["unit"])
     arrays = allocate_counts(units, [1000.0, 300.0], *west_roads(), 100.0)
-    assert np.array_equal(arrays["population"], new["population"])
+    assert np.array_equal(arrays["population"], new["population"]) and np.array_equal(arrays["unit"], new["unit"])
 
 
 def test_bad_inputs():
