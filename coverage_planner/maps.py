@@ -136,21 +136,35 @@ def add_facilities(fmap: folium.Map, facilities: gpd.GeoDataFrame) -> None:
         layer.add_to(fmap)
 
 
-def add_legend(fmap: folium.Map, types: list[str]) -> None:
-    """A fixed legend: facility types, uncovered population shading, zones."""
-    items = "".join(
-        f'<div><span style="display:inline-block;width:12px;height:12px;border-radius:6px;'
-        f'background:{TYPE_LABELS.get(t, (t, t, "#333"))[2]};margin-right:6px"></span>'
-        f'{TYPE_LABELS.get(t, (t, t))[0]} {TYPE_LABELS.get(t, (t, t))[1]}</div>' for t in types)
-    ramp = "".join(f'<span style="display:inline-block;width:18px;height:10px;background:{c}"></span>'
-                   for c in POP_COLOURS)
+def swatch(colour: str, shape: str = "dot") -> str:
+    """A small coloured dot (or square) for a legend row."""
+    radius = "6px" if shape == "dot" else "0"
+    return (f'<span style="display:inline-block;width:12px;height:12px;border-radius:{radius};'
+            f'background:{colour};margin-right:6px"></span>')
+
+
+def colour_ramp(colours: list[str]) -> str:
+    """A row of colour blocks, low to high."""
+    return "".join(f'<span style="display:inline-block;width:16px;height:10px;background:{c}"></span>'
+                   for c in colours)
+
+
+def add_legend_box(fmap: folium.Map, rows: list[str]) -> None:
+    """A fixed legend (bottom left): a title, the given HTML rows, and the OSM credit."""
+    body = "".join(f"<div>{row}</div>" for row in rows)
     fmap.get_root().html.add_child(Element(
         '<div style="position:fixed;bottom:30px;left:10px;z-index:9999;background:white;padding:8px;'
-        'border:1px solid #888;font:12px sans-serif;line-height:1.5">'
-        f'<b>图例 Legend</b>{items}<div>未覆盖人口 Uncovered people (low→high)<br>{ramp}</div>'
-        '<div><span style="display:inline-block;width:12px;height:10px;background:#6a51a3;opacity:.5"></span>'
-        ' 城市 urban &nbsp; <span style="display:inline-block;width:12px;height:10px;background:#41ab5d;'
-        f'opacity:.5"></span> 农村 rural</div><div style="color:#666">{OSM_CREDIT}</div></div>'))
+        'border:1px solid #888;font:12px sans-serif;line-height:1.5;max-width:340px">'
+        f'<b>图例 Legend</b>{body}<div style="color:#666">{OSM_CREDIT}</div></div>'))
+
+
+def add_legend(fmap: folium.Map, types: list[str]) -> None:
+    """The coverage map's legend: facility types, uncovered population shading, zones."""
+    rows = [swatch(TYPE_LABELS.get(t, (t, t, "#333"))[2]) + f"{TYPE_LABELS.get(t, (t, t))[0]} "
+            f"{TYPE_LABELS.get(t, (t, t))[1]}" for t in types]
+    rows.append(f"未覆盖人口 Uncovered people (low→high)<br>{colour_ramp(POP_COLOURS)}")
+    rows.append(f"{swatch('#6a51a3', 'square')}城市 urban &nbsp; {swatch('#41ab5d', 'square')}农村 rural")
+    add_legend_box(fmap, rows)
 
 
 def coverage_map(result) -> folium.Map:

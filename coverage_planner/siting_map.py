@@ -6,7 +6,7 @@ import folium
 import numpy as np
 import pandas as pd
 
-from .maps import POP_COLOURS, add_gap_layer, add_units, base_map
+from .maps import POP_COLOURS, add_gap_layer, add_legend_box, add_units, base_map, colour_ramp, swatch
 
 
 def siting_map(result, sites: pd.DataFrame) -> folium.Map:
@@ -39,16 +39,8 @@ def siting_map(result, sites: pd.DataFrame) -> folium.Map:
                                 weight=1, fill=True, fill_color=colour, fill_opacity=0.95,
                                 popup=folium.Popup(html, max_width=260), tooltip=str(r["candidate_id"])).add_to(layer)
         layer.add_to(fmap)
-    ramp = "".join(f'<span style="display:inline-block;width:18px;height:10px;background:{c}"></span>'
-                   for c in POP_COLOURS)
-    from branca.element import Element
-
-    fmap.get_root().html.add_child(Element(
-        '<div style="position:fixed;bottom:30px;left:10px;z-index:9999;background:white;padding:8px;'
-        'border:1px solid #888;font:12px sans-serif;line-height:1.5"><b>图例 Legend</b>'
-        '<div><span style="color:#ff7f0e">●</span> 现有急救站 existing station</div>'
-        '<div><span style="color:#6a00a8">●</span> 拟建急救站 proposed station</div>'
-        f'<div>未覆盖人口 uncovered people (low→high)<br>{ramp}</div>'
-        '<div style="color:#666">© OpenStreetMap contributors</div></div>'))
+    add_legend_box(fmap, [f"{swatch('#ff7f0e')}现有急救站 existing station",
+                          f"{swatch('#6a00a8')}拟建急救站 proposed station",
+                          f"未覆盖人口 uncovered people (low→high)<br>{colour_ramp(POP_COLOURS)}"])
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap

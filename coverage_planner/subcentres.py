@@ -56,8 +56,6 @@ that brings the most rural people without a nearby hospital into the circle.
 from __future__ import annotations
 
 import html as _html
-import os
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -466,14 +464,10 @@ def write_subcentre_outputs(result: SubcentreResult, out_dir: Path) -> Path:
     The three files are written into a temporary folder beside ``out_dir`` and then moved in one by
     one, so a failure leaves nothing behind and other commands' files in the folder are kept.
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.subcentres-tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        from .outputs import CSV_ENCODING, finalize_html, write_gpkg
+    from .outputs import CSV_ENCODING, atomic_dir, finalize_html, write_gpkg
 
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
         table = _csv_frame(result.table)
         table.to_csv(tmp / "subcentres.csv", index=False, encoding=CSV_ENCODING)
         points = gpd.GeoDataFrame(table, geometry=result.table.geometry.to_numpy(), crs=result.table.crs)
@@ -483,11 +477,6 @@ def write_subcentre_outputs(result: SubcentreResult, out_dir: Path) -> Path:
         write_gpkg(catch, tmp / "subcentres.gpkg", "catchments")
         subcentre_map(result).save(tmp / "subcentres.html")
         finalize_html(tmp / "subcentres.html")
-        out_dir.mkdir(exist_ok=True)
-        for name in OUTPUT_FILES:
-            os.replace(tmp / name, out_dir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 
@@ -531,9 +520,8 @@ def _labels(settings: Settings) -> list[tuple[str, str, str]]:
 def subcentre_map(result: SubcentreResult):
     """The folium map: ranked candidates with popups, catchments, county hospital, units, legend."""
     import folium
-    from branca.element import Element
 
-    from .maps import OSM_CREDIT, add_units, base_map
+    from .maps import add_legend_box, add_units, base_map, colour_ramp, swatch
 
     scn, settings = result.scenario, result.settings
     fmap = base_map(result.region.units.to_crs("EPSG:4326"),
@@ -576,21 +564,14 @@ def subcentre_map(result: SubcentreResult):
                  f"text-shadow:0 0 3px #fff'>{row['rank']}</div>"),
         ).add_to(cl)
     cl.add_to(fmap)
-    swatch = lambda c: (f'<span style="display:inline-block;width:12px;height:12px;border-radius:6px;'  # noqa: E731
-                        f'background:{c};margin-right:6px"></span>')
-    ramp = "".join(f'<span style="display:inline-block;width:14px;height:10px;background:{c}"></span>'
-                   for c in RANK_COLOURS)
-    fmap.get_root().html.add_child(Element(
-        '<div style="position:fixed;bottom:30px;left:10px;z-index:9999;background:white;padding:8px;'
-        'border:1px solid #888;font:12px sans-serif;line-height:1.5;max-width:340px">'
-        f'<b>图例 Legend</b><div>排名 Rank 1 → 7+ (达到{_wan(settings.min_population)}人 '
-        f'reaches {_people(settings.min_population)}): {ramp}</div>'
-        f'<div>{swatch(MISS_COLOUR)}未达到人口门槛 below the population threshold</div>'
-        f'<div>{swatch(INELIGIBLE_COLOUR)}县级政府驻地（不符合） in the county seat (not eligible)</div>'
-        f'<div>{swatch(HOSPITAL_COLOUR)}县医院 county hospital (red marker)</div>'
-        f'<div>圆圈内数字 = 排名; 线框 = {settings.minutes:g}分钟车程服务范围 '
-        f'outline = {settings.minutes:g}-min catchment by car</div>'
-        f'<div style="color:#666">{OSM_CREDIT}</div></div>'))
+    add_legend_box(fmap, [
+        f"排名 Rank 1 → 7+ (达到{_wan(settings.min_population)}人 reaches {_people(settings.min_population)}): "
+        f"{colour_ramp(RANK_COLOURS)}",
+        f"{swatch(MISS_COLOUR)}未达到人口门槛 below the population threshold",
+        f"{swatch(INELIGIBLE_COLOUR)}县级政府驻地（不符合） in the county seat (not eligible)",
+        f"{swatch(HOSPITAL_COLOUR)}县医院 county hospital (red marker)",
+        f"圆圈内数字 = 排名; 线框 = {settings.minutes:g}分钟车程服务范围 outline = {settings.minutes:g}-min "
+        "catchment by car"])
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
 
