@@ -142,6 +142,7 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
         frame = points_from_table(table, spec.path, spec.column("lon"), spec.column("lat"), coords=spec.coords)
     else:
         frame = read_vector(spec)
+        frame = frame.set_geometry(frame.geometry.representative_point())
         if spec.coords != "wgs84":
             from .coords import to_wgs84
 

@@ -213,7 +213,8 @@ def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -
                          file=settings.get("candidates_path") or scn.path, field="siting.candidates_path",
                          fix="move them onto the road network or raise [travel] facility_max_access_m.")
     limit = cov.cell_thresholds(rule, cells["zone"].to_numpy())
-    limit = np.where(np.isfinite(limit), limit, 0.0)
+    applies = np.isfinite(limit)
+    limit = np.where(applies, limit, 0.0)
     loose = float(settings["loose_factor"])
     cells_snap = model.cell_snap
     weight = "length" if rule.kind == "radius" else "time"
@@ -239,8 +240,8 @@ def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -
     cover_loose = _within(cost, limit * loose)
     n_existing = len(existing)
     fixed = np.arange(0 if settings["relocate"] else n_existing)
-    problem = SitingProblem(rule, cand, n_existing, cover, cover_loose, cost,
-                            cells["population"].to_numpy(dtype=float), fixed, limit)
+    weights = np.where(applies, cells["population"].to_numpy(dtype=float), 0.0)  # people the rule covers
+    problem = SitingProblem(rule, cand, n_existing, cover, cover_loose, cost, weights, fixed, limit)
     return problem, model
 
 
@@ -414,8 +415,10 @@ def proposed_scenario(result: SitingResult, sites: pd.DataFrame, folder: Path, f
     fac_path = folder / "facilities_proposed.geojson"
     fac_path.write_text(both.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
     raw = json.loads(json.dumps(scn.raw))  # a deep copy of plain TOML data
-    for section in ("boundaries", "population", "roads"):
-        raw[section]["path"] = str((scn.path.parent / raw[section]["path"]).resolve())
+    for section, key in (("boundaries", "path"), ("population", "path"), ("roads", "path"),
+                         ("population", "census_path")):
+        if key in raw.get(section, {}):
+            raw[section][key] = str((scn.path.parent / raw[section][key]).resolve())
     raw["facilities"] = {"path": str((final_folder / "facilities_proposed.geojson").resolve())}
     raw.setdefault("scenario", {})["name"] = f"{scn.name}-proposed"
     raw["scenario"]["title_en"] = f"{scn.title_en} + {len(new)} proposed stations ({model})"

@@ -179,7 +179,7 @@ def _fields(table: dict, kind: str) -> dict:
         if key in (f"urban_{unit}", f"rural_{unit}"):
             out[key.split("_")[0]] = float(value)
         elif key in ("facility_types", "applies_to_zones", "unit_kinds"):
-            out[key] = tuple(value)
+            out[key] = (value,) if isinstance(value, str) else tuple(value)
         elif key in ("line", "source", "quote", "note", "id", "name_zh", "name_en"):
             out[key] = str(value)
         else:
@@ -195,6 +195,9 @@ def _validated(rule: Rule, path: Path, prefix: str) -> Rule:
     if rule.kind == "radius" and rule.measure not in ("network_distance", "straight_line"):
         raise InputError(f"rule '{rule.id}': measure {rule.measure!r} is not a distance.", file=path,
                          field=f"{prefix}.measure", fix="use network_distance or straight_line.")
+    if rule.kind == "ratio" and rule.attribute != "ambulances":
+        raise InputError(f"rule '{rule.id}': attribute {rule.attribute!r} is not read from facilities.", file=path,
+                         field=f"{prefix}.attribute", fix='use attribute = "ambulances".')
     if rule.direction not in ("from_facility", "to_facility"):
         raise InputError(f"rule '{rule.id}': direction {rule.direction!r}.", file=path,
                          field=f"{prefix}.direction", fix="use from_facility or to_facility.")
