@@ -152,6 +152,12 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
     if len(frame) == 0:
         raise InputError("the facility layer is empty.", file=spec.path, field="facilities",
                          fix="give at least one facility, or check the file's filter.")
+    missing = np.flatnonzero((frame.geometry.isna() | frame.geometry.is_empty).to_numpy())
+    if len(missing):
+        rows = ", ".join(str(i + 1) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
+        raise InputError(f"{len(missing)} facilit{'y has' if len(missing) == 1 else 'ies have'} no location "
+                         f"(feature {rows}, counting from 1).", file=spec.path, field="geometry",
+                         fix="give every facility a point (or its coordinates), or remove those features.")
     cols = {"type": spec.column("type", "type")}
     _require_columns(frame, cols, spec)
     if not frame.geometry.geom_type.isin(["Point"]).all():

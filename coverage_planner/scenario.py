@@ -59,6 +59,11 @@ class Scenario:
     raw: dict = field(default_factory=dict)
 
 
+def _positive(value) -> bool:
+    """A TOML number above zero (booleans are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenario:
     """Read and validate a scenario file; every problem is reported at once (InputErrors)."""
     path = Path(path)
@@ -76,10 +81,14 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
     def problem(key: str, text: str, fix: str) -> None:
         errors.append(InputError(text, file=path, field=key, fix=fix))
 
-    for section, table in data.items():
+    for section, table in list(data.items()):
         if section not in SECTIONS:
             problem(section, f"unknown section [{section}].", f"use only {', '.join(SECTIONS)}.")
-        elif SECTIONS[section] is not None and isinstance(table, dict):
+        elif not isinstance(table, dict):
+            problem(section, f"{section} must be a table, got {table!r}.",
+                    f"write it as a [{section}] header followed by key = value lines.")
+            del data[section]
+        elif SECTIONS[section] is not None:
             for key in table:
                 if key not in SECTIONS[section]:
                     problem(f"{section}.{key}", f"unknown key '{key}' in [{section}].",
@@ -100,14 +109,36 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
     if coords not in COORD_SYSTEMS:
         problem("facilities.coords", f"unknown coordinate system '{coords}'.", f"use one of {', '.join(COORD_SYSTEMS)}.")
     travel = data.get("travel", {})
-    for name in travel.get("profiles", {}):
+    profiles = travel.get("profiles", {})
+    if not isinstance(profiles, dict):
+        problem("travel.profiles", "travel.profiles must be tables of settings per travel profile.",
+                "write [travel.profiles.ambulance] followed by e.g. max_kmh = 80.")
+        profiles = {}
+    for name, settings in profiles.items():
         if name not in TRAVEL_PROFILES:
             problem(f"travel.profiles.{name}", f"unknown travel profile '{name}'.",
                     f"use one of {', '.join(TRAVEL_PROFILES)}.")
+            continue
+        for key, value in (settings.items() if isinstance(settings, dict) else [("", settings)]):
+            if key == "speeds_kmh" and isinstance(value, dict):  # 0 km/h leaves a road class out
+                ok = all(_positive(v) or (_positive(v + 1) and v == 0) for v in value.values())
+            else:
+                ok = key in TRAVEL_PROFILES[name] and key != "speeds_kmh" and _positive(value)
+            if not ok:
+                problem(f"travel.profiles.{name}.{key}".rstrip("."),
+                        f"travel.profiles.{name}: {key or 'the value'} = {value!r} is not a known positive setting.",
+                        f"use keys {', '.join(TRAVEL_PROFILES[name])} with positive numbers "
+                        "(speeds_kmh as a table of road class = km/h, 0 to leave a class out).")
+    for section, key, default in (("travel", "facility_max_access_m", 500.0), ("population", "cell_size_m", 200.0)):
+        value = data.get(section, {}).get(key, default)
+        if not _positive(value):
+            problem(f"{section}.{key}", f"{section}.{key} must be a positive number of metres, got {value!r}.",
+                    f"e.g. {key} = {default:g}.")
     std = data.get("standards", {})
     profile = None
     try:
-        profile = load_profile(std.get("profile", "chongqing"), base, std.get("overrides"), std.get("rules"))
+        profile = load_profile(std.get("profile", "chongqing"), base, std.get("overrides"), std.get("rules"),
+                               scenario_file=path)
     except InputError as exc:
         errors.append(exc)
     if profile is not None:
@@ -116,7 +147,7 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
                 problem(f"rules.{rule.id}.travel_profile", f"unknown travel profile '{rule.travel_profile}'.",
                         f"use one of {', '.join(TRAVEL_PROFILES)}.")
     minutes = data.get("outputs", {}).get("isochrone_minutes", [15, 30])
-    if not all(isinstance(m, (int, float)) and m > 0 for m in minutes):
+    if not isinstance(minutes, list) or not all(_positive(m) for m in minutes):
         problem("outputs.isochrone_minutes", f"isochrone minutes must be positive numbers, got {minutes}.",
                 "e.g. isochrone_minutes = [15, 30].")
     if errors:

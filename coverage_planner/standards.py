@@ -124,8 +124,9 @@ def profile_path(name_or_path: str, base: Path | None = None) -> Path:
 
 
 def load_profile(name_or_path: str, base: Path | None = None, overrides: dict | None = None,
-                 only: list[str] | None = None) -> Profile:
-    """Load and validate a standards profile; ``overrides`` maps rule id → {key: value}."""
+                 only: list[str] | None = None, scenario_file: Path | None = None) -> Profile:
+    """Load and validate a standards profile; ``overrides`` maps rule id → {key: value}.
+    Problems in ``overrides`` or ``only`` are reported against ``scenario_file`` when given."""
     path = profile_path(name_or_path, base)
     if not path.exists():
         raise InputError(f"unknown standards profile '{name_or_path}'.", file=path, field="standards.profile",
@@ -140,19 +141,32 @@ def load_profile(name_or_path: str, base: Path | None = None, overrides: dict | 
     if errors:
         raise InputError(f"unknown profile key(s) {errors}.", file=path, field=f"profile.{errors[0]}",
                          fix=f"use only {sorted(PROFILE_KEYS)}.")
-    min_share = float(head.get("min_share", 0.95))
+    if not isinstance(data.get("rules", []), list) or not isinstance(head, dict):
+        raise InputError("the profile needs a [profile] table and [[rules]] tables.", file=path,
+                         field="rules", fix="see scenarios/standards/chongqing.toml for the layout.")
+    min_share = _number(head.get("min_share", 0.95), path, "profile.min_share")
+    for key in ("urban_density_per_km2", "max_access_m"):
+        if key in head:
+            _number(head[key], path, f"profile.{key}")
+    if "default_turnout_min" in head:
+        _number(head["default_turnout_min"], path, "profile.default_turnout_min", low=-1e-12)
     rules = [_rule_from_table(t, path, min_share) for t in data.get("rules", [])]
     ids = [r.id for r in rules]
+    given = scenario_file or path
+    only = [only] if isinstance(only, str) else only
+    if not isinstance(overrides or {}, dict) or not all(isinstance(v, dict) for v in (overrides or {}).values()):
+        raise InputError("standards.overrides must hold one table per rule.", file=given, field="standards.overrides",
+                         fix="write [standards.overrides.RULE_ID] followed by e.g. urban_km = 4.")
     for rule_id, changes in (overrides or {}).items():
         if rule_id not in ids:
-            raise InputError(f"unknown rule '{rule_id}' in the overrides.", file=path,
+            raise InputError(f"unknown rule '{rule_id}' in the overrides.", file=given,
                              field=f"standards.overrides.{rule_id}", fix=f"use one of {', '.join(ids)}.")
         i = ids.index(rule_id)
-        rules[i] = _override(rules[i], changes, path)
+        rules[i] = _override(rules[i], changes, given)
     if only:
         unknown = [r for r in only if r not in ids]
         if unknown:
-            raise InputError(f"unknown rule key(s) {unknown}.", file=path, field="standards.rules",
+            raise InputError(f"unknown rule key(s) {unknown}.", file=given, field="standards.rules",
                              fix=f"use rule ids from the profile: {', '.join(ids)}.")
         rules = [r for r in rules if r.id in only]
     return Profile(id=head.get("id", path.stem), name_zh=head.get("name_zh", ""),
@@ -171,15 +185,44 @@ def _check_keys(table: dict, kind: str, rule_id: str, path: Path, prefix: str) -
                          field=f"{prefix}.{unknown[0]}", fix=f"keys for kind '{kind}' are {sorted(allowed)}.")
 
 
-def _fields(table: dict, kind: str) -> dict:
-    """Rule fields from a TOML table (urban_km/urban_min become ``urban``, tuples for lists)."""
+NUMBER_KEYS = {"min_share", "min_count", "per_people", "people_per_facility"}
+BOOL_KEYS = {"include_turnout", "strict"}
+ZONES = ("urban", "rural")
+
+
+def _number(value, path: Path, field: str, low: float = 0.0) -> float:
+    """``value`` as a float above ``low``, or an InputError naming the field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low:
+        raise InputError(f"{field} must be a number above {low:g}, got {value!r}.", file=path, field=field,
+                         fix=f"write a plain number, e.g. {field.rsplit('.', 1)[-1]} = 15.")
+    return float(value)
+
+
+def _fields(table: dict, kind: str, path: Path, prefix: str) -> dict:
+    """Rule fields from a TOML table (urban_km/urban_min become ``urban``, tuples for lists), with
+    numbers, flags and zone names checked."""
     unit = "km" if kind == "radius" else "min"
     out = {}
     for key, value in table.items():
+        field = f"{prefix}.{key}"
         if key in (f"urban_{unit}", f"rural_{unit}"):
-            out[key.split("_")[0]] = float(value)
+            out[key.split("_")[0]] = _number(value, path, field)
+        elif key in NUMBER_KEYS:
+            out[key] = _number(value, path, field)
+        elif key in BOOL_KEYS:
+            if not isinstance(value, bool):
+                raise InputError(f"{field} must be true or false, got {value!r}.", file=path, field=field,
+                                 fix=f"write {key} = true or {key} = false.")
+            out[key] = value
         elif key in ("facility_types", "applies_to_zones", "unit_kinds"):
-            out[key] = (value,) if isinstance(value, str) else tuple(value)
+            items = (value,) if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+                raise InputError(f"{field} must be a name or a list of names, got {value!r}.", file=path,
+                                 field=field, fix=f'e.g. {key} = ["a", "b"].')
+            if key == "applies_to_zones" and not set(items) <= set(ZONES):
+                raise InputError(f"{field} names unknown zone(s) {sorted(set(items) - set(ZONES))}.", file=path,
+                                 field=field, fix='use "urban" and/or "rural".')
+            out[key] = tuple(items)
         elif key in ("line", "source", "quote", "note", "id", "name_zh", "name_en"):
             out[key] = str(value)
         else:
@@ -212,7 +255,7 @@ def _rule_from_table(table: dict, path: Path, min_share: float, key_prefix: str 
                          fix=f"use one of {', '.join(KINDS)}.")
     _check_keys(table, kind, rule_id, path, key_prefix)
     values = {"name_zh": rule_id, "name_en": rule_id, "facility_types": (), "source": "", "line": "",
-              "min_share": min_share, **_fields(table, kind)}
+              "min_share": min_share, **_fields(table, kind, path, key_prefix)}
     if kind != "radius":
         values["measure"] = "travel_time" if kind in ("travel_time", "mean_time") else kind
     return _validated(Rule(**values), path, key_prefix)
@@ -221,4 +264,4 @@ def _rule_from_table(table: dict, path: Path, min_share: float, key_prefix: str 
 def _override(rule: Rule, changes: dict, path: Path) -> Rule:
     prefix = f"standards.overrides.{rule.id}"
     _check_keys(changes, rule.kind, rule.id, path, prefix)
-    return _validated(replace(rule, **_fields(changes, rule.kind)), path, prefix)
+    return _validated(replace(rule, **_fields(changes, rule.kind, path, prefix)), path, prefix)

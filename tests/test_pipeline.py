@@ -183,6 +183,36 @@ def test_every_scenario_problem_reported_at_once(tiny_region, capsys):
     assert "roads.path" in err and "[bogus]" in err
 
 
+OVERRIDE = "\n[standards.overrides.ems_radius]\n"
+
+
+@pytest.mark.parametrize("old, new, pattern", [
+    ("", OVERRIDE + 'urban_km = "abc"', r"standards\.overrides\.ems_radius\.urban_km.*'abc'"),
+    ("", OVERRIDE + "urban_km = -2", r"urban_km must be a number above 0"),
+    ("", OVERRIDE + 'applies_to_zones = "suburb"', r"applies_to_zones names unknown zone.*suburb"),
+    ("", OVERRIDE + 'min_share = "most"', r"scenario\.toml.*min_share must be a number"),
+    ("isochrone_minutes = [5, 10]", "isochrone_minutes = 15", r"outputs\.isochrone_minutes.*\[15, 30\]"),
+    ("[roads]", '[travel]\nfacility_max_access_m = "far"\n\n[roads]', r"travel\.facility_max_access_m.*'far'"),
+    ('path = "pop.tif"', 'path = "pop.tif"\ncell_size_m = 0', r"population\.cell_size_m.*positive"),
+    ("[roads]", '[travel.profiles.ambulance]\nmax_kmh = "fast"\n\n[roads]', r"travel\.profiles\.ambulance\.max_kmh"),
+    ("[scenario]", 'travel = "fast"\n[scenario]', r"travel must be a table"),
+])
+def test_wrong_types_in_scenario(tiny_region, capsys, old, new, pattern):
+    """Values of the wrong type or sign get a message naming the key, not a traceback."""
+    text = tiny_region.read_text()
+    assert old in text
+    tiny_region.write_text(text.replace(old, new, 1) if old else text + new + "\n")
+    _fails_cleanly(tiny_region, pattern, capsys)
+
+
+def test_facility_without_location(tiny_region, capsys):
+    path = tiny_region.parent / "facilities.geojson"
+    data = json.loads(path.read_text())
+    data["features"][1]["geometry"] = None
+    path.write_text(json.dumps(data))
+    _fails_cleanly(tiny_region, r"facilities\.geojson.*1 facility has no location \(feature 2", capsys)
+
+
 def test_console_script_help():
     """Every sub-command has --help (through the installed entry point's module)."""
     for cmd in ("run", "isochrones", "demo"):
