@@ -161,7 +161,8 @@ def summarise_spatial(rule: Rule, cells: pd.DataFrame, passed: np.ndarray, reaso
     """Population-weighted rows per zone × unit, per zone and for the whole region.
 
     ``cells`` needs columns population, zone, unit_id, unit_name. For ``mean_time`` rules the row's
-    value is the population-weighted mean time in minutes and pass compares it with the limit.
+    value is the population-weighted mean time in minutes over the people with a modelled time, and
+    pass compares it with the limit; ``population_no_time`` counts the people left out (cut off).
     """
     frame = pd.DataFrame({
         "zone": cells["zone"].to_numpy(), "unit_id": cells["unit_id"].to_numpy(),
@@ -189,13 +190,14 @@ def summarise_spatial(rule: Rule, cells: pd.DataFrame, passed: np.ndarray, reaso
         out["share_covered"] = np.where(pop > 0, out["covered_population"] / pop, np.nan)
         for name in (extra_shares or {}):
             out[f"share_{name}"] = np.where(pop > 0, out.pop(f"_cov_{name}") / pop, np.nan)
-        if value is not None:
+        if value is not None:  # people with no finite time are counted apart, not hidden in the mean
+            out["population_no_time"] = out["population"] - out["_wpop"]
             out["value"] = np.where(out["_wpop"] > 0, out.pop("_wtime") / out.pop("_wpop") / 60.0, np.inf)
     if rule.kind == "mean_time":
         limits = out["zone"].map(lambda z: _mean_limit(rule, z))
         out["target"] = limits
-        out["pass"] = np.where(rule.strict, out["value"] < limits, out["value"] <= limits)
-        out.loc[limits.isna(), "pass"] = None
+        ok = np.where(rule.strict, out["value"] < limits, out["value"] <= limits)
+        out["pass"] = pd.Series(ok, index=out.index, dtype=object).where(limits.notna(), None)  # no limit: no verdict
     else:
         out["target"] = rule.min_share
         out["pass"] = out["share_covered"] >= rule.min_share - 1e-12
@@ -226,8 +228,6 @@ def summarise_counts(rule: Rule, units: pd.DataFrame, unit_pop: np.ndarray, faci
     total = pd.DataFrame([{"zone": "all", "unit_id": "ALL", "unit_name": "全部 all", "kind": "all",
                            "population": frame["population"].sum(),
                            "value": per_unit.sum() if rule.kind == "ratio" else frame["value"].sum()}])
-    if rule.kind == "count_per_unit":
-        total["value"] = frame["value"].sum()
     out = pd.concat([frame, total], ignore_index=True).drop(columns="kind")
     out["required"] = required_count(rule, out["population"].to_numpy(dtype=float))
     if rule.kind == "count_per_unit":  # the region row needs every unit to pass, not a sum

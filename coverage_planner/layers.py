@@ -40,6 +40,11 @@ class LayerSpec:
     key: str = ""                 # the scenario key, for messages (e.g. "facilities")
     admin_level: str | None = None  # OSM boundaries: which admin_level are the units
 
+    @property
+    def path_field(self) -> str:
+        """The scenario key that names this file, for messages."""
+        return self.key if "." in self.key else f"{self.key}.path"
+
     def column(self, ours: str, default: str | None = None) -> str | None:
         return (self.columns or {}).get(ours, default)
 
@@ -49,13 +54,13 @@ def read_vector(spec: LayerSpec) -> gpd.GeoDataFrame:
     path = spec.path
     if not path.exists():
         raise InputError(f"the {spec.key or 'layer'} file {path} does not exist.", file=path,
-                         field=f"{spec.key}.path", fix="check the path in the scenario; relative paths "
+                         field=spec.path_field, fix="check the path in the scenario; relative paths "
                          "are read from the scenario file's folder.")
     try:
         frame = gpd.read_file(path, layer=spec.layer) if spec.layer else gpd.read_file(path)
     except Exception as exc:
         raise InputError(f"could not read {path} ({type(exc).__name__}: {exc}).", file=path,
-                         field=f"{spec.key}.path", fix="give a GeoJSON, GeoPackage or Shapefile.") from None
+                         field=spec.path_field, fix="give a GeoJSON, GeoPackage or Shapefile.") from None
     if frame.crs is None:
         raise InputError("the layer has no coordinate reference system (CRS).", file=path, field="crs",
                          fix="save it with a CRS (e.g. EPSG:4326 for longitude/latitude), or for a "

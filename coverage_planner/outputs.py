@@ -200,7 +200,9 @@ def print_summary(result) -> None:
                 covered, share = f"{row['covered_population']:,.0f}", f"{row['share_covered']:.1%}"
                 target = f"{row['target']:.0%}"
             elif rule.kind == "mean_time":
-                covered, share, target = f"mean {row['value']:.1f} min", "", \
+                lost = row.get("population_no_time", 0)
+                share = f"{lost:,.0f} people have no time, not in the mean 无时间人口未计入" if lost > 0 else ""
+                covered, target = f"mean {row['value']:.1f} min", \
                     ("" if pd.isna(row["target"]) else f"{'<' if rule.strict else '≤'}{row['target']:g} min")
             else:
                 covered, share, target = f"{row['value']:g}", "", f"{row['required']:.1f}"

@@ -136,6 +136,7 @@ def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
     zones = cells["zone"].to_numpy()
     pop = cells["population"].to_numpy()
     models: dict[str, cov.TravelModel] = {}
+    measured: dict[tuple, dict] = {}  # rules with the same facilities and travel settings share one search
     rows, rules = [], list(scn.profile.rules)
     for rule in rules:
         if not rule.spatial:
@@ -156,10 +157,12 @@ def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
         if len(idx) == 0:
             meas = {k: np.full(len(cells), np.inf) for k in ("straight_m", "network_m", "time_s")}
             meas.update({k: np.full(len(cells), -1) for k in ("straight_fac", "network_fac", "time_fac")})
+        elif (key := (rule.travel_profile, rule.direction, rule.include_turnout, idx.tobytes())) in measured:
+            meas = measured[key]
         else:
             with steps.step(f"Travel times for {rule.id} ({', '.join(rule.facility_types)})"):
                 offsets = turnout if rule.include_turnout else np.zeros(len(fac))
-                meas = cov.nearest_measures(model, idx, offsets, rule.direction, x, y, fx, fy)
+                meas = measured[key] = cov.nearest_measures(model, idx, offsets, rule.direction, x, y, fx, fy)
         value = cov.rule_value(rule, meas)
         passed, reason = cov.judge_cells(value, limit, model.cell_snap.access_m, model.cut_off,
                                          scn.profile.max_access_m)

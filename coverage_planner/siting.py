@@ -33,7 +33,7 @@ import shapely
 from . import coverage as cov
 from . import optimize as opt
 from .errors import InputError, InputErrors
-from .layers import LayerSpec
+from .layers import LayerSpec, read_vector
 from .pipeline import Region, Steps, load_region
 from .scenario import Scenario, load_scenario
 from .standards import Rule
@@ -160,18 +160,15 @@ def layer_candidates(scn: Scenario, region: Region, settings: dict) -> gpd.GeoDa
 
 
 def _read_candidate_layer(spec: LayerSpec, region: Region) -> gpd.GeoDataFrame:
-    import geopandas as _gpd
-
-    if not spec.path.exists():
-        raise InputError(f"the candidate file {spec.path} does not exist.", file=spec.path,
-                         field="siting.candidates_path", fix="check the path (relative to the scenario file).")
-    frame = _gpd.read_file(spec.path)
-    if frame.crs is None:
-        raise InputError("the candidate layer has no CRS.", file=spec.path, field="crs",
-                         fix="save it with a CRS, e.g. EPSG:4326.")
+    """Candidate sites from a vector layer (columns id, name, name_en where present)."""
+    frame = read_vector(spec)
     if len(frame) == 0:
-        raise InputError("the candidate layer is empty.", file=spec.path, field="siting.candidates_path",
+        raise InputError("the candidate layer is empty.", file=spec.path, field=spec.path_field,
                          fix="give at least one candidate site, or use candidates = \"network\".")
+    missing = np.flatnonzero((frame.geometry.isna() | frame.geometry.is_empty).to_numpy())
+    if len(missing):
+        raise InputError(f"{len(missing)} candidate site(s) have no location (first: feature {missing[0] + 1}).",
+                         file=spec.path, field="geometry", fix="give every candidate a location, or remove it.")
     frame = frame.to_crs(region.crs)
     ids = frame["id"].astype(str) if "id" in frame else pd.Series([f"P{i + 1:03d}" for i in range(len(frame))])
     return gpd.GeoDataFrame({"candidate_id": ids.to_numpy(),

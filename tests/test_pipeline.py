@@ -232,3 +232,41 @@ def test_gcj02_looking_offset_is_warned(tiny_region):
     tiny_region.write_text(tiny_region.read_text().replace("[outputs]", "[travel]\nfacility_max_access_m = 800\n\n[outputs]"))
     with pytest.warns(UserWarning, match=r"GCJ-02.*coords = \"gcj02\""):
         run(load_scenario(tiny_region), quiet=True, isochrones=False)
+
+
+def test_mean_time_counts_people_without_time_apart():
+    """Mean over people with a modelled time; the unreachable are reported, not silently dropped."""
+    import pandas as pd
+
+    from coverage_planner.coverage import judge_cells, summarise_spatial
+    from coverage_planner.standards import Rule
+
+    rule = Rule(id="m", kind="mean_time", name_zh="m", name_en="m", facility_types=("ems",), source="", line="",
+                urban=1.7, rural=1.0, measure="travel_time")
+    cells = pd.DataFrame({"zone": ["urban", "urban", "urban", "rural"], "unit_id": ["A", "A", "B", "C"],
+                          "unit_name": ["a", "a", "b", "c"], "population": [10.0, 20.0, 30.0, 5.0]})
+    value = np.array([60.0, 120.0, np.inf, 30.0])
+    limit = np.array([rule.threshold(z) for z in cells["zone"]])
+    passed, reason = judge_cells(value, limit, np.zeros(4), np.zeros(4, bool), 1000.0)
+    out = summarise_spatial(rule, cells, passed, reason, np.ones(4, bool), value=value)
+    urban = out[(out["zone"] == "urban") & (out["unit_id"] == "ALL")].iloc[0]
+    assert urban["value"] == pytest.approx((10 * 60 + 20 * 120) / 30 / 60)  # 1.667 min
+    assert urban["population_no_time"] == 30 and bool(urban["pass"]) is True
+    b = out[out["unit_id"] == "B"].iloc[0]
+    assert np.isinf(b["value"]) and b["population_no_time"] == 30 and bool(b["pass"]) is False
+    region = out[out["zone"] == "all"].iloc[0]
+    assert region["population_no_time"] == 30 and region["population"] == 65
+
+
+def test_rules_with_the_same_search_share_it(tiny_region, monkeypatch):
+    """ems_radius and ems_response use the same stations, profile and direction: one search serves
+    both; service_circle (car, towards clinics) needs its own."""
+    import coverage_planner.coverage as cov
+
+    calls = []
+    real = cov.nearest_measures
+    monkeypatch.setattr(cov, "nearest_measures", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    result = run(load_scenario(tiny_region), quiet=True, isochrones=False)
+    assert len(calls) == 2
+    c = cell_at(result.cells, 150, 250)
+    assert c["ems_radius_time_min"] == c["ems_response_time_min"] == pytest.approx(193.0 / 60, abs=1e-4)
