@@ -350,6 +350,25 @@ def test_lagrangian_bound_and_fixing_are_valid():
     assert not fix0[best_sel].any() and set(np.flatnonzero(fix1)) <= set(best_sel)
 
 
+def test_lp_multipliers_give_the_lp_bound_and_valid_fixing():
+    """Multipliers from the LP duals: their Lagrangian bound is the LP relaxation's value (no
+    subgradient gets lower), it bounds the optimum, and fixing by it keeps an optimal solution."""
+    rng = np.random.default_rng(7)
+    cover, w = _patterned(rng, 3000, 120, 800, density=0.02)
+    p = 10
+    best, best_sel = _plain_mclp(cover, w, p)
+    Ca, wa, _ = opt._reduce_cover(opt._as_cover(cover), w, np.zeros(0, int), np.arange(120))
+    Cat = Ca.T.tocsr()
+    lp = opt._solve_mip(*opt._mclp_model(Ca, wa, p), np.zeros(sum(Ca.shape), bool), True, 60, 0.0)
+    mu, bound = opt._lp_multipliers(Ca, Cat, wa, p, 60)
+    assert bound == pytest.approx(lp.bound, rel=1e-6) and bound >= best - 1e-6
+    lag = opt._mclp_lagrangian(Ca, Cat, wa, p, opt.greedy_mclp(cover, w, p).objective, deadline=np.inf, tol=0.0)
+    assert bound <= lag.bound + 1e-6 * lag.bound
+    fix0, fix1 = opt._lagrangian_fixing(Cat, wa, mu, p, best, 1e-9)
+    assert fix0.sum() > 20  # the test means something
+    assert not fix0[best_sel].any() and set(np.flatnonzero(fix1)) <= set(best_sel)
+
+
 # ---------------------------------------------------------------------------------------------
 # Time limit on a harder instance
 # ---------------------------------------------------------------------------------------------
