@@ -92,13 +92,44 @@ def read_settings(scn: Scenario, overrides: dict | None = None) -> dict:
                                                 field=f"siting.{unknown[0]}",
                                                 fix=f"keys of [siting] are {', '.join(sorted(SETTINGS))}.")
     settings = {**SETTINGS, **table, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    if settings["candidates"] not in ("network", "layer", "both"):
-        raise InputError(f"candidates = {settings['candidates']!r}.", file=scn.path, field="siting.candidates",
-                         fix="use network, layer or both.")
-    if settings["apply"] not in MODELS:
-        raise InputError(f"apply = {settings['apply']!r}.", file=scn.path, field="siting.apply",
-                         fix=f"use one of {', '.join(MODELS)}.")
+    if isinstance(settings["candidate_types"], str):
+        settings["candidate_types"] = [settings["candidate_types"]]
+    errors = [InputError(f"{key} = {settings[key]!r}: {need}.", file=scn.path, field=f"siting.{key}", fix=fix)
+              for key, ok, need, fix in _setting_checks(settings) if not ok]
+    if errors:
+        raise errors[0] if len(errors) == 1 else InputErrors(errors)
     return settings
+
+
+def _setting_checks(s: dict) -> list[tuple[str, bool, str, str]]:
+    """(key, valid, what it must be, fix) for every [siting] setting."""
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    return [
+        ("rule", isinstance(s["rule"], str), "a rule id", 'e.g. rule = "ems_radius".'),
+        ("candidates", s["candidates"] in ("network", "layer", "both"), "not a candidate source",
+         "use network, layer or both."),
+        ("candidates_path", s["candidates_path"] is None or isinstance(s["candidates_path"], str),
+         "must be a file path", 'e.g. candidates_path = "plots.geojson".'),
+        ("candidate_types", isinstance(s["candidate_types"], list)
+         and all(isinstance(t, str) for t in s["candidate_types"]), "must be facility types",
+         'e.g. candidate_types = ["thc"].'),
+        ("spacing_m", number(s["spacing_m"]) and s["spacing_m"] > 0, "must be a positive number of metres",
+         "e.g. spacing_m = 1000."),
+        ("p", isinstance(s["p"], int) and not isinstance(s["p"], bool) and s["p"] >= 1,
+         "must be a whole number of at least 1", "e.g. p = 3 (or -p 3 on the command line)."),
+        ("busy_fraction", number(s["busy_fraction"]) and 0 <= s["busy_fraction"] < 1,
+         "must be at least 0 and below 1", "e.g. busy_fraction = 0.3 (busy 30% of the time)."),
+        ("loose_factor", number(s["loose_factor"]) and s["loose_factor"] >= 1, "must be a number of at least 1",
+         "e.g. loose_factor = 1.5 (the loose standard is 1.5 × the rule's)."),
+        ("alpha", number(s["alpha"]) and 0 < s["alpha"] <= 1, "must be above 0 and at most 1",
+         "e.g. alpha = 0.9 (90% of people within the strict standard)."),
+        ("relocate", isinstance(s["relocate"], bool), "must be true or false", "write relocate = true or false."),
+        ("time_limit_s", number(s["time_limit_s"]) and s["time_limit_s"] > 0, "must be a positive number of seconds",
+         "e.g. time_limit_s = 60."),
+        ("apply", s["apply"] in MODELS, "not a model", f"use one of {', '.join(MODELS)}."),
+    ]
 
 
 def siting_rule(scn: Scenario, settings: dict) -> Rule:

@@ -92,6 +92,15 @@ def _fails(scenario, args, pattern, capsys):
     assert re.search(pattern, err, re.S), err
 
 
+def test_bad_settings_are_all_reported_before_any_work(siting_region, capsys):
+    siting_region.write_text(siting_region.read_text().replace("p = 1", 'p = "five"').replace(
+        "time_limit_s = 30", "time_limit_s = -1\nbusy_fraction = 1.5\nrelocate = \"yes\""))
+    _fails(siting_region, ["--models", "lscp"], r"4 problem.*siting\.p.*'five'.*whole number"
+           r".*siting\.busy_fraction.*below 1.*siting\.relocate.*true or false.*siting\.time_limit_s.*positive",
+           capsys)
+    assert not (siting_region.parent / "out").exists()
+
+
 def test_bad_p_and_candidates(siting_region, capsys):
     _fails(siting_region, ["--models", "mclp", "-p", "99"], r"mclp.*p", capsys)
     _fails(siting_region, ["--models", "mclp", "-p", "0"], r"mclp.*p", capsys)
