@@ -162,7 +162,8 @@ def summarise_spatial(rule: Rule, cells: pd.DataFrame, passed: np.ndarray, reaso
 
     ``cells`` needs columns population, zone, unit_id, unit_name. For ``mean_time`` rules the row's
     value is the population-weighted mean time in minutes over the people with a modelled time, and
-    pass compares it with the limit; ``population_no_time`` counts the people left out (cut off).
+    pass compares it with the limit; ``population_no_time`` counts the people left out (cut off), and
+    the row fails too when they are more than the share the rule tolerates (1 − min_share).
     """
     frame = pd.DataFrame({
         "zone": cells["zone"].to_numpy(), "unit_id": cells["unit_id"].to_numpy(),
@@ -197,6 +198,7 @@ def summarise_spatial(rule: Rule, cells: pd.DataFrame, passed: np.ndarray, reaso
         limits = out["zone"].map(lambda z: _mean_limit(rule, z))
         out["target"] = limits
         ok = np.where(rule.strict, out["value"] < limits, out["value"] <= limits)
+        ok &= out["population_no_time"] <= (1 - rule.min_share) * out["population"] + 1e-9
         out["pass"] = pd.Series(ok, index=out.index, dtype=object).where(limits.notna(), None)  # no limit: no verdict
     else:
         out["target"] = rule.min_share

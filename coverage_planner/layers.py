@@ -49,18 +49,26 @@ class LayerSpec:
         return (self.columns or {}).get(ours, default)
 
 
-def read_vector(spec: LayerSpec) -> gpd.GeoDataFrame:
-    """Read a vector file; a missing file, unreadable data or a missing CRS is an InputError."""
-    path = spec.path
-    if not path.exists():
-        raise InputError(f"the {spec.key or 'layer'} file {path} does not exist.", file=path,
+def _existing(spec: LayerSpec) -> Path:
+    """The layer's path, or an InputError naming the scenario key if the file is missing."""
+    if not spec.path.exists():
+        raise InputError(f"the {spec.key or 'layer'} file {spec.path} does not exist.", file=spec.path,
                          field=spec.path_field, fix="check the path in the scenario; relative paths "
                          "are read from the scenario file's folder.")
+    return spec.path
+
+
+def read_vector(spec: LayerSpec) -> gpd.GeoDataFrame:
+    """Read a vector file; a missing file, unreadable data or a missing CRS is an InputError."""
+    path = _existing(spec)
     try:
         frame = gpd.read_file(path, layer=spec.layer) if spec.layer else gpd.read_file(path)
     except Exception as exc:
         raise InputError(f"could not read {path} ({type(exc).__name__}: {exc}).", file=path,
                          field=spec.path_field, fix="give a GeoJSON, GeoPackage or Shapefile.") from None
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError("the file has no geometry.", file=path, field=spec.path_field,
+                         fix="give a GeoJSON, GeoPackage or Shapefile of points or polygons.")
     if frame.crs is None:
         raise InputError("the layer has no coordinate reference system (CRS).", file=path, field="crs",
                          fix="save it with a CRS (e.g. EPSG:4326 for longitude/latitude), or for a "
@@ -132,28 +140,32 @@ def _truthy(value: object) -> bool:
     return str(value).strip().lower() in _TRUE_WORDS
 
 
+def read_points(spec: LayerSpec) -> gpd.GeoDataFrame:
+    """Points from a CSV with longitude/latitude columns or from a vector layer (polygons become
+    representative points), converted from ``spec.coords`` (GCJ-02, BD-09) to WGS84 where needed."""
+    if _existing(spec).suffix.lower() in (".csv", ".txt", ".tsv"):
+        from .tableio import points_from_table, read_table
+
+        table = read_table(spec.path, encoding=spec.encoding, layer=spec.key)
+        return points_from_table(table, spec.path, spec.column("lon"), spec.column("lat"), coords=spec.coords)
+    frame = read_vector(spec)
+    frame = frame.set_geometry(frame.geometry.representative_point())
+    if spec.coords != "wgs84":
+        from .coords import to_wgs84
+
+        frame = frame.to_crs("EPSG:4326")
+        lon, lat = to_wgs84(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy(), spec.coords)
+        frame = frame.set_geometry(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    return frame
+
+
 def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None = None,
                     type_map: dict | None = None) -> gpd.GeoDataFrame:
     """Facilities as points with columns fid, name, name_en, type, ambulances, turnout_min."""
-    if not spec.path.exists():
-        raise InputError(f"the facilities file {spec.path} does not exist.", file=spec.path,
-                         field="facilities.path", fix="check the path in the scenario.")
-    if spec.path.name.lower().endswith(OSM_SUFFIXES):
+    if _existing(spec).name.lower().endswith(OSM_SUFFIXES):
         frame = osm_facilities(spec.path)
-    elif spec.path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        from .tableio import points_from_table, read_table
-
-        table = read_table(spec.path, encoding=spec.encoding, layer="facilities")
-        frame = points_from_table(table, spec.path, spec.column("lon"), spec.column("lat"), coords=spec.coords)
     else:
-        frame = read_vector(spec)
-        frame = frame.set_geometry(frame.geometry.representative_point())
-        if spec.coords != "wgs84":
-            from .coords import to_wgs84
-
-            frame = frame.to_crs("EPSG:4326")
-            lon, lat = to_wgs84(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy(), spec.coords)
-            frame = frame.set_geometry(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        frame = read_points(spec)
     if len(frame) == 0:
         raise InputError("the facility layer is empty.", file=spec.path, field="facilities",
                          fix="give at least one facility, or check the file's filter.")

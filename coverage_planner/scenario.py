@@ -64,6 +64,20 @@ def _positive(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
+def _is_zero(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
+# keys whose value must be a string, or a table of strings
+TEXT_KEYS = {("scenario", k) for k in ("name", "title_zh", "title_en", "crs")} | {
+    (sec, k) for sec in ("boundaries", "facilities", "population") for k in ("path", "layer", "encoding")} | {
+    ("population", "census_column"), ("population", "census_path"), ("population", "census_key"),
+    ("roads", "path"), ("outputs", "dir"), ("outputs", "cache_dir"), ("standards", "profile"),
+    ("travel", "profile"), ("facilities", "coords")}
+TEXT_TABLE_KEYS = {("boundaries", "columns"), ("facilities", "columns"), ("population", "columns"),
+                   ("facilities", "types")}
+
+
 def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenario:
     """Read and validate a scenario file; every problem is reported at once (InputErrors)."""
     path = Path(path)
@@ -89,10 +103,20 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
                     f"write it as a [{section}] header followed by key = value lines.")
             del data[section]
         elif SECTIONS[section] is not None:
-            for key in table:
+            for key, value in list(table.items()):
                 if key not in SECTIONS[section]:
                     problem(f"{section}.{key}", f"unknown key '{key}' in [{section}].",
                             f"keys of [{section}] are {', '.join(sorted(SECTIONS[section]))}.")
+                elif (section, key) in TEXT_KEYS and not isinstance(value, str):
+                    problem(f"{section}.{key}", f"{section}.{key} must be text in quotes, got {value!r}.",
+                            f'e.g. {key} = "...".')
+                    del table[key]
+                elif (section, key) in TEXT_TABLE_KEYS and not (
+                        isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+                    example = '急救站 = "ems"' if key == "types" else 'name = "名称"'
+                    problem(f"{section}.{key}", f"{section}.{key} must be a table of names, got {value!r}.",
+                            f"write [{section}.{key}] followed by lines such as {example}.")
+                    del table[key]
     census = data.get("population", {}).get("census_column")
     for section, key in REQUIRED:
         if section == "population" and census:
@@ -121,14 +145,15 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
             continue
         for key, value in (settings.items() if isinstance(settings, dict) else [("", settings)]):
             if key == "speeds_kmh" and isinstance(value, dict):  # 0 km/h leaves a road class out
-                ok = all(_positive(v) or (_positive(v + 1) and v == 0) for v in value.values())
+                ok = all(_positive(v) or _is_zero(v) for v in value.values())
             else:
-                ok = key in TRAVEL_PROFILES[name] and key != "speeds_kmh" and _positive(value)
+                ok = key in TRAVEL_PROFILES[name] and key != "speeds_kmh" and (
+                    _positive(value) or (key == "ferry_kmh" and _is_zero(value)))
             if not ok:
                 problem(f"travel.profiles.{name}.{key}".rstrip("."),
                         f"travel.profiles.{name}: {key or 'the value'} = {value!r} is not a known positive setting.",
                         f"use keys {', '.join(TRAVEL_PROFILES[name])} with positive numbers "
-                        "(speeds_kmh as a table of road class = km/h, 0 to leave a class out).")
+                        "(speeds_kmh as a table of road class = km/h; 0 leaves a class, or ferries, out).")
     for section, key, default in (("travel", "facility_max_access_m", 500.0), ("population", "cell_size_m", 200.0)):
         value = data.get(section, {}).get(key, default)
         if not _positive(value):
@@ -136,6 +161,11 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
                     f"e.g. {key} = {default:g}.")
     std = data.get("standards", {})
     profile = None
+    rules = std.get("rules")
+    if rules is not None and not (isinstance(rules, list) and all(isinstance(r, str) for r in rules)):
+        problem("standards.rules", f"standards.rules must be a list of rule ids, got {rules!r}.",
+                'e.g. rules = ["ems_radius", "ems_response"].')
+        std = {k: v for k, v in std.items() if k != "rules"}
     try:
         profile = load_profile(std.get("profile", "chongqing"), base, std.get("overrides"), std.get("rules"),
                                scenario_file=path)

@@ -33,7 +33,7 @@ import shapely
 from . import coverage as cov
 from . import optimize as opt
 from .errors import InputError, InputErrors
-from .layers import LayerSpec, read_vector
+from .layers import LayerSpec, read_points
 from .pipeline import Region, Steps, load_region
 from .scenario import Scenario, load_scenario
 from .standards import Rule
@@ -81,8 +81,9 @@ class SitingResult:
     curve: np.ndarray | None = None
 
 
-def read_settings(scn: Scenario, overrides: dict | None = None) -> dict:
-    """The ``[siting]`` table merged over the defaults; unknown keys are reported with the file."""
+def read_settings(scn: Scenario, overrides: dict | None = None, models: list[str] | None = None) -> dict:
+    """The ``[siting]`` table merged over the defaults and ``overrides`` (command-line values), with
+    every setting checked; ``p`` only matters (and is only checked) when a p-model is among ``models``."""
     table = dict(scn.raw.get("siting", {}))
     unknown = sorted(set(table) - set(SETTINGS))
     if unknown:
@@ -94,8 +95,14 @@ def read_settings(scn: Scenario, overrides: dict | None = None) -> dict:
     settings = {**SETTINGS, **table, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     if isinstance(settings["candidate_types"], str):
         settings["candidate_types"] = [settings["candidate_types"]]
-    errors = [InputError(f"{key} = {settings[key]!r}: {need}.", file=scn.path, field=f"siting.{key}", fix=fix)
-              for key, ok, need, fix in _setting_checks(settings) if not ok]
+    needs_p = any(m != "lscp" for m in [*(models or MODELS), settings["apply"]])
+    given = {k for k, v in (overrides or {}).items() if v is not None}  # on the command line
+
+    def where(key: str) -> str:
+        return f"--{key} (command line)" if key in given else f"siting.{key}"
+
+    errors = [InputError(f"{key} = {settings[key]!r}: {need}.", file=scn.path, field=where(key), fix=fix)
+              for key, ok, need, fix in _setting_checks(settings) if not ok and (key != "p" or needs_p)]
     if errors:
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
     return settings
@@ -174,7 +181,7 @@ def layer_candidates(scn: Scenario, region: Region, settings: dict) -> gpd.GeoDa
     parts = []
     if settings.get("candidates_path"):
         spec = LayerSpec(path=(scn.path.parent / settings["candidates_path"]).resolve(), key="siting.candidates_path",
-                         columns={"type": "type"})
+                         columns={"type": "type"}, coords=scn.facilities.coords)
         frame = _read_candidate_layer(spec, region)
         parts.append(frame)
     types = list(settings.get("candidate_types") or [])
@@ -191,8 +198,9 @@ def layer_candidates(scn: Scenario, region: Region, settings: dict) -> gpd.GeoDa
 
 
 def _read_candidate_layer(spec: LayerSpec, region: Region) -> gpd.GeoDataFrame:
-    """Candidate sites from a vector layer (columns id, name, name_en where present)."""
-    frame = read_vector(spec)
+    """Candidate sites from a vector layer or a CSV with longitude/latitude columns (in the
+    facilities' coordinate system), with columns id, name, name_en where present."""
+    frame = read_points(spec)
     if len(frame) == 0:
         raise InputError("the candidate layer is empty.", file=spec.path, field=spec.path_field,
                          fix="give at least one candidate site, or use candidates = \"network\".")
@@ -205,8 +213,7 @@ def _read_candidate_layer(spec: LayerSpec, region: Region) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"candidate_id": ids.to_numpy(),
                              "name": frame["name"].astype(str).to_numpy() if "name" in frame else "",
                              "name_en": frame["name_en"].astype(str).to_numpy() if "name_en" in frame else "",
-                             "source": "layer"}, geometry=frame.geometry.representative_point().to_numpy(),
-                            crs=region.crs)
+                             "source": "layer"}, geometry=frame.geometry.to_numpy(), crs=region.crs)
 
 
 def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -> tuple[SitingProblem, cov.TravelModel]:
@@ -301,10 +308,9 @@ def _within(cost: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(kept.nnz), kept.indices, kept.indptr), shape=kept.shape)
 
 
-def solve_models(problem: SitingProblem, settings: dict, models: list[str], p_override: int | None,
-                 steps: Steps) -> dict:
+def solve_models(problem: SitingProblem, settings: dict, models: list[str], steps: Steps) -> dict:
     """Run the requested models; returns {model: Solution}."""
-    p = int(settings["p"] if p_override is None else p_override)
+    p = settings["p"]
     w, limit_s = problem.weights, float(settings["time_limit_s"])
     fixed = problem.fixed
     out: dict[str, opt.Solution] = {}
@@ -403,15 +409,15 @@ def _ratio(scn: Scenario) -> tuple[float, float]:
 def run_siting(scn: Scenario, models: list[str] | None = None, p: int | None = None, relocate: bool | None = None,
                quiet: bool = True) -> tuple[SitingResult, pd.DataFrame]:
     """Build the problem and solve the models (no files written)."""
-    settings = read_settings(scn, {"relocate": relocate})
-    steps = Steps(quiet)
-    region = load_region(scn, steps)
-    problem, _ = build_problem(scn, region, settings, steps)
+    settings = read_settings(scn, {"relocate": relocate, "p": p}, models)
     models = models or list(MODELS)
     if settings["apply"] not in models:
         models = [settings["apply"], *models]
+    steps = Steps(quiet)
+    region = load_region(scn, steps)
+    problem, _ = build_problem(scn, region, settings, steps)
     result = SitingResult(scn, region, problem, settings)
-    result.solutions = solve_models(problem, settings, models, p, steps)
+    result.solutions = solve_models(problem, settings, models, steps)
     lscp_sol = result.solutions.get("lscp")
     p_max = None if lscp_sol is None else max(0, len(lscp_sol.selected) - len(problem.fixed))
     result.curve = opt.coverage_curve(problem.cover, problem.weights, fixed=problem.fixed, p_max=p_max)

@@ -5,7 +5,8 @@ Each rule carries its source document, line and quote. Rule kinds:
 - ``radius``: distance to the nearest facility of the types ≤ ``urban_km``/``rural_km``
   (``measure`` = network_distance or straight_line decides pass/fail; both are reported);
 - ``travel_time``: modelled time (turnout + travel for ambulances) ≤ ``urban_min``/``rural_min``;
-- ``mean_time``: population-weighted mean modelled time per zone below ``urban_min``/``rural_min``;
+- ``mean_time``: population-weighted mean modelled time per zone below ``urban_min``/``rural_min``,
+  over the people with a modelled time; those without one (cut off) may be at most 1 − ``min_share``;
 - ``ratio``: ``sum(attribute)`` of the facilities ≥ ``min_count`` per ``per_people`` residents;
 - ``count_per_unit``: at least ``min_count`` facilities in every unit of ``unit_kinds``, and one per
   ``people_per_facility`` residents where that is given (e.g. a CHC per street or per 100,000).
@@ -137,14 +138,15 @@ def load_profile(name_or_path: str, base: Path | None = None, overrides: dict | 
         raise InputError(f"the profile is not valid TOML ({exc}).", file=path, field="standards.profile",
                          fix="correct the TOML syntax.") from None
     head = data.get("profile", {})
+    if not isinstance(head, dict) or not isinstance(data.get("rules", []), list) \
+            or not all(isinstance(t, dict) for t in data.get("rules", [])):
+        raise InputError("the profile needs a [profile] table and [[rules]] tables.", file=path,
+                         field="rules", fix="see scenarios/standards/chongqing.toml for the layout.")
     errors = [k for k in head if k not in PROFILE_KEYS]
     if errors:
         raise InputError(f"unknown profile key(s) {errors}.", file=path, field=f"profile.{errors[0]}",
                          fix=f"use only {sorted(PROFILE_KEYS)}.")
-    if not isinstance(data.get("rules", []), list) or not isinstance(head, dict):
-        raise InputError("the profile needs a [profile] table and [[rules]] tables.", file=path,
-                         field="rules", fix="see scenarios/standards/chongqing.toml for the layout.")
-    min_share = _number(head.get("min_share", 0.95), path, "profile.min_share")
+    min_share = _share(head.get("min_share", 0.95), path, "profile.min_share")
     for key in ("urban_density_per_km2", "max_access_m"):
         if key in head:
             _number(head[key], path, f"profile.{key}")
@@ -185,7 +187,8 @@ def _check_keys(table: dict, kind: str, rule_id: str, path: Path, prefix: str) -
                          field=f"{prefix}.{unknown[0]}", fix=f"keys for kind '{kind}' are {sorted(allowed)}.")
 
 
-NUMBER_KEYS = {"min_share", "min_count", "per_people", "people_per_facility"}
+NUMBER_KEYS = {"min_count", "per_people", "people_per_facility"}
+TEXT_KEYS = {"measure", "direction", "travel_profile", "attribute"}
 BOOL_KEYS = {"include_turnout", "strict"}
 ZONES = ("urban", "rural")
 
@@ -198,6 +201,15 @@ def _number(value, path: Path, field: str, low: float = 0.0) -> float:
     return float(value)
 
 
+def _share(value, path: Path, field: str) -> float:
+    """A share between 0 (exclusive) and 1."""
+    share = _number(value, path, field)
+    if share > 1:
+        raise InputError(f"{field} is a share between 0 and 1, got {value!r}.", file=path, field=field,
+                         fix=f"write e.g. {field.rsplit('.', 1)[-1]} = 0.95 for 95%.")
+    return share
+
+
 def _fields(table: dict, kind: str, path: Path, prefix: str) -> dict:
     """Rule fields from a TOML table (urban_km/urban_min become ``urban``, tuples for lists), with
     numbers, flags and zone names checked."""
@@ -207,8 +219,13 @@ def _fields(table: dict, kind: str, path: Path, prefix: str) -> dict:
         field = f"{prefix}.{key}"
         if key in (f"urban_{unit}", f"rural_{unit}"):
             out[key.split("_")[0]] = _number(value, path, field)
+        elif key == "min_share":
+            out[key] = _share(value, path, field)
         elif key in NUMBER_KEYS:
             out[key] = _number(value, path, field)
+        elif key in TEXT_KEYS and not isinstance(value, str):
+            raise InputError(f"{field} must be text in quotes, got {value!r}.", file=path, field=field,
+                             fix=f'e.g. {key} = "{getattr(Rule, key)}".')
         elif key in BOOL_KEYS:
             if not isinstance(value, bool):
                 raise InputError(f"{field} must be true or false, got {value!r}.", file=path, field=field,

@@ -361,7 +361,7 @@ def test_lp_multipliers_give_the_lp_bound_and_valid_fixing():
     Cat = Ca.T.tocsr()
     lp = opt._solve_mip(*opt._mclp_model(Ca, wa, p), np.zeros(sum(Ca.shape), bool), True, 60, 0.0)
     mu, bound = opt._lp_multipliers(Ca, Cat, wa, p, 60)
-    assert bound == pytest.approx(lp.bound, rel=1e-6) and bound >= best - 1e-6
+    assert bound == pytest.approx(lp.bound, rel=1e-5) and bound >= best - 1e-6
     lag = opt._mclp_lagrangian(Ca, Cat, wa, p, opt.greedy_mclp(cover, w, p).objective, deadline=np.inf, tol=0.0)
     assert bound <= lag.bound + 1e-6 * lag.bound
     fix0, fix1 = opt._lagrangian_fixing(Cat, wa, mu, p, best, 1e-9)

@@ -196,6 +196,13 @@ OVERRIDE = "\n[standards.overrides.ems_radius]\n"
     ('path = "pop.tif"', 'path = "pop.tif"\ncell_size_m = 0', r"population\.cell_size_m.*positive"),
     ("[roads]", '[travel.profiles.ambulance]\nmax_kmh = "fast"\n\n[roads]', r"travel\.profiles\.ambulance\.max_kmh"),
     ("[scenario]", 'travel = "fast"\n[scenario]', r"travel must be a table"),
+    ("[roads]", '[travel.profiles.ambulance]\nspeeds_kmh = { motorway = "fast" }\n\n[roads]',
+     r"travel\.profiles\.ambulance\.speeds_kmh"),
+    ('profile = "chongqing"', 'profile = "chongqing"\nrules = 5', r"standards\.rules must be a list"),
+    ("", OVERRIDE + 'travel_profile = ["car"]', r"travel_profile must be text"),
+    ("", OVERRIDE + "min_share = 95", r"min_share is a share between 0 and 1"),
+    ('path = "facilities.geojson"', 'path = "facilities.geojson"\ntypes = 5', r"facilities\.types must be a table"),
+    ('[scenario]\nname = "tiny"', '[scenario]\nname = 7', r"scenario\.name must be text"),
 ])
 def test_wrong_types_in_scenario(tiny_region, capsys, old, new, pattern):
     """Values of the wrong type or sign get a message naming the key, not a traceback."""
@@ -203,6 +210,28 @@ def test_wrong_types_in_scenario(tiny_region, capsys, old, new, pattern):
     assert old in text
     tiny_region.write_text(text.replace(old, new, 1) if old else text + new + "\n")
     _fails_cleanly(tiny_region, pattern, capsys)
+
+
+def test_zero_speeds_leave_classes_and_ferries_out(tiny_region):
+    tiny_region.write_text(tiny_region.read_text().replace(
+        "[roads]", "[travel.profiles.ambulance]\nferry_kmh = 0\nmax_kmh = 80\n"
+                   "speeds_kmh = { track = 0, primary = 60 }\n\n[roads]"))
+    scn = load_scenario(tiny_region)
+    assert scn.travel_overrides["ambulance"]["ferry_kmh"] == 0
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ("profile = 5\n", r"\[profile\] table and \[\[rules\]\]"),
+    ("rules = [5]\n", r"\[profile\] table and \[\[rules\]\]"),
+    ('[profile]\nmin_share = "most"\n', r"profile\.min_share must be a number"),
+])
+def test_malformed_profile_file(tmp_path, text, pattern):
+    from coverage_planner.errors import InputError
+    from coverage_planner.standards import load_profile
+
+    (tmp_path / "mine.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=pattern):
+        load_profile("mine.toml", tmp_path)
 
 
 def test_facility_without_location(tiny_region, capsys):
@@ -238,11 +267,13 @@ def test_mean_time_counts_people_without_time_apart():
     """Mean over people with a modelled time; the unreachable are reported, not silently dropped."""
     import pandas as pd
 
+    from dataclasses import replace
+
     from coverage_planner.coverage import judge_cells, summarise_spatial
     from coverage_planner.standards import Rule
 
     rule = Rule(id="m", kind="mean_time", name_zh="m", name_en="m", facility_types=("ems",), source="", line="",
-                urban=1.7, rural=1.0, measure="travel_time")
+                urban=1.7, rural=1.0, measure="travel_time", min_share=0.5)
     cells = pd.DataFrame({"zone": ["urban", "urban", "urban", "rural"], "unit_id": ["A", "A", "B", "C"],
                           "unit_name": ["a", "a", "b", "c"], "population": [10.0, 20.0, 30.0, 5.0]})
     value = np.array([60.0, 120.0, np.inf, 30.0])
@@ -256,6 +287,11 @@ def test_mean_time_counts_people_without_time_apart():
     assert np.isinf(b["value"]) and b["population_no_time"] == 30 and bool(b["pass"]) is False
     region = out[out["zone"] == "all"].iloc[0]
     assert region["population_no_time"] == 30 and region["population"] == 65
+    # urban passes on its mean (1.67 ≤ 1.7 min) only while the 30 people without a time are tolerated
+    strict_share = summarise_spatial(replace(rule, min_share=0.95), cells, passed, reason, np.ones(4, bool),
+                                     value=value)
+    urban = strict_share[(strict_share["zone"] == "urban") & (strict_share["unit_id"] == "ALL")].iloc[0]
+    assert bool(urban["pass"]) is False  # 30 of 60 people have no time, more than 5%
 
 
 def test_rules_with_the_same_search_share_it(tiny_region, monkeypatch):

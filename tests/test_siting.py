@@ -92,18 +92,27 @@ def _fails(scenario, args, pattern, capsys):
     assert re.search(pattern, err, re.S), err
 
 
-def test_bad_settings_are_all_reported_before_any_work(siting_region, capsys):
-    siting_region.write_text(siting_region.read_text().replace("p = 1", 'p = "five"').replace(
+def test_bad_settings_are_all_reported_before_any_work(siting_region, capsys, monkeypatch):
+    import coverage_planner.siting as siting
+
+    text = siting_region.read_text()
+    siting_region.write_text(text.replace("p = 1", 'p = "five"').replace(
         "time_limit_s = 30", "time_limit_s = -1\nbusy_fraction = 1.5\nrelocate = \"yes\""))
-    _fails(siting_region, ["--models", "lscp"], r"4 problem.*siting\.p.*'five'.*whole number"
+    real = siting.load_region
+    monkeypatch.setattr(siting, "load_region", lambda *a: pytest.fail("the region was loaded"))
+    _fails(siting_region, ["--models", "mclp"], r"4 problem.*siting\.p.*'five'.*whole number"
            r".*siting\.busy_fraction.*below 1.*siting\.relocate.*true or false.*siting\.time_limit_s.*positive",
            capsys)
-    assert not (siting_region.parent / "out").exists()
+    monkeypatch.setattr(siting, "load_region", real)
+    siting_region.write_text(text.replace("p = 1", "p = 0"))  # p is not used by LSCP, and -p replaces it
+    assert main(["site", str(siting_region), "--quiet", "--models", "lscp"]) == 0
+    assert main(["site", str(siting_region), "--quiet", "--models", "mclp", "-p", "1"]) == 0
+    _fails(siting_region, ["--models", "mclp"], r"siting\.p.*p = 0.*at least 1", capsys)
 
 
 def test_bad_p_and_candidates(siting_region, capsys):
     _fails(siting_region, ["--models", "mclp", "-p", "99"], r"mclp.*p", capsys)
-    _fails(siting_region, ["--models", "mclp", "-p", "0"], r"mclp.*p", capsys)
+    _fails(siting_region, ["--models", "mclp", "-p", "0"], r"--p \(command line\).*p = 0.*at least 1", capsys)
     siting_region.write_text(siting_region.read_text().replace('candidates = "network"', 'candidates = "layer"'))
     _fails(siting_region, ["--models", "lscp"], r"no candidate sites.*candidates", capsys)
     plots = siting_region.parent / "plots.geojson"
@@ -112,3 +121,16 @@ def test_bad_p_and_candidates(siting_region, capsys):
     siting_region.write_text(siting_region.read_text().replace('candidates = "layer"',
                                                                'candidates = "layer"\ncandidates_path = "plots.geojson"'))
     _fails(siting_region, ["--models", "lscp"], r"P1.*road network", capsys)
+
+
+def test_candidates_from_a_csv_of_plots(siting_region):
+    """A CSV of proposed plots with 经度/纬度 columns is a candidate layer like a GeoJSON one."""
+    lon, lat = lonlat(X0 + 1500, Y0 + 520)  # 20 m from the road y = 500, at the node x = 1500
+    (siting_region.parent / "plots.csv").write_text(f"id,name,经度,纬度\nQ7,地块七,{lon},{lat}\n", encoding="utf-8")
+    siting_region.write_text(siting_region.read_text().replace(
+        'candidates = "network"', 'candidates = "layer"\ncandidates_path = "plots.csv"'))
+    result, sites = run_siting(load_scenario(siting_region), models=["mclp"])
+    cands = result.problem.candidates
+    assert list(cands["candidate_id"]) == ["E1", "Q7"] and cands["name"].iloc[1] == "地块七"
+    chosen = sites[(sites.model == "mclp") & (sites.status == "new")]
+    assert list(chosen["candidate_id"]) == ["Q7"] and chosen["marginal_population"].iloc[0] > 0
