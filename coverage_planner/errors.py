@@ -38,6 +38,17 @@ class InputErrors(InputError):
         return f"{len(self.errors)} problem(s) found:\n" + "\n".join(f"  - {e.paragraph()}" for e in self.errors)
 
 
+def raise_all(errors: list[InputError]) -> None:
+    """Raise the one problem found, or all of them together; nothing when there are none."""
+    if errors:
+        raise errors[0] if len(errors) == 1 else InputErrors(errors)
+
+
+def is_number(value: object) -> bool:
+    """A TOML/JSON number: int or float, but not a boolean."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class PlannerWarning(UserWarning):
     """A warning about the data that does not stop the run (cut-off network parts, suspicious offsets)."""
 

@@ -140,15 +140,23 @@ def _truthy(value: object) -> bool:
     return str(value).strip().lower() in _TRUE_WORDS
 
 
-def read_points(spec: LayerSpec) -> gpd.GeoDataFrame:
+def read_points(spec: LayerSpec, noun: tuple[str, str] = ("feature", "features")) -> gpd.GeoDataFrame:
     """Points from a CSV with longitude/latitude columns or from a vector layer (polygons become
-    representative points), converted from ``spec.coords`` (GCJ-02, BD-09) to WGS84 where needed."""
+    representative points), converted from ``spec.coords`` (GCJ-02, BD-09) to WGS84 where needed.
+    A feature without a location is an InputError naming the rows; ``noun`` (singular, plural) names
+    what they are in that message."""
     if _existing(spec).suffix.lower() in (".csv", ".txt", ".tsv"):
         from .tableio import points_from_table, read_table
 
         table = read_table(spec.path, encoding=spec.encoding, layer=spec.key)
         return points_from_table(table, spec.path, spec.column("lon"), spec.column("lat"), coords=spec.coords)
     frame = read_vector(spec)
+    missing = np.flatnonzero((frame.geometry.isna() | frame.geometry.is_empty).to_numpy())
+    if len(missing):
+        rows = ", ".join(str(i + 1) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
+        which = f"{noun[0]} has" if len(missing) == 1 else f"{noun[1]} have"
+        raise InputError(f"{len(missing)} {which} no location (feature {rows}, counting from 1).", file=spec.path,
+                         field="geometry", fix=f"give every {noun[0]} a location, or remove those features.")
     frame = frame.set_geometry(frame.geometry.representative_point())
     if spec.coords != "wgs84":
         from .coords import to_wgs84
@@ -165,16 +173,10 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
     if _existing(spec).name.lower().endswith(OSM_SUFFIXES):
         frame = osm_facilities(spec.path)
     else:
-        frame = read_points(spec)
+        frame = read_points(spec, ("facility", "facilities"))
     if len(frame) == 0:
         raise InputError("the facility layer is empty.", file=spec.path, field="facilities",
                          fix="give at least one facility, or check the file's filter.")
-    missing = np.flatnonzero((frame.geometry.isna() | frame.geometry.is_empty).to_numpy())
-    if len(missing):
-        rows = ", ".join(str(i + 1) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
-        raise InputError(f"{len(missing)} facilit{'y has' if len(missing) == 1 else 'ies have'} no location "
-                         f"(feature {rows}, counting from 1).", file=spec.path, field="geometry",
-                         fix="give every facility a point (or its coordinates), or remove those features.")
     cols = {"type": spec.column("type", "type")}
     _require_columns(frame, cols, spec)
     if not frame.geometry.geom_type.isin(["Point"]).all():

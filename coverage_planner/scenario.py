@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError, InputErrors
+from .errors import InputError, is_number, raise_all
 from .layers import LayerSpec
 from .network import TRAVEL_PROFILES
 from .standards import Profile, load_profile
@@ -60,12 +60,11 @@ class Scenario:
 
 
 def _positive(value) -> bool:
-    """A TOML number above zero (booleans are not numbers here)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return is_number(value) and value > 0
 
 
 def _is_zero(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+    return is_number(value) and value == 0
 
 
 # keys whose value must be a string, or a table of strings
@@ -180,8 +179,7 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
     if not isinstance(minutes, list) or not all(_positive(m) for m in minutes):
         problem("outputs.isochrone_minutes", f"isochrone minutes must be positive numbers, got {minutes}.",
                 "e.g. isochrone_minutes = [15, 30].")
-    if errors:
-        raise errors[0] if len(errors) == 1 else InputErrors(errors)
+    raise_all(errors)
 
     head = data.get("scenario", {})
     name = str(head.get("name", path.stem))

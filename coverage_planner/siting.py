@@ -32,7 +32,7 @@ import shapely
 
 from . import coverage as cov
 from . import optimize as opt
-from .errors import InputError, InputErrors
+from .errors import InputError, is_number, raise_all
 from .layers import LayerSpec, read_points
 from .pipeline import Region, Steps, load_region
 from .scenario import Scenario, load_scenario
@@ -85,13 +85,9 @@ def read_settings(scn: Scenario, overrides: dict | None = None, models: list[str
     """The ``[siting]`` table merged over the defaults and ``overrides`` (command-line values), with
     every setting checked; ``p`` only matters (and is only checked) when a p-model is among ``models``."""
     table = dict(scn.raw.get("siting", {}))
-    unknown = sorted(set(table) - set(SETTINGS))
-    if unknown:
-        raise InputErrors([InputError(f"unknown key '{k}' in [siting].", file=scn.path, field=f"siting.{k}",
-                                      fix=f"keys of [siting] are {', '.join(sorted(SETTINGS))}.") for k in unknown]) \
-            if len(unknown) > 1 else InputError(f"unknown key '{unknown[0]}' in [siting].", file=scn.path,
-                                                field=f"siting.{unknown[0]}",
-                                                fix=f"keys of [siting] are {', '.join(sorted(SETTINGS))}.")
+    errors = [InputError(f"unknown key '{k}' in [siting].", file=scn.path, field=f"siting.{k}",
+                         fix=f"keys of [siting] are {', '.join(sorted(SETTINGS))}.")
+              for k in sorted(set(table) - set(SETTINGS))]
     settings = {**SETTINGS, **table, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     if isinstance(settings["candidate_types"], str):
         settings["candidate_types"] = [settings["candidate_types"]]
@@ -101,17 +97,16 @@ def read_settings(scn: Scenario, overrides: dict | None = None, models: list[str
     def where(key: str) -> str:
         return f"--{key} (command line)" if key in given else f"siting.{key}"
 
-    errors = [InputError(f"{key} = {settings[key]!r}: {need}.", file=scn.path, field=where(key), fix=fix)
-              for key, ok, need, fix in _setting_checks(settings) if not ok and (key != "p" or needs_p)]
-    if errors:
-        raise errors[0] if len(errors) == 1 else InputErrors(errors)
+    errors += [InputError(f"{key} = {settings[key]!r}: {need}.", file=scn.path, field=where(key), fix=fix)
+               for key, ok, need, fix in _setting_checks(settings) if not ok and (key != "p" or needs_p)]
+    raise_all(errors)
     return settings
 
 
 def _setting_checks(s: dict) -> list[tuple[str, bool, str, str]]:
     """(key, valid, what it must be, fix) for every [siting] setting."""
     def number(v) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return is_number(v) and math.isfinite(v)
 
     return [
         ("rule", isinstance(s["rule"], str), "a rule id", 'e.g. rule = "ems_radius".'),
@@ -200,14 +195,10 @@ def layer_candidates(scn: Scenario, region: Region, settings: dict) -> gpd.GeoDa
 def _read_candidate_layer(spec: LayerSpec, region: Region) -> gpd.GeoDataFrame:
     """Candidate sites from a vector layer or a CSV with longitude/latitude columns (in the
     facilities' coordinate system), with columns id, name, name_en where present."""
-    frame = read_points(spec)
+    frame = read_points(spec, ("candidate site", "candidate sites"))
     if len(frame) == 0:
         raise InputError("the candidate layer is empty.", file=spec.path, field=spec.path_field,
                          fix="give at least one candidate site, or use candidates = \"network\".")
-    missing = np.flatnonzero((frame.geometry.isna() | frame.geometry.is_empty).to_numpy())
-    if len(missing):
-        raise InputError(f"{len(missing)} candidate site(s) have no location (first: feature {missing[0] + 1}).",
-                         file=spec.path, field="geometry", fix="give every candidate a location, or remove it.")
     frame = frame.to_crs(region.crs)
     ids = frame["id"].astype(str) if "id" in frame else pd.Series([f"P{i + 1:03d}" for i in range(len(frame))])
     return gpd.GeoDataFrame({"candidate_id": ids.to_numpy(),

@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, is_number
 
 STANDARDS_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "standards"
 KINDS = ("radius", "travel_time", "mean_time", "ratio", "count_per_unit")
@@ -195,7 +195,7 @@ ZONES = ("urban", "rural")
 
 def _number(value, path: Path, field: str, low: float = 0.0) -> float:
     """``value`` as a float above ``low``, or an InputError naming the field."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low:
+    if not is_number(value) or not value > low:
         raise InputError(f"{field} must be a number above {low:g}, got {value!r}.", file=path, field=field,
                          fix=f"write a plain number, e.g. {field.rsplit('.', 1)[-1]} = 15.")
     return float(value)

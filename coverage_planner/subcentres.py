@@ -67,7 +67,7 @@ import scipy.sparse as sp
 import shapely
 
 from . import coverage as cov
-from .errors import InputError, InputErrors, PlannerWarning
+from .errors import InputError, PlannerWarning, raise_all
 from .layers import LayerSpec, read_vector
 from .pipeline import Region, Steps, _assign_units, load_region
 from .scenario import Scenario, load_scenario
@@ -175,8 +175,7 @@ def read_settings(scn: Scenario) -> Settings:
                     f"e.g. {key} = {default:g}.")
         else:
             setattr(out, key, float(value))
-    if errors:
-        raise errors[0] if len(errors) == 1 else InputErrors(errors)
+    raise_all(errors)
     return out
 
 
