@@ -26,7 +26,8 @@ SHARED = ROOT.parent / "shared" / "geodata"
 def main() -> None:
     if not SHARED.exists():
         sys.exit(f"real data not present: {SHARED}")
-    from coverage_planner.layers import LayerSpec, load_population
+    from coverage_planner.layers import LayerSpec
+    from coverage_planner.population import load_population
     from coverage_planner.pipeline import run_scenario_file
     from coverage_planner.roads import load_roads
 

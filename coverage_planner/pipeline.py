@@ -20,7 +20,10 @@ from . import coverage as cov
 from .dasymetric import allocate, road_weights
 from .errors import PlannerWarning
 from .isochrones import facility_isochrones
-from .layers import attach_census, load_boundaries, load_facilities, load_population, region_crs
+from .boundaries import attach_census, load_boundaries
+from .facilities import load_facilities
+from .layers import region_crs
+from .population import load_population
 from .roads import load_roads
 from .scenario import Scenario, load_scenario
 from .standards import Rule

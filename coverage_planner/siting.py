@@ -33,7 +33,8 @@ import shapely
 from . import coverage as cov
 from . import optimize as opt
 from .errors import InputError, is_number, raise_all
-from .layers import LayerSpec, read_points
+from .facilities import read_points
+from .layers import LayerSpec
 from .pipeline import Region, Steps, load_region
 from .scenario import Scenario, load_scenario
 from .standards import Rule

@@ -9,7 +9,7 @@ from conftest import SHARED, write_geojson, write_raster
 from nxref import reference_costs
 from pyproj import Transformer
 
-from coverage_planner.layers import osm_facilities
+from coverage_planner.facilities import osm_facilities
 from coverage_planner.network import seconds_per_segment
 from coverage_planner.pipeline import run
 from coverage_planner.scenario import load_scenario

@@ -11,7 +11,9 @@ import shapely
 from conftest import X0, Y0
 
 from coverage_planner.demo_region import DEMO_DIR
-from coverage_planner.layers import LayerSpec, load_facilities, load_population
+from coverage_planner.facilities import load_facilities
+from coverage_planner.layers import LayerSpec
+from coverage_planner.population import load_population
 from coverage_planner.pipeline import run
 from coverage_planner.scenario import load_scenario
 

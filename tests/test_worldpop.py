@@ -8,7 +8,9 @@ import rasterio
 from conftest import SHARED, write_raster
 
 from coverage_planner.errors import InputError
-from coverage_planner.layers import LayerSpec, load_boundaries, load_population
+from coverage_planner.boundaries import load_boundaries
+from coverage_planner.layers import LayerSpec
+from coverage_planner.population import load_population
 
 RASTER = SHARED / "wuhan_pop20plus_100m.tif"
 BOUNDARY = SHARED / "wuhan_boundary.geojson"
