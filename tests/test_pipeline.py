@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 from conftest import X0, Y0, lonlat, write_geojson, write_raster
+from refusals import record
 
 from coverage_planner.cli import main
 from coverage_planner.pipeline import run
@@ -107,31 +108,34 @@ def test_cli_outputs_and_determinism(tiny_region):
     assert all((out / n).read_bytes() == first[n] for n in names), "outputs differ between identical runs"
 
 
-def _fails_cleanly(scenario: Path, pattern: str, capsys) -> str:
-    """Run the CLI; it must exit 2 with one message matching pattern, no traceback, no outputs."""
+def _fails_cleanly(scenario: Path, pattern: str, capsys, case: str | None = None) -> str:
+    """Run the CLI; it must exit 2 with one message matching pattern, no traceback, no outputs.
+    ``case`` names the input for the README's bad-input catalogue."""
     code = main(["run", str(scenario), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err
     assert re.search(pattern, err, re.S), err
     assert not (scenario.parent / "out").exists()
+    if case:
+        record("refused", case, err.strip().removeprefix("error: "))
     return err
 
 
 def test_missing_file(tiny_region, capsys):
     (tiny_region.parent / "pop.tif").unlink()
-    _fails_cleanly(tiny_region, r"population\.path.*does not exist.*Fix:", capsys)
+    _fails_cleanly(tiny_region, r"population\.path.*does not exist.*Fix:", capsys, case="A layer file that does not exist")
 
 
 def test_unknown_column(tiny_region, capsys):
     tiny_region.write_text(tiny_region.read_text().replace(
         'path = "facilities.geojson"', 'path = "facilities.geojson"\n[facilities.columns]\ntype = "机构类型"'))
-    _fails_cleanly(tiny_region, r"facilities\.columns.*机构类型.*The file has", capsys)
+    _fails_cleanly(tiny_region, r"facilities\.columns.*机构类型.*The file has", capsys, case="A column name that is not in the file")
 
 
 def test_layer_without_crs(tiny_region, capsys):
     write_raster(tiny_region.parent / "pop.tif", np.ones((3, 3)), X0, Y0 + 300, crs=None)
-    _fails_cleanly(tiny_region, r"pop\.tif.*no coordinate reference system", capsys)
+    _fails_cleanly(tiny_region, r"pop\.tif.*no coordinate reference system", capsys, case="A layer without a CRS")
 
 
 def test_swapped_lat_lon(tiny_region, capsys):
@@ -239,7 +243,8 @@ def test_facility_without_location(tiny_region, capsys):
     data = json.loads(path.read_text())
     data["features"][1]["geometry"] = None
     path.write_text(json.dumps(data))
-    _fails_cleanly(tiny_region, r"facilities\.geojson.*1 facility has no location \(feature 2", capsys)
+    _fails_cleanly(tiny_region, r"facilities\.geojson.*1 facility has no location \(feature 2", capsys,
+                   case="A facility without a location")
 
 
 def test_console_script_help():
