@@ -13,6 +13,7 @@ import pandas as pd
 import shapely
 
 from .errors import InputError, warn
+from .facility_types import has_role
 from .network import RoadNetwork, largest_component, seconds_per_segment, travel_profile, with_speeds
 from .standards import Profile, Rule
 from .travel import FROM_FACILITY, Router, Snapped, snap, straight_nearest
@@ -100,8 +101,8 @@ def turnout_seconds(facilities, profile: Profile) -> np.ndarray:
 
 
 def rule_facilities(rule: Rule, facilities) -> np.ndarray:
-    """Indices of the facilities a rule applies to."""
-    return np.flatnonzero(facilities["type"].isin(rule.facility_types).to_numpy())
+    """Indices of the facilities that have one of the rule's types among their roles."""
+    return np.flatnonzero(has_role(facilities["type"], rule.facility_types))
 
 
 def nearest_measures(model: TravelModel, fac_idx: np.ndarray, turnout_s: np.ndarray, direction: str,
@@ -215,8 +216,13 @@ def _mean_limit(rule: Rule, zone: str) -> float:
 
 def summarise_counts(rule: Rule, units: pd.DataFrame, unit_pop: np.ndarray, facilities,
                      fac_unit: np.ndarray) -> pd.DataFrame:
-    """Ratio and count-per-unit rules, per administrative unit and for the whole region."""
-    mine = facilities["type"].isin(rule.facility_types).to_numpy()
+    """Ratio and count-per-unit rules, per administrative unit and for the whole region.
+
+    Counts the facilities with one of the rule's roles that stand inside the region (``in_region``;
+    those a little outside serve people but belong to a neighbour's count).
+    """
+    inside = facilities["in_region"].to_numpy(dtype=bool) if "in_region" in facilities else True
+    mine = has_role(facilities["type"], rule.facility_types) & inside
     if rule.kind == "ratio":
         amount = facilities[rule.attribute].to_numpy(dtype=float) * mine
     else:
@@ -253,17 +259,48 @@ def required_count(rule: Rule, population: np.ndarray) -> np.ndarray:
 
 
 def warn_coordinate_offset(model: TravelModel, facilities) -> str | None:
-    """Warn when WGS84 facilities sit 300–700 m off the roads in one direction (GCJ-02/BD-09 data)."""
-    from .coords import suspect_gcj02_offset
+    """Warn when facilities declared WGS84 look like GCJ-02 or BD-09 coordinates.
+
+    Two tests: they sit 300–1,600 m off the roads all in one direction
+    (:func:`coords.suspect_gcj02_offset`), or converting them from GCJ-02 (or BD-09) to WGS84 brings
+    most of them closer to a road, unlike the same moves in other directions
+    (:func:`coords.suspect_offset_by_inverse`; this one also catches shifted points that still lie
+    near some other road). Returns the warning text, or None.
+    """
+    from .coords import suspect_gcj02_offset, suspect_offset_by_inverse
 
     snap_pts = shapely.line_interpolate_point(model.net.seg_geometry[model.fac_snap.seg], model.fac_snap.frac,
                                               normalized=True)
     fac_xy = np.column_stack([facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy()])
     to_road = np.column_stack([shapely.get_x(snap_pts), shapely.get_y(snap_pts)]) - fac_xy
     text = suspect_gcj02_offset(fac_xy, to_road)
+    if not text and facilities.crs is not None:
+        tree = shapely.STRtree(model.net.seg_geometry[np.flatnonzero(model.snappable)])
+        text = suspect_offset_by_inverse(fac_xy, {s: np.column_stack(_as_if(facilities, s)) for s in ("gcj02", "bd09")},
+                                         lambda x, y: _road_distance(tree, x, y))
     if text:
         warn(text)
     return text
+
+
+def _as_if(facilities, system: str) -> tuple[np.ndarray, np.ndarray]:
+    """The facilities' positions (in their metric CRS) if their coordinates were in ``system``."""
+    from pyproj import Transformer
+
+    from .coords import to_wgs84
+
+    lonlat = facilities.geometry.to_crs("EPSG:4326")
+    lon, lat = to_wgs84(lonlat.x.to_numpy(), lonlat.y.to_numpy(), system)
+    x, y = Transformer.from_crs("EPSG:4326", facilities.crs, always_xy=True).transform(lon, lat)
+    return np.asarray(x, float), np.asarray(y, float)
+
+
+def _road_distance(tree: shapely.STRtree, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Metres from each point to the nearest geometry of ``tree``."""
+    idx, dist = tree.query_nearest(shapely.points(x, y), all_matches=False, return_distance=True)
+    out = np.full(len(x), np.inf)
+    out[idx[0]] = dist
+    return out
 
 
 def warn_cut_off(model: TravelModel, population: np.ndarray) -> float:

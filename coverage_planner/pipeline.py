@@ -22,6 +22,7 @@ from .errors import PlannerWarning
 from .isochrones import facility_isochrones
 from .boundaries import attach_census, load_boundaries
 from .facilities import load_facilities
+from .facility_types import has_role, warn_unmatched_rule
 from .layers import region_crs
 from .population import load_population
 from .roads import load_roads
@@ -105,7 +106,7 @@ def load_region(scn: Scenario, steps: Steps) -> Region:
         units = units.to_crs(crs)
         region = shapely.union_all(units.geometry.to_numpy())
     with steps.step("Loading facilities 医疗机构"):
-        facilities = load_facilities(scn.facilities, crs, region, scn.type_map)
+        facilities = load_facilities(scn.facilities, crs, region, scn.type_map, scn.profile)
     with steps.step("Loading roads 道路 (OpenStreetMap)"):
         roads = load_roads(scn.roads, crs, scn.cache_dir)
     with steps.step("Loading population 人口"):
@@ -141,6 +142,8 @@ def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
     models: dict[str, cov.TravelModel] = {}
     measured: dict[tuple, dict] = {}  # rules with the same facilities and travel settings share one search
     rows, rules = [], list(scn.profile.rules)
+    for rule in rules:
+        warn_unmatched_rule(rule.id, rule.facility_types, fac["type"])
     for rule in rules:
         if not rule.spatial:
             continue
@@ -217,7 +220,7 @@ def add_isochrones(result: Result, minutes: list[float], steps: Steps) -> gpd.Ge
     time_rules = [r for r in result.rules if r.kind in ("travel_time", "mean_time")]
     with steps.step("Isochrones 等时圈"):
         for rule in time_rules + [None]:
-            idx = np.flatnonzero(~done & (fac["type"].isin(rule.facility_types).to_numpy() if rule else True))
+            idx = np.flatnonzero(~done & (has_role(fac["type"], rule.facility_types) if rule else True))
             if len(idx) == 0:
                 continue
             name = rule.travel_profile if rule else "ambulance"

@@ -34,6 +34,7 @@ from . import coverage as cov
 from . import optimize as opt
 from .errors import InputError, is_number, raise_all
 from .facilities import read_points
+from .facility_types import has_role
 from .layers import LayerSpec
 from .pipeline import Region, Steps, load_region
 from .scenario import Scenario, load_scenario
@@ -182,7 +183,7 @@ def layer_candidates(scn: Scenario, region: Region, settings: dict) -> gpd.GeoDa
         parts.append(frame)
     types = list(settings.get("candidate_types") or [])
     fac = region.facilities
-    hosts = fac[fac["type"].isin(types)]
+    hosts = fac[has_role(fac["type"], types)]
     if len(hosts):
         parts.append(gpd.GeoDataFrame({"candidate_id": hosts["facility_id"].to_numpy(),
                                        "name": hosts["name"].to_numpy(), "name_en": hosts["name_en"].to_numpy(),
@@ -217,7 +218,7 @@ def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -
     with steps.step(f"Snapping to roads, profile '{rule.travel_profile}'"):
         model = cov.build_travel_model(region.roads, rule.travel_profile, scn.travel_overrides.get(rule.travel_profile),
                                        x, y, fac, scn.facility_max_access_m, scn.facilities.path)
-    ems = fac[fac["type"].isin(rule.facility_types)]
+    ems = fac[has_role(fac["type"], rule.facility_types)]
     existing = gpd.GeoDataFrame({"candidate_id": ems["facility_id"].to_numpy(), "name": ems["name"].to_numpy(),
                                  "name_en": ems["name_en"].to_numpy(), "source": "existing"},
                                 geometry=ems.geometry.to_numpy(), crs=region.crs)
@@ -428,7 +429,7 @@ def proposed_scenario(result: SitingResult, sites: pd.DataFrame, folder: Path, f
     rows = rows.rename(columns={"facility_id": "id"})
     if result.settings["relocate"]:
         keep = set(sites.loc[(sites["model"] == model), "candidate_id"])
-        rows = rows[~rows["type"].isin(result.problem.rule.facility_types) | rows["id"].isin(keep)]
+        rows = rows[~has_role(rows["type"], result.problem.rule.facility_types) | rows["id"].isin(keep).to_numpy()]
     added = gpd.GeoDataFrame({
         "id": [f"NEW{i + 1:02d}" for i in range(len(new))],
         "name": [f"拟建急救站{i + 1}" for i in range(len(new))],

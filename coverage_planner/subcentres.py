@@ -68,6 +68,7 @@ import shapely
 
 from . import coverage as cov
 from .errors import InputError, PlannerWarning, raise_all
+from .facility_types import has_role
 from .layers import LayerSpec, read_vector
 from .pipeline import Region, Steps, _assign_units, load_region
 from .scenario import Scenario, load_scenario
@@ -181,6 +182,11 @@ def read_settings(scn: Scenario) -> Settings:
 
 # ------------------------------------------------------------------------------ candidates, hospital
 
+def _inside(fac: gpd.GeoDataFrame) -> np.ndarray:
+    """Facilities inside the region's boundaries (not those kept just outside them)."""
+    return fac["in_region"].to_numpy(dtype=bool) if "in_region" in fac else np.ones(len(fac), dtype=bool)
+
+
 def pick_candidates(settings: Settings, scn: Scenario, region: Region) -> gpd.GeoDataFrame:
     """Candidate points: facility_id, name, name_en, unit (index into region.units), geometry."""
     fac, units = region.facilities, region.units
@@ -198,7 +204,7 @@ def pick_candidates(settings: Settings, scn: Scenario, region: Region) -> gpd.Ge
         idx = np.array([pos[i] for i in settings.candidates], dtype=np.int64)
     else:
         central = units["central_town"].to_numpy(dtype=bool)[region.fac_unit]
-        idx = np.flatnonzero((fac["type"] == "thc").to_numpy() & central)
+        idx = np.flatnonzero(has_role(fac["type"], ["thc"]) & central & _inside(fac))
         if len(idx) == 0:
             n_central = int(units["central_town"].sum())
             raise InputError(
@@ -258,10 +264,10 @@ def pick_county_hospital(settings: Settings, scn: Scenario, region: Region) -> i
             raise InputError(f"county hospital id '{settings.county_hospital}' is not among the facilities.",
                              file=scn.path, field=f"{SECTION}.county_hospital",
                              fix=f"use an id from the facility layer ({scn.facilities.path}); hospitals there: "
-                                 f"{', '.join(sorted(ids[(fac['type'] == 'hospital').to_numpy()])[:8]) or 'none'}.")
+                                 f"{', '.join(sorted(ids[has_role(fac['type'], ['hospital'])])[:8]) or 'none'}.")
         return int(hit[0])
     seat = units["county_seat"].to_numpy(dtype=bool)[region.fac_unit]
-    hit = np.flatnonzero((fac["type"] == "hospital").to_numpy() & seat)
+    hit = np.flatnonzero(has_role(fac["type"], ["hospital"]) & seat & _inside(fac))
     if len(hit) == 0:
         raise InputError("no county hospital: no hospital-type facility stands in a unit flagged county_seat.",
                          file=scn.path, field=f"{SECTION}.county_hospital",
@@ -303,7 +309,7 @@ def evaluate_candidates(scn: Scenario, region: Region, settings: Settings, cand:
         reach = _structure(model.router(TO_FACILITY, "time").bounded(
             csnap, csnap.access_m / v, model.cell_snap, cell_off, limit))
     with steps.step("Existing hospitals' reach and the county hospital 现有医院"):
-        hosp = np.union1d(np.flatnonzero((fac["type"] == "hospital").to_numpy()), [hosp_idx])
+        hosp = np.union1d(np.flatnonzero(has_role(fac["type"], ["hospital"])), [hosp_idx])
         hsnap = model.fac_snap.take(hosp)
         hosp_time, _ = model.router(TO_FACILITY, "time").nearest(hsnap, hsnap.access_m / v, model.cell_snap,
                                                                   cell_off)

@@ -1,11 +1,14 @@
-"""Tables of facilities from Chinese Excel exports: encodings, coordinate columns, swapped axes.
+"""Tables of facilities from Chinese Excel exports: workbooks, encodings, coordinate columns, swapped axes.
 
 CSV files saved by Excel or WPS on Chinese Windows are usually GBK (GB2312), not UTF-8.
 :func:`read_table` tries UTF-8 (with or without the BOM Excel writes), then GB18030 (a superset of
 GBK and GB2312), unless the scenario names the encoding. :func:`points_from_table` finds the
 longitude/latitude columns, checks them (numbers, ranges, swapped axes) and converts GCJ-02
 (Amap/Tencent) or BD-09 (Baidu) coordinates to WGS84, per row when the file says which system each
-row uses.
+row uses. Excel workbooks (.xlsx, .xlsm; the usual form of a 医疗机构名录) are read with openpyxl: the
+sheet named by the scenario's ``layer`` key (else the one sheet with a longitude/latitude header), the
+header being the first row that names a longitude or latitude column (title rows above it are common).
+Messages name file lines for CSV (line 1 is the header) and sheet rows for workbooks.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from .coords import normalise_system, to_wgs84
 from .errors import InputError
 
 ENCODINGS = ("utf-8-sig", "gb18030")
+TABLE_SUFFIXES = (".csv", ".txt", ".tsv")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 # Default column pairs, tried in order (case-insensitive).
 LONLAT_NAMES = (("经度", "纬度"), ("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"), ("x", "y"))
 SYSTEM_COLUMNS = ("coord_system", "坐标系")
@@ -35,17 +40,25 @@ def _encoding_fix(layer: str | None) -> str:
             '"utf-8" otherwise, or "utf-16" for Excel\'s "Unicode text".')
 
 
-def read_table(path: str | Path, encoding: str | None = None, *, layer: str | None = None) -> pd.DataFrame:
-    """A CSV file as a DataFrame of strings, decoded as UTF-8 or GBK/GB18030, or as ``encoding`` if given.
+def read_table(path: str | Path, encoding: str | None = None, *, layer: str | None = None,
+               sheet: str | None = None, header_names: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A CSV file or an Excel workbook sheet as a DataFrame of strings.
 
-    ``layer`` (e.g. "facilities") names the scenario section in error messages. Raises InputError
-    when no encoding decodes the file, the encoding is unknown, or the file is empty or not CSV.
+    CSV is decoded as UTF-8 or GBK/GB18030, or as ``encoding`` if given. Workbooks (.xlsx, .xlsm) go
+    to :func:`read_workbook` with ``sheet`` and ``header_names``. ``layer`` (e.g. "facilities") names
+    the scenario section in error messages. Raises InputError when no encoding decodes the file, the
+    encoding is unknown, or the file is empty or not CSV. The frame's ``attrs`` say where its rows are
+    in the file (see :func:`row_label`).
     """
     path = Path(path)
+    if path.suffix.lower() in WORKBOOK_SUFFIXES + (".xls",):
+        return read_workbook(path, sheet, layer=layer, header_names=header_names)
     tries = (encoding,) if encoding else ENCODINGS
     for enc in tries:
         try:
-            return pd.read_csv(path, encoding=enc, dtype=str, keep_default_na=False, na_values=[""])
+            table = pd.read_csv(path, encoding=enc, dtype=str, keep_default_na=False, na_values=[""])
+            table.attrs.update(first_row=2, row_word="line", header_note="line 1 is the header")
+            return table
         except UnicodeError:
             continue
         except LookupError:
@@ -61,6 +74,100 @@ def read_table(path: str | Path, encoding: str | None = None, *, layer: str | No
                              fix="save it from Excel as 'CSV (comma delimited)'.") from None
     raise InputError(f"the file is not valid text in {' or '.join(tries)}.", file=path,
                      field=_encoding_field(layer), fix=_encoding_fix(layer))
+
+
+def _path_field(layer: str | None) -> str:
+    return f"{layer}.path" if layer else "path"
+
+
+def _header_row(grid: pd.DataFrame, names: set[str]) -> int | None:
+    """Index of the first row with a cell that names a longitude/latitude column (any case)."""
+    cells = grid.apply(lambda col: col.astype("string").str.strip().str.lower())   # per column, not per cell
+    hits = np.flatnonzero(cells.isin(names).any(axis=1).to_numpy())
+    return int(hits[0]) if len(hits) else None
+
+
+def read_workbook(path: str | Path, sheet: str | None = None, *, layer: str | None = None,
+                  header_names: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One sheet of an Excel workbook as a DataFrame of strings, its header row found automatically.
+
+    Parameters
+    ----------
+    path : path of a .xlsx or .xlsm file.
+    sheet : the sheet's name (the scenario's ``layer`` key); when None, the one sheet whose rows name
+        a longitude/latitude column (or the only sheet).
+    layer : the scenario section, for messages (e.g. "facilities").
+    header_names : column names that mark the header row besides the default longitude/latitude
+        names (e.g. the names given under [facilities.columns]).
+
+    Returns
+    -------
+    DataFrame of text cells (empty cells are NaN) below the header row, without empty rows; its
+    ``attrs`` hold the sheet row of the first data row (for :func:`row_label`).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".xls":
+        raise InputError("old Excel 97–2003 workbooks (.xls) are not read.", file=path, field=_path_field(layer),
+                         fix="open it in Excel or WPS and save it as an Excel workbook (.xlsx).")
+    try:
+        grids = pd.read_excel(path, sheet_name=None, header=None, dtype=str, keep_default_na=False,
+                              na_values=[""], engine="openpyxl")
+    except Exception as exc:   # openpyxl raises zipfile, XML and value errors for damaged files
+        raise InputError(f"the workbook could not be read ({type(exc).__name__}: {exc}).", file=path,
+                         field=_path_field(layer), fix="save it again from Excel or WPS as .xlsx, or export the "
+                                                        "sheet as 'CSV UTF-8'.") from None
+    names = {n.lower() for pair in LONLAT_NAMES for n in pair} | {n.strip().lower() for n in header_names if n}
+    name = _choose_sheet(grids, sheet, names, path, layer)
+    grid = grids[name]
+    head = _header_row(grid, names)
+    head = 0 if head is None else head
+    if grid.empty:
+        raise InputError(f"sheet '{name}' is empty.", file=path, field=_path_field(layer),
+                         fix="choose the sheet that holds the list with layer = \"...\" in the scenario.")
+    columns = [str(c).strip() if isinstance(c, str) and c.strip() else f"column {i + 1}"
+               for i, c in enumerate(grid.iloc[head])]
+    table = grid.iloc[head + 1:].set_axis(columns, axis=1)
+    keep = table.notna().any(axis=1).to_numpy()
+    rows = np.flatnonzero(keep) + head + 2                   # the sheet's own 1-based row numbers
+    table = table[keep].reset_index(drop=True)
+    table.attrs.update(sheet_rows=rows.tolist(), row_word="row",
+                       header_note=f"the header is row {head + 1} of sheet '{name}'")
+    return table
+
+
+def _choose_sheet(grids: dict[str, pd.DataFrame], sheet: str | None, names: set[str], path: Path,
+                  layer: str | None) -> str:
+    """The sheet asked for, or the only sheet with a coordinate header; InputError when unclear."""
+    listed = ", ".join(f"'{n}'" for n in grids)
+    field = f"{layer}.layer" if layer else "layer"
+    if sheet is not None:
+        if sheet in grids:
+            return sheet
+        raise InputError(f"the workbook has no sheet '{sheet}'; its sheets are {listed}.", file=path, field=field,
+                         fix="give one of those names as layer = \"...\" in the scenario.")
+    if len(grids) == 1:
+        return next(iter(grids))
+    with_coords = [n for n, g in grids.items() if _header_row(g, names) is not None]
+    if len(with_coords) == 1:
+        return with_coords[0]
+    which = ", ".join(f"'{n}'" for n in with_coords) if with_coords else listed
+    raise InputError(f"the workbook has {len(grids)} sheets ({listed}) and "
+                     f"{'several have' if with_coords else 'none has'} a longitude/latitude header: the sheet "
+                     "to read is not clear.", file=path, field=field,
+                     fix=f"name the sheet with layer = \"...\" in the scenario's [{layer or 'facilities'}] "
+                         f"(one of {which}), or keep one list per workbook.")
+
+
+def row_label(df: pd.DataFrame, i: int) -> str:
+    """Where the table's ``i``-th data row (0-based) is in its file: "line 7" for CSV (line 1 is the
+    header), "row 9" of the sheet for a workbook, "row 8" (1-based) for a frame of unknown origin."""
+    if "sheet_rows" in df.attrs:
+        return f"row {df.attrs['sheet_rows'][i]}"
+    return f"{df.attrs.get('row_word', 'row')} {i + df.attrs.get('first_row', 1)}"
+
+
+def _header_note(df: pd.DataFrame) -> str:
+    return df.attrs.get("header_note", "rows counted from 1")
 
 
 def _find_pair(df: pd.DataFrame, lon_col: str | None, lat_col: str | None, path: Path) -> tuple[str, str]:
@@ -101,16 +208,17 @@ def _numbers(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
     values = pd.to_numeric(text, errors="coerce")
     bad = np.flatnonzero(values.isna().to_numpy())
     if len(bad):
-        lines = ", ".join(f"line {b + 2} ({df[col].iloc[b]!r})" for b in bad[:5])
+        lines = ", ".join(f"{row_label(df, b)} ({df[col].iloc[b]!r})" for b in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise InputError(f"{len(bad)} row(s) have no number in column '{col}': {lines}{more} "
-                         "(line 1 is the header).", file=path, field=col,
+                         f"({_header_note(df)}).", file=path, field=col,
                          fix="give decimal degrees such as 106.5721 (not degrees-minutes-seconds, no ° sign), "
                              "or delete rows without coordinates.")
     return values.to_numpy(dtype=float, copy=True)
 
 
-def _check_ranges(lon: np.ndarray, lat: np.ndarray, lon_col: str, lat_col: str, path: Path) -> None:
+def _check_ranges(lon: np.ndarray, lat: np.ndarray, lon_col: str, lat_col: str, path: Path,
+                  df: pd.DataFrame | None = None) -> None:
     """InputError for latitudes beyond ±90°, longitudes beyond ±180°, or columns that look swapped."""
     if len(lon) == 0:
         return
@@ -121,7 +229,7 @@ def _check_ranges(lon: np.ndarray, lat: np.ndarray, lon_col: str, lat_col: str, 
     bad_lat, bad_lon = np.abs(lat) > 90, np.abs(lon) > 180
     if bad_lat.any() or bad_lon.any():
         rows = np.flatnonzero(bad_lat | bad_lon)
-        where = ", ".join(f"line {r + 2}" for r in rows[:5])
+        where = ", ".join(row_label(df, r) if df is not None else f"line {r + 2}" for r in rows[:5])
         raise InputError(f"{len(rows)} row(s) have a latitude outside ±90° or a longitude outside ±180° ({where})"
                          + ("; the longitude and latitude columns look swapped." if looks_swapped else "."),
                          file=path, field=f"{lon_col}/{lat_col}", fix=fix)
@@ -189,10 +297,12 @@ def points_from_table(df: pd.DataFrame, path: str | Path, lon_col: str | None = 
     path = Path(path)
     lon_col, lat_col = _find_pair(df, lon_col, lat_col, path)
     lon, lat = _numbers(df, lon_col, path), _numbers(df, lat_col, path)
-    _check_ranges(lon, lat, lon_col, lat_col, path)
+    _check_ranges(lon, lat, lon_col, lat_col, path, df)
     systems = row_systems(df, path, coords)
     for system in set(systems) - {"wgs84"}:
         rows = systems == system
         lon[rows], lat[rows] = to_wgs84(lon[rows], lat[rows], system)
     rest = df.drop(columns=[lon_col, lat_col])
-    return gpd.GeoDataFrame(rest, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    points = gpd.GeoDataFrame(rest, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    points.attrs.update(df.attrs)          # where the rows are in the file, for later messages
+    return points
