@@ -205,13 +205,12 @@ def _shifted(system: str):
     return edit
 
 
-@pytest.mark.parametrize("system", ["gcj02", "bd09"])
-def test_demo_shifted_to_a_chinese_datum_is_warned(tmp_path, system):
+@pytest.mark.parametrize("system, case", [("gcj02", "Facilities in GCJ-02 (Amap) coordinates labelled WGS84"),
+                                          ("bd09", "Facilities in BD-09 (Baidu) coordinates labelled WGS84")])
+def test_demo_shifted_to_a_chinese_datum_is_warned(tmp_path, system, case):
     """The demo's facilities moved by the GCJ-02 (BD-09) formula but labelled WGS84: they still lie
     near some road of the dense demo grid, so the old direction test said nothing."""
     scenario = demo_copy(tmp_path, _shifted(system))
-    case = {"gcj02": "Facilities in GCJ-02 (Amap) coordinates labelled WGS84",
-            "bd09": "Facilities in BD-09 (Baidu) coordinates labelled WGS84"}[system]
     with warned(case, match=rf"look like {'GCJ-02' if system == 'gcj02' else 'BD-09'}.*coords = \"{system}\""):
         run(load_scenario(scenario), quiet=True, isochrones=False)
 
@@ -323,7 +322,7 @@ def test_osm_health_tags_become_the_right_kinds(tmp_path, suffix):
     kinds = osm_health_features(path).set_index("id")["type"]
     expected = {f"n{i}": kind for i, (_, kind) in enumerate(OSM_FEATURES, start=1)}
     assert kinds.to_dict() == expected
-    with warned(f"OSM pharmacies, dentists and other non-plan health features ({suffix})",
+    with warned("OSM pharmacies, dentists and other health features that are not facilities of the plan",
                 match=r"8 OSM health feature\(s\) are not facilities of the plan.*\(alternative 1, dentist 3, "
                       r"optometrist 1, pharmacy 2, psychotherapist 1\)"):
         kept = osm_facilities(path)

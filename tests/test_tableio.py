@@ -1,12 +1,18 @@
-"""Facility tables from Chinese Excel: encodings, coordinate columns, swapped axes, mixed systems."""
+"""Facility tables from Chinese Excel: workbooks, encodings, coordinate columns, swapped axes, mixed systems."""
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
+from conftest import ROOT, UTM
+from refusals import refused
 
 from coverage_planner.coords import from_wgs84
 from coverage_planner.errors import InputError
+from coverage_planner.facilities import load_facilities, read_points
+from coverage_planner.layers import LayerSpec
 from coverage_planner.tableio import points_from_table, read_table, row_systems
 
 ROWS = ("id,name,type,经度,纬度\n"
@@ -140,3 +146,84 @@ def test_mixed_systems_per_row_or_flagged(tmp_path):
     path.write_text("id,type,lon,lat,Coord_System\nA,ems,116.4,39.9,utm\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"unknown coordinate system\(s\) \['utm'\] in column 'Coord_System'"):
         load(path)
+
+
+# ------------------------------------------------------------------------------ Excel workbooks
+
+def write_workbook(path, sheets: dict[str, list[list]]) -> None:
+    """An .xlsx file with openpyxl: each sheet given as rows of cell values (None for empty)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+
+
+def demo_rows() -> list[list]:
+    """The demo's facility list as cell values (numbers as numbers, as Excel holds them)."""
+    with open(ROOT / "geodata" / "demo" / "facilities.csv", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    numeric = {"ambulances", "beds", "turnout_min", "经度", "纬度"}
+    return [rows[0]] + [[float(v) if rows[0][j] in numeric else v for j, v in enumerate(r)] for r in rows[1:]]
+
+
+def test_workbook_with_title_rows_reads_like_the_csv(tmp_path):
+    """A 医疗机构名录 as Excel keeps it: a notes sheet first, then the list under a title and a blank
+    row. The facilities loaded from it equal those from the demo's CSV."""
+    path = tmp_path / "名录.xlsx"
+    write_workbook(path, {"说明": [["本表为青衣区医疗机构名录"], ["坐标系: WGS84"]],
+                          "名录": [["青衣区医疗卫生机构名录（2024年）"], [None], *demo_rows(), [None, None]]})
+    columns = {"id": "id", "type": "type"}
+    from_xlsx = load_facilities(LayerSpec(path, columns=columns, key="facilities"), UTM)
+    from_csv = load_facilities(LayerSpec(ROOT / "geodata" / "demo" / "facilities.csv", columns=columns,
+                                         key="facilities"), UTM)
+    assert len(from_xlsx) == 22
+    for col in ("facility_id", "name", "type", "ambulances", "turnout_min"):
+        assert from_xlsx[col].tolist() == from_csv[col].tolist(), col
+    assert np.allclose(from_xlsx.geometry.x, from_csv.geometry.x, atol=1e-6, rtol=0)
+    assert np.allclose(from_xlsx.geometry.y, from_csv.geometry.y, atol=1e-6, rtol=0)
+    # the sheet named by the scenario's layer key is read even when another sheet has coordinates too
+    write_workbook(path, {"旧表": demo_rows()[:3], "名录": demo_rows()})
+    assert len(load_facilities(LayerSpec(path, layer="名录", key="facilities"), UTM)) == 22
+
+
+def test_workbook_problems_name_the_sheet_row(tmp_path):
+    path = tmp_path / "名录.xlsx"
+    rows = [["名录"], ["id", "type", "经度", "纬度"], ["T01", "thc", 103.70, 29.60], ["T02", "thc", "103°48′", 29.58]]
+    write_workbook(path, {"Sheet1": rows})
+    with refused("A workbook cell without a number in a coordinate column",
+                 match=r"no number in column '经度': row 4 \('103°48′'\) \(the header is row 2 of sheet 'Sheet1'\)"):
+        points_from_table(read_table(path), path)
+
+
+def test_workbook_sheet_choice(tmp_path):
+    path = tmp_path / "名录.xlsx"
+    rows = [["id", "type", "lon", "lat"], ["T01", "thc", 103.70, 29.60]]
+    write_workbook(path, {"城区": rows, "乡镇": rows})
+    with refused("A workbook with several sheets of facilities and no sheet chosen",
+                 match=r"2 sheets \('城区', '乡镇'\) and several have a longitude/latitude header.*layer"):
+        read_table(path, layer="facilities")
+    with refused("A workbook sheet name that is not in the workbook",
+                 match=r"no sheet '村卫生室'; its sheets are '城区', '乡镇'"):
+        read_table(path, layer="facilities", sheet="村卫生室")
+    assert read_table(path, sheet="乡镇")["id"].tolist() == ["T01"]
+    old = tmp_path / "名录.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0")
+    with refused("An old Excel 97-2003 workbook (.xls)", match=r"save it as an Excel workbook \(\.xlsx\)"):
+        read_table(old)
+
+
+def test_candidate_plots_from_a_workbook(tmp_path):
+    """Siting candidate plots given as a workbook in GCJ-02 come back as the WGS84 points."""
+    lon, lat = np.array([103.70, 103.75]), np.array([29.60, 29.58])
+    glon, glat = from_wgs84(lon, lat, "gcj02")
+    path = tmp_path / "地块.xlsx"
+    write_workbook(path, {"地块": [["拟建急救站备选地块"], ["id", "name", "经度", "纬度"],
+                                   ["P1", "地块一", glon[0], glat[0]], ["P2", "地块二", glon[1], glat[1]]]})
+    frame = read_points(LayerSpec(path, key="siting.candidates_path", coords="gcj02"))
+    assert frame["id"].tolist() == ["P1", "P2"]
+    assert np.allclose(frame.geometry.x, lon, atol=1e-8) and np.allclose(frame.geometry.y, lat, atol=1e-8)
