@@ -19,7 +19,7 @@ import shapely
 from .errors import InputError
 from .network import RoadNetwork, parse_maxspeed, segments_from_directed_edges
 
-CACHE_VERSION = "roads-v1"
+CACHE_VERSION = "roads-v2"
 _ONEWAY_TRUE = {"yes", "true", "1"}
 _ONEWAY_REVERSE = {"-1", "reverse"}
 
@@ -46,7 +46,7 @@ def _save(net: RoadNetwork, target: Path) -> None:
         tmp, crs=np.array(net.crs), source=np.array(net.source), node_x=net.node_x, node_y=net.node_y,
         seg_a=net.seg_a, seg_b=net.seg_b, seg_length=net.seg_length,
         seg_highway=net.seg_highway.astype(str), seg_maxspeed=net.seg_maxspeed, seg_fwd=net.seg_fwd,
-        seg_bwd=net.seg_bwd, seg_ferry=net.seg_ferry,
+        seg_bwd=net.seg_bwd, seg_ferry=net.seg_ferry, seg_way=net.seg_way,
         wkb=np.frombuffer(b"".join(wkb), dtype=np.uint8), wkb_len=lengths)
     os.replace(tmp, target)
 
@@ -61,7 +61,7 @@ def _load(target: Path) -> RoadNetwork:
             crs=str(z["crs"]), node_x=z["node_x"], node_y=z["node_y"], seg_a=z["seg_a"],
             seg_b=z["seg_b"], seg_length=z["seg_length"], seg_highway=z["seg_highway"].astype(object),
             seg_maxspeed=z["seg_maxspeed"], seg_fwd=z["seg_fwd"], seg_bwd=z["seg_bwd"],
-            seg_geometry=geoms, seg_ferry=z["seg_ferry"], source=str(z["source"]))
+            seg_geometry=geoms, seg_ferry=z["seg_ferry"], seg_way=z["seg_way"], source=str(z["source"]))
 
 
 def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None) -> RoadNetwork:
@@ -107,11 +107,12 @@ def _read_xml(path: Path):
         raise InputError(f"could not read the OSM XML file ({type(exc).__name__}: {exc}).", file=path,
                          field="roads.path", fix="check that the file is a complete OSM XML extract.") from None
     if graph.number_of_edges() == 0:
-        return pd.DataFrame(columns=["u", "v", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
+        return pd.DataFrame(columns=["u", "v", "way", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
     nodes, edges = ox.graph_to_gdfs(graph, nodes=True, edges=True, fill_edge_geometry=True)
     edges = edges.reset_index()
     frame = pd.DataFrame({
         "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(),
+        "way": edges["osmid"].map(_first) if "osmid" in edges else -1,
         "highway": edges["highway"].map(_first) if "highway" in edges else None,
         "maxspeed": edges["maxspeed"] if "maxspeed" in edges else None,
         "route": edges["route"].map(_first) if "route" in edges else None,
@@ -135,13 +136,14 @@ def _read_pbf(path: Path):
                          "or corrupt.", file=path, field="roads.path",
                          fix="download the extract again (check its size against the server's).") from None
     if edges is None or len(edges) == 0:
-        return pd.DataFrame(columns=["u", "v", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
+        return pd.DataFrame(columns=["u", "v", "way", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
     oneway = edges["oneway"].fillna("").astype(str).str.lower() if "oneway" in edges else pd.Series("", index=edges.index)
     junction = edges["junction"].fillna("").astype(str).str.lower() if "junction" in edges else ""
     one = oneway.isin(_ONEWAY_TRUE) | (junction.isin(["roundabout", "circular"]) if len(junction) else False)
     rev = oneway.isin(_ONEWAY_REVERSE)
     frame = pd.DataFrame({
-        "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(), "highway": edges["highway"].to_numpy(),
+        "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(), "way": edges["id"].to_numpy(),
+        "highway": edges["highway"].to_numpy(),
         "maxspeed": edges["maxspeed"].to_numpy() if "maxspeed" in edges else None,
         "route": edges["route"].to_numpy() if "route" in edges else None,
         "geometry": edges.geometry.to_numpy(), "oneway": (one | rev).to_numpy(),
@@ -174,8 +176,8 @@ def _pbf_ferries(path: Path):
         for (u, x0, y0), (v, x1, y1) in zip(refs[:-1], refs[1:]):
             coords[u], coords[v] = (x0, y0), (x1, y1)
             line = shapely.LineString([(x0, y0), (x1, y1)])
-            rows += [(u, v, line), (v, u, shapely.reverse(line))]
-    frame = pd.DataFrame(rows, columns=["u", "v", "geometry"])
+            rows += [(u, v, way.id, line), (v, u, way.id, shapely.reverse(line))]
+    frame = pd.DataFrame(rows, columns=["u", "v", "way", "geometry"])
     frame["highway"], frame["maxspeed"], frame["route"], frame["oneway"] = None, None, "ferry", True
     return frame, coords
 
@@ -198,6 +200,8 @@ def _to_network(frame: pd.DataFrame, coords: dict, crs: str, source: str) -> Roa
     v = np.searchsorted(osm_ids, frame["v"].to_numpy().astype(np.int64))
     maxspeed = np.array([parse_maxspeed(m) for m in frame["maxspeed"]]) if "maxspeed" in frame \
         else np.full(len(frame), np.nan)
+    way = pd.to_numeric(frame["way"], errors="coerce").fillna(-1).to_numpy(np.int64) if "way" in frame \
+        else np.full(len(frame), -1, dtype=np.int64)
     seg = segments_from_directed_edges(u, v, shapely.length(geom), geom, seg_highway=highway,
-                                       seg_maxspeed=maxspeed, seg_ferry=is_ferry)
+                                       seg_maxspeed=maxspeed, seg_ferry=is_ferry, seg_way=way)
     return RoadNetwork(crs=crs, node_x=xy.x.to_numpy(), node_y=xy.y.to_numpy(), source=source, **seg)
