@@ -24,7 +24,7 @@ from .boundaries import attach_census, load_boundaries
 from .facilities import load_facilities
 from .layers import region_crs
 from .population import load_population
-from .roads import load_roads
+from .roads import load_roads, scenario_clip
 from .scenario import Scenario, load_scenario
 from .standards import Rule
 
@@ -107,7 +107,7 @@ def load_region(scn: Scenario, steps: Steps) -> Region:
     with steps.step("Loading facilities 医疗机构"):
         facilities = load_facilities(scn.facilities, crs, region, scn.type_map)
     with steps.step("Loading roads 道路 (OpenStreetMap)"):
-        roads = load_roads(scn.roads, crs, scn.cache_dir)
+        roads = load_roads(scn.roads, crs, scn.cache_dir, clip=scenario_clip(scn, region, crs, facilities.geometry))
     with steps.step("Loading population 人口"):
         if scn.census_column:   # census counts per unit, spread along the roads
             cells = allocate(units, road_weights(roads), scn.cell_size_m, population="census_population")

@@ -8,7 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from conftest import UTM, X0, Y0, build_tiny_region, lonlat, write_geojson, write_osm
+from conftest import SHARED, UTM, X0, Y0, build_tiny_region, lonlat, write_geojson, write_osm, write_raster
 from refusals import warned
 
 from coverage_planner import coverage as cov
@@ -191,3 +191,89 @@ def test_straight_line_radius_names_the_straight_line_nearest_station(tmp_path):
                  cells.geometry.y.to_numpy()[:, None] - ems.geometry.y.to_numpy()[None, :])
     assert (cells["ems_radius_nearest"].to_numpy() == ems["facility_id"].to_numpy()[d.argmin(axis=1)]).all()
     assert np.allclose(cells["ems_radius_straight_km"].to_numpy() * 1000, d.min(axis=1), atol=1e-6)
+
+
+# --- 4. a national extract is clipped to the region plus a margin --------------------------------------------
+
+LIE = SHARED / "liechtenstein.osm.pbf"
+
+
+def commune_scenario(root: Path) -> Path:
+    """Schellenberg commune cut from the Liechtenstein extract (the "national" file), a hospital and an
+    EMS station at its centre, 10 people per 100 m cell, and 2-minute / 2–3 km limits: roads are kept
+    1.5 × 2 min at 110 km/h = 5.5 km beyond the commune."""
+    from coverage_planner.boundaries import load_boundaries
+    from coverage_planner.layers import LayerSpec
+
+    utm = "EPSG:32632"
+    units = load_boundaries(LayerSpec(LIE, key="boundaries", admin_level=8))
+    commune = units[units["name"] == "Schellenberg"][["unit_id", "name", "geometry"]]
+    commune.to_file(root / "commune.geojson", driver="GeoJSON")
+    centre = commune.to_crs(utm).geometry.iloc[0].representative_point()
+    (hospital,) = gpd.GeoSeries([centre], crs=utm).to_crs("EPSG:4326")
+    write_geojson(root / "facilities.geojson", [
+        {"type": "Feature", "properties": {"id": fid, "name": fid, "type": t, "ambulances": 1},
+         "geometry": {"type": "Point", "coordinates": [hospital.x, hospital.y]}}
+        for fid, t in (("H1", "hospital"), ("E1", "ems"))])
+    x0, y0, x1, y1 = np.round(commune.to_crs(utm).total_bounds / 100) * 100
+    write_raster(root / "pop.tif", np.full((int((y1 - y0) / 100), int((x1 - x0) / 100)), 10.0), x0, y1,
+                 crs=utm)
+    (root / "scenario.toml").write_text(f"""
+[scenario]
+name = "schellenberg"
+crs = "{utm}"
+[standards]
+profile = "chongqing"
+rules = ["ems_radius", "ems_response", "service_circle"]
+[standards.overrides.ems_radius]
+urban_km = 2.0
+rural_km = 3.0
+[standards.overrides.ems_response]
+urban_min = 2.0
+rural_min = 2.0
+[standards.overrides.service_circle]
+urban_min = 2.0
+rural_min = 2.0
+[boundaries]
+path = "commune.geojson"
+[facilities]
+path = "facilities.geojson"
+[population]
+path = "pop.tif"
+[roads]
+path = "{LIE}"
+[outputs]
+dir = "out"
+cache_dir = "cache"
+isochrone_minutes = [2]
+[subcentres]
+minutes = 2
+""", encoding="utf-8")
+    return root / "scenario.toml"
+
+
+@pytest.mark.skipif(not LIE.exists(), reason=f"real data not present: {LIE} (needs ../shared/geodata)")
+def test_clipped_national_extract_gives_identical_results(tmp_path, monkeypatch):
+    import coverage_planner.pipeline as pipeline
+    from coverage_planner.roads import scenario_clip
+
+    scn = load_scenario(commune_scenario(tmp_path))
+    clipped = run(scn, quiet=True, isochrones=False)
+    box = scenario_clip(scn, clipped.region.region, scn.crs, clipped.region.facilities.geometry)
+    monkeypatch.setattr(pipeline, "scenario_clip", lambda *a, **k: None)    # the whole extract
+    scn.cache_dir = tmp_path / "cache-whole"
+    whole = run(scn, quiet=True, isochrones=False)
+    assert clipped.region.roads.n_segments < 0.6 * whole.region.roads.n_segments   # it did clip
+    roads = clipped.region.roads                        # every kept way has a piece in the box
+    touches = gpd.GeoSeries(roads.seg_geometry, crs=scn.crs).to_crs("EPSG:4326").intersects(shapely.box(*box))
+    assert touches.groupby(roads.seg_way).any().all()
+    a, b = clipped.cells.drop(columns="geometry"), whole.cells.drop(columns="geometry")
+    assert list(a.columns) == list(b.columns) and len(a) == len(b) > 300
+    for col in a.columns:
+        if a[col].dtype.kind == "f":
+            assert np.allclose(a[col], b[col], rtol=0, atol=1e-9, equal_nan=True), col
+        else:
+            assert (a[col].to_numpy() == b[col].to_numpy()).all(), col
+    assert clipped.summary.drop(columns=["source"]).equals(whole.summary.drop(columns=["source"]))
+    shares = clipped.summary["share_covered"]
+    assert ((shares > 0.05) & (shares < 0.95)).sum() >= 2      # verdicts that depend on the roads
