@@ -96,6 +96,8 @@ def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None,
         raise InputError(f"the road file {path} does not exist.", file=path, field="roads.path",
                          fix="check the path in the scenario (relative paths are relative to the scenario file), "
                              "or download an extract with 'coverage-planner fetch pbf'.")
+    if clip is not None and _file_within(path, clip):
+        clip = None          # the extract lies inside the box: clipping would drop nothing
     cache = _cache_path(path, crs, Path(cache_dir), clip) if cache_dir else None
     if cache and cache.exists():
         return _load(cache)
@@ -161,6 +163,28 @@ def clip_box(region: shapely.Geometry, crs: str, margin_m: float) -> tuple[float
     box = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform_bounds(
         x0 - margin_m, y0 - margin_m, x1 + margin_m, y1 + margin_m, densify_pts=21)
     return tuple(round(float(v), 6) for v in box)
+
+
+def _file_within(path: Path, box: tuple[float, float, float, float]) -> bool:
+    """True when the OSM file's header gives its bounds and they lie inside ``box``.
+
+    Every way of an extract has a node inside its bounds, so clipping to a larger box keeps them all.
+    """
+    if path.name.lower().endswith(".graphml"):
+        return False
+    import osmium
+
+    try:
+        reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+        bounds = reader.header().box()
+        reader.close()
+    except RuntimeError:
+        return False          # unreadable: the readers report it
+    if not bounds.valid():
+        return False
+    west, south, east, north = box
+    return (west <= bounds.bottom_left.lon and bounds.top_right.lon <= east
+            and south <= bounds.bottom_left.lat and bounds.top_right.lat <= north)
 
 
 def _clip_osm(path: Path, box: tuple[float, float, float, float], folder: Path) -> Path:

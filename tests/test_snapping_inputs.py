@@ -275,5 +275,7 @@ def test_clipped_national_extract_gives_identical_results(tmp_path, monkeypatch)
         else:
             assert (a[col].to_numpy() == b[col].to_numpy()).all(), col
     assert clipped.summary.drop(columns=["source"]).equals(whole.summary.drop(columns=["source"]))
+    from coverage_planner.roads import _file_within     # a box around the whole extract: no clip pass
+    assert _file_within(LIE, (9.0, 46.5, 10.0, 47.5)) and not _file_within(LIE, box)
     shares = clipped.summary["share_covered"]
     assert ((shares > 0.05) & (shares < 0.95)).sum() >= 2      # verdicts that depend on the roads
