@@ -24,6 +24,8 @@ GAP_BEYOND = "beyond_threshold"
 GAP_REASONS = (GAP_NO_ROAD, GAP_CUT_OFF, GAP_BEYOND)
 # Roads nobody joins from the roadside: expressways and their ramps (entered only at interchanges).
 NO_ACCESS_CLASSES = ["motorway", "motorway_link"]
+DEFAULT_MAX_ACCESS_M = 1000.0   # the standards profiles' default no-road-access distance
+LONG_ACCESS_LEG_M = 300.0       # a facility farther than this from its road is listed in a warning
 
 
 @dataclass
@@ -37,12 +39,21 @@ class TravelModel:
     snappable: np.ndarray     # core segments a point may join (no motorways, ramps or ferries)
     cell_snap: Snapped
     fac_snap: Snapped
-    cut_off: np.ndarray       # cells whose nearest road is not linked to the main part at all
+    cut_off: np.ndarray       # cells nearest to an isolated fragment with no core road within max_access_m
     routers: dict = field(default_factory=dict)
+    fragment_seg: np.ndarray | None = None   # per cell: the isolated segment it was nearest to, or -1
+    max_access_m: float = DEFAULT_MAX_ACCESS_M
 
     @property
     def access_mps(self) -> float:
         return float(self.profile.get("access_kmh", 5.0)) / 3.6
+
+    @property
+    def moved(self) -> np.ndarray:
+        """Cells whose nearest road is an isolated fragment but that joined a core road instead."""
+        if self.fragment_seg is None:
+            return np.zeros(len(self.cut_off), dtype=bool)
+        return (self.fragment_seg >= 0) & ~self.cut_off
 
     def router(self, direction: str, weight: str) -> Router:
         """Cached Router for a direction and a weight ('time' in seconds or 'length' in metres)."""
@@ -55,14 +66,16 @@ class TravelModel:
 
 def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, cell_x: np.ndarray,
                        cell_y: np.ndarray, facilities, max_facility_access_m: float,
-                       facility_file: object = None) -> TravelModel:
+                       facility_file: object = None, max_access_m: float = DEFAULT_MAX_ACCESS_M) -> TravelModel:
     """Speeds for the profile, the routable core, and cells and facilities snapped to it.
 
     Points never join motorways, their ramps or ferries directly. Facilities join the largest
-    strongly connected part. A cell joins its nearest road; if that
-    road is physically linked to the core but not routable both ways (a one-way stub at the edge of
-    an extract), the cell joins the nearest core road instead; if it is not linked at all (an island,
-    a road reached only by an untagged ferry), the cell is *cut off*.
+    strongly connected part (the core). A cell joins its nearest road if that road is in the core.
+    Otherwise it joins the nearest core road: always when its nearest road is physically linked to
+    the core but not routable both ways (a one-way stub at the edge of an extract), and when its
+    nearest road is an isolated fragment (a private driveway, a parking aisle, an island's road)
+    only if a core road is within ``max_access_m`` (the standards profile's no-road-access
+    distance); with none that close the cell is *cut off* and keeps its leg to the fragment.
     """
     profile = travel_profile(name, overrides)
     net = with_speeds(roads, profile)
@@ -74,13 +87,9 @@ def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, ce
     reachable_from_side = ~np.isin(net.seg_highway.astype(str), NO_ACCESS_CLASSES) & ~net.seg_ferry
     snappable = main & reachable_from_side
     main_tree = shapely.STRtree(net.seg_geometry[np.flatnonzero(snappable)])
-    cell_snap = snap(net, cell_x, cell_y, allowed=reachable_from_side)
-    cut_off = ~linked[cell_snap.seg]
-    redo = np.flatnonzero(~snappable[cell_snap.seg] & ~cut_off)
-    if len(redo):
-        again = snap(net, cell_x[redo], cell_y[redo], allowed=snappable, tree=main_tree)
-        cell_snap = Snapped(*(np.copy(a) for a in (cell_snap.seg, cell_snap.frac, cell_snap.access_m)))
-        cell_snap.seg[redo], cell_snap.frac[redo], cell_snap.access_m[redo] = again.seg, again.frac, again.access_m
+    nearest = snap(net, cell_x, cell_y, allowed=reachable_from_side)
+    cell_snap, cut_off, fragment_seg = _join_core(net, nearest, ~linked[nearest.seg], snappable, main_tree,
+                                                  cell_x, cell_y, max_access_m)
     fac_snap = snap(net, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy(), allowed=snappable,
                     tree=main_tree)
     far = np.flatnonzero(fac_snap.access_m > max_facility_access_m)
@@ -91,7 +100,30 @@ def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, ce
                          file=facility_file, field="geometry",
                          fix="check those coordinates (swapped or wrong coordinate system?), or raise "
                              "[travel] facility_max_access_m in the scenario.")
-    return TravelModel(name, profile, net, main, snappable, cell_snap, fac_snap, cut_off)
+    return TravelModel(name, profile, net, main, snappable, cell_snap, fac_snap, cut_off,
+                       fragment_seg=fragment_seg, max_access_m=float(max_access_m))
+
+
+def _join_core(net: RoadNetwork, nearest: Snapped, isolated: np.ndarray, snappable: np.ndarray,
+               core_tree: shapely.STRtree, x: np.ndarray, y: np.ndarray,
+               max_access_m: float) -> tuple[Snapped, np.ndarray, np.ndarray]:
+    """Move cells whose nearest road is off the core onto the nearest core road (one extra snap).
+
+    Returns the cells' snaps, the cut-off mask (isolated nearest road and no core road within
+    ``max_access_m``) and, per cell, the isolated segment it was nearest to (-1 for none).
+    """
+    redo = np.flatnonzero(~snappable[nearest.seg])
+    fragment_seg = np.where(isolated, nearest.seg, -1)
+    if len(redo) == 0:
+        return nearest, np.zeros(len(nearest), dtype=bool), fragment_seg
+    again = snap(net, x[redo], y[redo], allowed=snappable, tree=core_tree)
+    stays = isolated[redo] & (again.access_m > max_access_m)   # no core road close enough: cut off
+    move = redo[~stays]
+    out = Snapped(*(np.copy(a) for a in (nearest.seg, nearest.frac, nearest.access_m)))
+    out.seg[move], out.frac[move], out.access_m[move] = (a[~stays] for a in (again.seg, again.frac, again.access_m))
+    cut_off = np.zeros(len(nearest), dtype=bool)
+    cut_off[redo[stays]] = True
+    return out, cut_off, fragment_seg
 
 
 def turnout_seconds(facilities, profile: Profile) -> np.ndarray:
@@ -303,19 +335,69 @@ def _road_distance(tree: shapely.STRtree, x: np.ndarray, y: np.ndarray) -> np.nd
     return out
 
 
+def warn_long_access_legs(model: TravelModel, facilities, limit_m: float = LONG_ACCESS_LEG_M) -> list[int]:
+    """Warn about facilities whose straight access leg to the road is longer than ``limit_m``.
+
+    The leg is walked in a straight line, so a long one may cross water or private land and make the
+    facility reach people it cannot. Returns the positions of the facilities listed.
+    """
+    long = np.flatnonzero(model.fac_snap.access_m > limit_m)
+    if len(long):
+        ids = facilities["facility_id"].to_numpy()
+        names = facilities["name"].to_numpy() if "name" in facilities else np.full(len(ids), "")
+        listing = ", ".join(" ".join(str(t) for t in (ids[i], names[i]) if str(t).strip())
+                            + f" ({model.fac_snap.access_m[i]:,.0f} m)" for i in long[:8])
+        more = f" and {len(long) - 8} more" if len(long) > 8 else ""
+        warn(f"{len(long)} facilit{'y is' if len(long) == 1 else 'ies are'} more than {limit_m:,.0f} m from the "
+             f"nearest connected road: {listing}{more}. Their access leg to the road is modelled as a straight "
+             "walk, and the leg may cross water or private land; check the location (or move the point to "
+             "the facility's entrance).")
+    return long.tolist()
+
+
 def warn_cut_off(model: TravelModel, population: np.ndarray) -> float:
-    """Warn with the share of population whose nearest road is cut off from the main network."""
-    share = float(population[model.cut_off].sum() / max(population.sum(), 1e-12))
-    if share > 0:
-        lost = len(np.unique(model.cell_snap.seg[model.cut_off]))
-        warn(f"the road network is not connected: {lost} road segment(s) near people are cut off from the largest part, "
-             f"and {share:.2%} of the population ({population[model.cut_off].sum():,.0f} people) live "
-             f"nearest to them; they are reported as 'cut_off' gaps ({model.name} profile).")
-    return share
+    """Warn about people whose nearest road is an isolated fragment; returns the cut-off share.
+
+    The warning names the fragments (OSM way id, highway class and location), the people moved to
+    a core road within the profile's max_access_m instead, and the people left ``cut_off``.
+    """
+    fragment_seg = model.fragment_seg if model.fragment_seg is not None else np.full(len(population), -1)
+    total = max(float(population.sum()), 1e-12)
+    cut, moved = float(population[model.cut_off].sum()), float(population[model.moved].sum())
+    if cut <= 0 and moved <= 0:
+        return 0.0
+    segs = np.unique(fragment_seg[fragment_seg >= 0])
+    parts = [f"the road network is not connected: the nearest road of some people is one of {len(segs)} "
+             f"isolated road piece(s) not linked to the routable network ({describe_ways(model.net, segs)})."]
+    if moved > 0:
+        parts.append(f"{moved:,.0f} people ({moved / total:.2%}) were joined to the nearest connected road "
+                     f"within {model.max_access_m:,.0f} m instead (their access leg is walked).")
+    if cut > 0:
+        parts.append(f"{cut / total:.2%} of the population ({cut:,.0f} people) have no connected road within "
+                     f"{model.max_access_m:,.0f} m; they are reported as 'cut_off' gaps.")
+    warn(" ".join(parts) + f" ({model.name} profile; check those ways in OSM: a missing link or access tag.)")
+    return cut / total
+
+
+def describe_ways(net: RoadNetwork, segs: np.ndarray, limit: int = 8) -> str:
+    """Up to ``limit`` segments as "way 123 (service, 104.06210°E 30.67120°N)", one entry per OSM way."""
+    from pyproj import Transformer
+
+    way = net.seg_way[segs]
+    known = way >= 0
+    _, first = np.unique(np.where(known, way, -1 - segs), return_index=True)   # one entry per way
+    segs = segs[np.sort(first)]
+    mid = shapely.line_interpolate_point(net.seg_geometry[segs], 0.5, normalized=True)
+    lon, lat = Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True).transform(
+        shapely.get_x(mid), shapely.get_y(mid))
+    names = [(f"way {w}" if w >= 0 else "a way") + f" ({h}, {x:.5f}°E {y:.5f}°N)"
+             for w, h, x, y in zip(net.seg_way[segs], net.seg_highway[segs], np.atleast_1d(lon), np.atleast_1d(lat))]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 __all__ = [
     "FROM_FACILITY", "GAP_REASONS", "TravelModel", "build_travel_model", "cell_thresholds", "judge_cells",
     "nearest_measures", "required_count", "rule_facilities", "rule_value", "summarise_counts",
-    "summarise_spatial", "turnout_seconds", "warn_cut_off",
+    "summarise_spatial", "turnout_seconds", "warn_cut_off", "warn_long_access_legs",
 ]

@@ -107,6 +107,7 @@ class RoadNetwork:
     Segment i runs from node ``seg_a[i]`` to ``seg_b[i]``; ``seg_fwd``/``seg_bwd`` say whether a→b and
     b→a may be driven. ``seg_geometry`` is oriented a→b. ``seg_speed_kmh`` is filled by
     :func:`with_speeds`; ``seg_ferry`` marks ferry crossings (speed from the profile's ferry_kmh).
+    ``seg_way`` is the OSM way id of each segment (-1 where the source gives none).
     """
 
     crs: str
@@ -121,12 +122,15 @@ class RoadNetwork:
     seg_bwd: np.ndarray
     seg_geometry: np.ndarray
     seg_ferry: np.ndarray = field(default=None)  # type: ignore[assignment]
+    seg_way: np.ndarray = field(default=None)  # type: ignore[assignment]
     seg_speed_kmh: np.ndarray | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
         if self.seg_ferry is None:
             self.seg_ferry = np.zeros(len(self.seg_a), dtype=bool)
+        if self.seg_way is None:
+            self.seg_way = np.full(len(self.seg_a), -1, dtype=np.int64)
 
     @property
     def n_nodes(self) -> int:
@@ -140,7 +144,7 @@ class RoadNetwork:
         """Only the segments where ``keep`` is true (nodes are kept as they are)."""
         fields = {k: getattr(self, k)[keep] for k in (
             "seg_a", "seg_b", "seg_length", "seg_highway", "seg_maxspeed", "seg_fwd", "seg_bwd",
-            "seg_geometry", "seg_ferry")}
+            "seg_geometry", "seg_ferry", "seg_way")}
         if self.seg_speed_kmh is not None:
             fields["seg_speed_kmh"] = self.seg_speed_kmh[keep]
         return replace(self, **fields)

@@ -25,7 +25,7 @@ from .facilities import load_facilities
 from .facility_types import has_role, warn_unmatched_rule
 from .layers import region_crs
 from .population import load_population
-from .roads import load_roads
+from .roads import load_roads, scenario_clip
 from .scenario import Scenario, load_scenario
 from .standards import Rule
 
@@ -108,7 +108,7 @@ def load_region(scn: Scenario, steps: Steps) -> Region:
     with steps.step("Loading facilities 医疗机构"):
         facilities = load_facilities(scn.facilities, crs, region, scn.type_map, scn.profile)
     with steps.step("Loading roads 道路 (OpenStreetMap)"):
-        roads = load_roads(scn.roads, crs, scn.cache_dir)
+        roads = load_roads(scn.roads, crs, scn.cache_dir, clip=scenario_clip(scn, region, crs, facilities.geometry))
     with steps.step("Loading population 人口"):
         if scn.census_column:   # census counts per unit, spread along the roads
             cells = allocate(units, road_weights(roads), scn.cell_size_m, population="census_population")
@@ -151,9 +151,10 @@ def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
             with steps.step(f"Snapping to roads, profile '{rule.travel_profile}'"):
                 models[rule.travel_profile] = cov.build_travel_model(
                     region.roads, rule.travel_profile, scn.travel_overrides.get(rule.travel_profile), x, y,
-                    fac, scn.facility_max_access_m, scn.facilities.path)
+                    fac, scn.facility_max_access_m, scn.facilities.path, scn.profile.max_access_m)
                 if len(models) == 1:  # the same roads for every profile: warn once
                     cov.warn_cut_off(models[rule.travel_profile], pop)
+                    cov.warn_long_access_legs(models[rule.travel_profile], fac)
                     if scn.facilities.coords == "wgs84":
                         cov.warn_coordinate_offset(models[rule.travel_profile], fac)
         model = models[rule.travel_profile]
@@ -199,6 +200,13 @@ def _tag(frame: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     return frame
 
 
+def _judged_facility_key(rule: Rule) -> str:
+    """The key of ``nearest_measures`` naming the facility whose value the rule judges."""
+    if rule.kind == "radius":
+        return "straight_fac" if rule.measure == "straight_line" else "network_fac"
+    return "time_fac"
+
+
 def _store_cell_columns(cells, rule: Rule, meas: dict, value, passed, reason, applies, fac) -> None:
     fids = fac["facility_id"].to_numpy()
     ids = lambda k: np.where(meas[k] >= 0, fids[np.maximum(meas[k], 0)], "")  # noqa: E731
@@ -206,7 +214,9 @@ def _store_cell_columns(cells, rule: Rule, meas: dict, value, passed, reason, ap
     cells[f"{prefix}_straight_km"] = meas["straight_m"] / 1000.0
     cells[f"{prefix}_network_km"] = meas["network_m"] / 1000.0
     cells[f"{prefix}_time_min"] = meas["time_s"] / 60.0
-    cells[f"{prefix}_nearest"] = ids("time_fac")
+    cells[f"{prefix}_nearest"] = ids(_judged_facility_key(rule))   # the station whose value is judged
+    if rule.kind == "radius":
+        cells[f"{prefix}_nearest_by_time"] = ids("time_fac")
     cells[f"{prefix}_pass"] = np.where(applies, passed, False)
     cells[f"{prefix}_applies"] = applies
     cells[f"{prefix}_gap"] = reason
@@ -239,7 +249,7 @@ def _model_for(result: Result, name: str) -> cov.TravelModel:
     cells = region.cells
     model = cov.build_travel_model(region.roads, name, scn.travel_overrides.get(name),
                                    cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy(), region.facilities,
-                                   scn.facility_max_access_m, scn.facilities.path)
+                                   scn.facility_max_access_m, scn.facilities.path, scn.profile.max_access_m)
     result.models[name] = model
     return model
 

@@ -3,13 +3,20 @@
 Only ways tagged ``highway=*`` (and ``route=ferry``) become roads; railways, rivers and other ways
 in the file are dropped. ``oneway=yes|true|1|-1`` and roundabouts are honoured, ``maxspeed`` is parsed
 to km/h. Geometry is projected to the region's metric CRS and lengths are measured there.
-The cache is a compressed ``.npz`` keyed by the file's path, size, modification time and CRS.
+The cache is a compressed ``.npz`` keyed by the file's path, size, modification time, CRS and clip.
+
+A national extract is clipped before the graph is built: :func:`clip_box` gives the region's
+bounding box plus a margin (:func:`clip_margin_m`, the farthest any rule, isochrone or catchment of
+the scenario can reach), and only the ways with a node inside it are read (whole ways, so roads
+crossing the edge stay connected). A trip that stays within the margin is modelled exactly as on the
+whole extract: every verdict, and every value up to the margin's reach.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +24,14 @@ import pandas as pd
 import shapely
 
 from .errors import InputError
-from .network import RoadNetwork, parse_maxspeed, segments_from_directed_edges
+from .network import TRAVEL_PROFILES, RoadNetwork, parse_maxspeed, segments_from_directed_edges, travel_profile
 
-CACHE_VERSION = "roads-v1"
+CACHE_VERSION = "roads-v2"
 _ONEWAY_TRUE = {"yes", "true", "1"}
 _ONEWAY_REVERSE = {"-1", "reverse"}
+CLIP_SAFETY = 1.5            # roads are kept up to 1.5 × the scenario's farthest reach beyond the region
+MIN_CLIP_MARGIN_M = 5_000.0  # and never less than 5 km
+SUBCENTRE_MINUTES = 30.0     # the sub-centre catchment's default limit (subcentres.DEFAULT_MINUTES)
 
 
 def _first(value: object) -> object:
@@ -31,9 +41,10 @@ def _first(value: object) -> object:
     return value
 
 
-def _cache_path(path: Path, crs: str, cache_dir: Path) -> Path:
+def _cache_path(path: Path, crs: str, cache_dir: Path, clip: tuple | None = None) -> Path:
     stat = path.stat()
-    key = f"{CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{crs}"
+    box = "all" if clip is None else ",".join(f"{v:.6f}" for v in clip)
+    key = f"{CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{crs}|{box}"
     return cache_dir / f"roads-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
 
 
@@ -46,7 +57,7 @@ def _save(net: RoadNetwork, target: Path) -> None:
         tmp, crs=np.array(net.crs), source=np.array(net.source), node_x=net.node_x, node_y=net.node_y,
         seg_a=net.seg_a, seg_b=net.seg_b, seg_length=net.seg_length,
         seg_highway=net.seg_highway.astype(str), seg_maxspeed=net.seg_maxspeed, seg_fwd=net.seg_fwd,
-        seg_bwd=net.seg_bwd, seg_ferry=net.seg_ferry,
+        seg_bwd=net.seg_bwd, seg_ferry=net.seg_ferry, seg_way=net.seg_way,
         wkb=np.frombuffer(b"".join(wkb), dtype=np.uint8), wkb_len=lengths)
     os.replace(tmp, target)
 
@@ -61,28 +72,45 @@ def _load(target: Path) -> RoadNetwork:
             crs=str(z["crs"]), node_x=z["node_x"], node_y=z["node_y"], seg_a=z["seg_a"],
             seg_b=z["seg_b"], seg_length=z["seg_length"], seg_highway=z["seg_highway"].astype(object),
             seg_maxspeed=z["seg_maxspeed"], seg_fwd=z["seg_fwd"], seg_bwd=z["seg_bwd"],
-            seg_geometry=geoms, seg_ferry=z["seg_ferry"], source=str(z["source"]))
+            seg_geometry=geoms, seg_ferry=z["seg_ferry"], seg_way=z["seg_way"], source=str(z["source"]))
 
 
-def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None) -> RoadNetwork:
-    """Read an OSM file (.osm/.xml/.osm.bz2 via osmnx, .pbf via pyrosm) as a projected RoadNetwork."""
+def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None,
+               clip: tuple[float, float, float, float] | None = None) -> RoadNetwork:
+    """Read an OSM file (.osm/.xml/.osm.bz2 via osmnx, .pbf via pyrosm) as a projected RoadNetwork.
+
+    Parameters
+    ----------
+    path : OSM extract (or GraphML from ``coverage-planner fetch osm``).
+    crs : the region's metric CRS.
+    cache_dir : folder for the ``.npz`` cache (none when not given).
+    clip : (west, south, east, north) in degrees: keep only the ways with a node in this box
+        (see :func:`clip_box`); None reads every way.
+
+    Returns
+    -------
+    RoadNetwork
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"the road file {path} does not exist.", file=path, field="roads.path",
                          fix="check the path in the scenario (relative paths are relative to the scenario file), "
                              "or download an extract with 'coverage-planner fetch pbf'.")
-    cache = _cache_path(path, crs, Path(cache_dir)) if cache_dir else None
+    if clip is not None and _file_within(path, clip):
+        clip = None          # the extract lies inside the box: clipping would drop nothing
+    cache = _cache_path(path, crs, Path(cache_dir), clip) if cache_dir else None
     if cache and cache.exists():
         return _load(cache)
     name = path.name.lower()
-    if name.endswith(".pbf"):
-        edges, ids = _read_pbf(path)
-    elif name.endswith((".osm", ".xml", ".osm.bz2", ".xml.bz2", ".graphml")):
-        edges, ids = _read_xml(path)
-    else:
+    if not name.endswith((".pbf", ".osm", ".xml", ".osm.bz2", ".xml.bz2", ".graphml")):
         raise InputError(f"unknown road file type '{path.suffix}'.", file=path, field="roads.path",
                          fix="give an OpenStreetMap extract as .osm.pbf, .osm or .osm.bz2, or a .graphml "
                              "from 'coverage-planner fetch osm'.")
+    with tempfile.TemporaryDirectory(prefix="coverage-planner-clip-") as tmp:
+        source = path if clip is None or name.endswith(".graphml") else _clip_osm(path, clip, Path(tmp))
+        edges, ids = _read_pbf(source) if source.name.lower().endswith(".pbf") else _read_xml(source)
+    if clip is not None and name.endswith(".graphml"):
+        edges = _edges_in_box(edges, ids, clip)
     net = _to_network(edges, ids, crs, str(path))
     if net.n_segments == 0:
         raise InputError("the road file contains no ways tagged highway=*.", file=path, field="highway",
@@ -90,6 +118,120 @@ def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None) 
     if cache:
         _save(net, cache)
     return net
+
+
+def clip_margin_m(rules, travel_overrides: dict | None = None, minutes: list[float] | tuple = (),
+                  safety: float = CLIP_SAFETY) -> float:
+    """How far beyond the region roads are kept: ``safety`` × the farthest reach of the scenario.
+
+    Reach is a radius rule's largest distance, or a time limit (time rules, isochrones, catchments:
+    ``minutes``) driven at the top speed (max_kmh) of any travel profile. The safety factor (1.5)
+    covers the siting models' loose standard (DSM, 1.5 × the rule) and keeps values exact up to
+    1.5 × each limit. At least :data:`MIN_CLIP_MARGIN_M`.
+    """
+    top_kmh = max(float(travel_profile(name, (travel_overrides or {}).get(name)).get("max_kmh", 130.0))
+                  for name in TRAVEL_PROFILES)
+    reach = [float(m) * 60.0 * top_kmh / 3.6 for m in minutes]
+    for rule in rules:
+        if not rule.spatial:
+            continue
+        limits = [v for v in (rule.threshold("urban"), rule.threshold("rural")) if v is not None]
+        if limits:   # metres for radius rules, seconds for time rules
+            reach.append(max(limits) if rule.kind == "radius" else max(limits) * top_kmh / 3.6)
+    return max(MIN_CLIP_MARGIN_M, safety * max(reach, default=0.0))
+
+
+def scenario_clip(scn, region: shapely.Geometry, crs: str, points=None) -> tuple[float, float, float, float]:
+    """The clip box for a scenario's roads.
+
+    The bounding box of the region and of ``points`` (the facilities, which must find their roads
+    even when they stand outside the region), grown by :func:`clip_margin_m` of the scenario's rules,
+    its isochrone minutes and its sub-centre catchment minutes ([subcentres] minutes, default 30).
+    """
+    sub = scn.raw.get("subcentres", {}) if isinstance(scn.raw.get("subcentres", {}), dict) else {}
+    minutes = [*scn.isochrone_minutes, sub.get("minutes", SUBCENTRE_MINUTES)]
+    minutes = [m for m in minutes if isinstance(m, (int, float)) and not isinstance(m, bool) and m > 0]
+    extent = region if points is None else shapely.union_all([region, *np.asarray(points, dtype=object)])
+    return clip_box(extent, crs, clip_margin_m(scn.profile.rules, scn.travel_overrides, minutes))
+
+
+def clip_box(region: shapely.Geometry, crs: str, margin_m: float) -> tuple[float, float, float, float]:
+    """(west, south, east, north) in degrees of the region's bounding box grown by ``margin_m``."""
+    from pyproj import Transformer
+
+    x0, y0, x1, y1 = region.bounds
+    box = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform_bounds(
+        x0 - margin_m, y0 - margin_m, x1 + margin_m, y1 + margin_m, densify_pts=21)
+    return tuple(round(float(v), 6) for v in box)
+
+
+def _file_within(path: Path, box: tuple[float, float, float, float]) -> bool:
+    """True when the OSM file's header gives its bounds and they lie inside ``box``.
+
+    Every way of an extract has a node inside its bounds, so clipping to a larger box keeps them all.
+    """
+    if path.name.lower().endswith(".graphml"):
+        return False
+    import osmium
+
+    try:
+        reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+        bounds = reader.header().box()
+        reader.close()
+    except RuntimeError:
+        return False          # unreadable: the readers report it
+    if not bounds.valid():
+        return False
+    west, south, east, north = box
+    return (west <= bounds.bottom_left.lon and bounds.top_right.lon <= east
+            and south <= bounds.bottom_left.lat and bounds.top_right.lat <= north)
+
+
+def _clip_osm(path: Path, box: tuple[float, float, float, float], folder: Path) -> Path:
+    """Copy of an OSM file with only the road and ferry ways that have a node in ``box``, and their nodes.
+
+    One streaming pass over the file (pyosmium; node locations are cached in C++, only road ways reach
+    Python); memory grows with the clipped part only. The copy is PBF for a PBF input, else OSM XML.
+    """
+    import osmium
+
+    west, south, east, north = box
+    ways, nodes = [], {}
+    processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
+                 .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+                 .with_filter(osmium.filter.KeyFilter("highway", "route")))
+    try:
+        for way in processor:
+            if "highway" not in way.tags and way.tags.get("route") != "ferry":
+                continue
+            refs = [(n.ref, n.location) for n in way.nodes]
+            if not any(loc.valid() and west <= loc.lon <= east and south <= loc.lat <= north for _, loc in refs):
+                continue
+            nodes.update((ref, (loc.lon, loc.lat)) for ref, loc in refs if loc.valid())
+            ways.append(osmium.osm.mutable.Way(id=way.id, version=way.version, tags=dict(way.tags),
+                                               nodes=[ref for ref, _ in refs]))
+    except RuntimeError as exc:
+        raise InputError(f"could not read the OSM file ({exc}); it may be truncated or corrupt.", file=path,
+                         field="roads.path", fix="download the extract again (check its size against the "
+                                                 "server's).") from None
+    target = folder / ("clipped.osm.pbf" if path.name.lower().endswith(".pbf") else "clipped.osm")
+    writer = osmium.SimpleWriter(str(target))
+    try:
+        for ref in sorted(nodes):
+            writer.add_node(osmium.osm.mutable.Node(id=ref, version=1, location=nodes[ref]))
+        for way in sorted(ways, key=lambda w: w.id):
+            writer.add_way(way)
+    finally:
+        writer.close()
+    return target
+
+
+def _edges_in_box(edges: pd.DataFrame, coords: dict, box: tuple[float, float, float, float]) -> pd.DataFrame:
+    """Edges with an end node inside ``box`` (GraphML input, already read whole)."""
+    west, south, east, north = box
+    inside = {i for i, (x, y) in coords.items() if west <= x <= east and south <= y <= north}
+    keep = edges["u"].isin(inside) | edges["v"].isin(inside)
+    return edges[keep.to_numpy()].reset_index(drop=True)
 
 
 def _read_xml(path: Path):
@@ -107,11 +249,12 @@ def _read_xml(path: Path):
         raise InputError(f"could not read the OSM XML file ({type(exc).__name__}: {exc}).", file=path,
                          field="roads.path", fix="check that the file is a complete OSM XML extract.") from None
     if graph.number_of_edges() == 0:
-        return pd.DataFrame(columns=["u", "v", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
+        return pd.DataFrame(columns=["u", "v", "way", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
     nodes, edges = ox.graph_to_gdfs(graph, nodes=True, edges=True, fill_edge_geometry=True)
     edges = edges.reset_index()
     frame = pd.DataFrame({
         "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(),
+        "way": edges["osmid"].map(_first) if "osmid" in edges else -1,
         "highway": edges["highway"].map(_first) if "highway" in edges else None,
         "maxspeed": edges["maxspeed"] if "maxspeed" in edges else None,
         "route": edges["route"].map(_first) if "route" in edges else None,
@@ -135,13 +278,14 @@ def _read_pbf(path: Path):
                          "or corrupt.", file=path, field="roads.path",
                          fix="download the extract again (check its size against the server's).") from None
     if edges is None or len(edges) == 0:
-        return pd.DataFrame(columns=["u", "v", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
+        return pd.DataFrame(columns=["u", "v", "way", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
     oneway = edges["oneway"].fillna("").astype(str).str.lower() if "oneway" in edges else pd.Series("", index=edges.index)
     junction = edges["junction"].fillna("").astype(str).str.lower() if "junction" in edges else ""
     one = oneway.isin(_ONEWAY_TRUE) | (junction.isin(["roundabout", "circular"]) if len(junction) else False)
     rev = oneway.isin(_ONEWAY_REVERSE)
     frame = pd.DataFrame({
-        "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(), "highway": edges["highway"].to_numpy(),
+        "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(), "way": edges["id"].to_numpy(),
+        "highway": edges["highway"].to_numpy(),
         "maxspeed": edges["maxspeed"].to_numpy() if "maxspeed" in edges else None,
         "route": edges["route"].to_numpy() if "route" in edges else None,
         "geometry": edges.geometry.to_numpy(), "oneway": (one | rev).to_numpy(),
@@ -174,8 +318,8 @@ def _pbf_ferries(path: Path):
         for (u, x0, y0), (v, x1, y1) in zip(refs[:-1], refs[1:]):
             coords[u], coords[v] = (x0, y0), (x1, y1)
             line = shapely.LineString([(x0, y0), (x1, y1)])
-            rows += [(u, v, line), (v, u, shapely.reverse(line))]
-    frame = pd.DataFrame(rows, columns=["u", "v", "geometry"])
+            rows += [(u, v, way.id, line), (v, u, way.id, shapely.reverse(line))]
+    frame = pd.DataFrame(rows, columns=["u", "v", "way", "geometry"])
     frame["highway"], frame["maxspeed"], frame["route"], frame["oneway"] = None, None, "ferry", True
     return frame, coords
 
@@ -198,6 +342,8 @@ def _to_network(frame: pd.DataFrame, coords: dict, crs: str, source: str) -> Roa
     v = np.searchsorted(osm_ids, frame["v"].to_numpy().astype(np.int64))
     maxspeed = np.array([parse_maxspeed(m) for m in frame["maxspeed"]]) if "maxspeed" in frame \
         else np.full(len(frame), np.nan)
+    way = pd.to_numeric(frame["way"], errors="coerce").fillna(-1).to_numpy(np.int64) if "way" in frame \
+        else np.full(len(frame), -1, dtype=np.int64)
     seg = segments_from_directed_edges(u, v, shapely.length(geom), geom, seg_highway=highway,
-                                       seg_maxspeed=maxspeed, seg_ferry=is_ferry)
+                                       seg_maxspeed=maxspeed, seg_ferry=is_ferry, seg_way=way)
     return RoadNetwork(crs=crs, node_x=xy.x.to_numpy(), node_y=xy.y.to_numpy(), source=source, **seg)

@@ -217,7 +217,8 @@ def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -
     x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
     with steps.step(f"Snapping to roads, profile '{rule.travel_profile}'"):
         model = cov.build_travel_model(region.roads, rule.travel_profile, scn.travel_overrides.get(rule.travel_profile),
-                                       x, y, fac, scn.facility_max_access_m, scn.facilities.path)
+                                       x, y, fac, scn.facility_max_access_m, scn.facilities.path,
+                                       max_access_m=scn.profile.max_access_m)
     ems = fac[has_role(fac["type"], rule.facility_types)]
     existing = gpd.GeoDataFrame({"candidate_id": ems["facility_id"].to_numpy(), "name": ems["name"].to_numpy(),
                                  "name_en": ems["name_en"].to_numpy(), "source": "existing"},

@@ -294,7 +294,8 @@ def evaluate_candidates(scn: Scenario, region: Region, settings: Settings, cand:
     limit = settings.minutes * 60.0
     with steps.step(f"Snapping to roads, profile '{TRAVEL_PROFILE}'"):
         model = cov.build_travel_model(region.roads, TRAVEL_PROFILE, scn.travel_overrides.get(TRAVEL_PROFILE),
-                                       x, y, fac, scn.facility_max_access_m, scn.facilities.path)
+                                       x, y, fac, scn.facility_max_access_m, scn.facilities.path,
+                                       max_access_m=scn.profile.max_access_m)
         cov.warn_cut_off(model, pop)
         csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.snappable)
         far = np.flatnonzero(csnap.access_m > scn.facility_max_access_m)
