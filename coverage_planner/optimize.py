@@ -28,9 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .solver_errors import BadP, InfeasibleModel, SitingModelError, SolverFailure, SolverTimeLimit
+
 __all__ = [
     "Solution", "aggregate_rows", "lscp", "mclp", "p_median", "p_center", "mexclp", "backup_coverage",
     "greedy_mclp", "swap_improve", "greedy_lscp", "coverage_curve", "ambulances_needed",
+    "SitingModelError", "BadP", "InfeasibleModel", "SolverTimeLimit", "SolverFailure",
 ]
 
 OPTIMAL, TIME_LIMIT, HEURISTIC, PARTIAL = "optimal", "time_limit", "heuristic", "partial"
@@ -143,15 +146,15 @@ def _as_fixed(fixed, n_cols: int) -> np.ndarray:
     return out
 
 
-def _check_p(p, n_free: int, what: str = "new sites") -> int:
+def _check_p(p, n_free: int, what: str = "new sites", model: str = "model") -> int:
     if isinstance(p, (bool, np.bool_)) or not float(p).is_integer():
-        raise ValueError(f"p must be a whole number (got {p!r}).")
+        raise BadP(model, f"p must be a whole number (got {p!r}).", p)
     p = int(p)
     if p <= 0:
-        raise ValueError(f"p (the number of {what}) must be at least 1 (got {p}).")
+        raise BadP(model, f"p (the number of {what}) must be at least 1 (got {p}).", p)
     if p > n_free:
-        raise ValueError(f"p={p} {what} requested but only {n_free} free candidate sites "
-                         f"(not already fixed) can take them.")
+        raise BadP(model, f"p={p} {what} requested but only {n_free} free candidate sites "
+                   f"(not already fixed) can take them.", p, n_free)
     return p
 
 
@@ -387,10 +390,10 @@ def _solve_mip(A, cost, lower, upper, row_lo, row_hi, integer, maximize: bool, t
                          A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data,
                          np.asarray(integer, dtype=np.int32))
     if status == highspy.HighsStatus.kError:
-        raise RuntimeError("HiGHS rejected the model.")
+        raise SolverFailure("HiGHS", "HiGHS rejected the model.")
     if start is not None:
         h.setSolution(int(n_col), np.arange(n_col, dtype=np.int32), np.asarray(start, dtype=float))
-    h.run()
+    _run_interruptibly(h)
     ms, info = h.getModelStatus(), h.getInfo()
     M = highspy.HighsModelStatus
     if ms in (M.kInfeasible, M.kUnboundedOrInfeasible):
@@ -402,12 +405,30 @@ def _solve_mip(A, cost, lower, upper, row_lo, row_hi, integer, maximize: bool, t
                 M.kUnknown, M.kMemoryLimit):
         state = TIME_LIMIT
     else:
-        raise RuntimeError(f"HiGHS stopped: {h.modelStatusToString(ms)}")
+        raise SolverFailure("HiGHS", f"HiGHS stopped: {h.modelStatusToString(ms)}.")
     if np.any(integer):
         bound, duals = float(info.mip_dual_bound), None
     else:
         bound, duals = float(info.objective_function_value), np.asarray(h.getSolution().row_dual)
     return _Mip(state, x, bound if np.isfinite(bound) else math.nan, duals)
+
+
+def _run_interruptibly(h) -> None:
+    """Run HiGHS in a thread of its own so that Ctrl-C stops it at once.
+
+    HiGHS runs in C, where Python's signal handler cannot act; here the main thread waits in short
+    steps, and on ``KeyboardInterrupt`` tells HiGHS to stop (its interrupt callback), gives it a
+    moment to do so and raises the interrupt again.
+    """
+    h.HandleUserInterrupt = True
+    thread = h.startSolve()
+    try:
+        while not h.wait(0.05)[0]:
+            pass
+    except KeyboardInterrupt:
+        h.cancelSolve()
+        thread.join(1.0)
+        raise
 
 
 def _time_left(t0: float, time_limit: float | None) -> float:
@@ -567,7 +588,7 @@ def greedy_mclp(cover, weights, p: int, fixed=None) -> Solution:
     C = _as_cover(cover)
     w = _as_weights(weights, C.shape[0])
     fixed = _as_fixed(fixed, C.shape[1])
-    p = _check_p(p, C.shape[1] - len(fixed))
+    p = _check_p(p, C.shape[1] - len(fixed), model="MCLP")
     covered = (C @ _indicator(fixed, C.shape[1])) > 0
     order, values, bound = _greedy_steps(C, C.T.tocsr(), w, covered, p, p_bound=p)
     sel = _pad(order, C.shape[1], p, blocked=fixed)
@@ -681,7 +702,7 @@ def _lscp_exact(Ca: sp.csr_matrix, start: np.ndarray, time_limit: float, mip_gap
     mip = _solve_mip(Ca, np.ones(F), np.zeros(F), np.ones(F), np.ones(R), np.full(R, math.inf),
                      np.ones(F, bool), False, time_limit, mip_gap, start=_indicator(start, F))
     if mip.status == "infeasible":  # cannot happen: every row has a candidate
-        raise RuntimeError("LSCP reported infeasible on coverable rows.")
+        raise SolverFailure("LSCP", "HiGHS reported the covering of coverable rows infeasible.")
     sel = np.flatnonzero(mip.x > 0.5) if mip.x is not None else start
     if len(start) < len(sel):
         sel = start
@@ -981,7 +1002,7 @@ def mclp(cover, weights, p: int, fixed=None, time_limit: float = 60, mip_gap: fl
     w = _as_weights(weights, C.shape[0])
     fixed = _as_fixed(fixed, C.shape[1])
     free = np.setdiff1d(np.arange(C.shape[1]), fixed)
-    p = _check_p(p, len(free))
+    p = _check_p(p, len(free), model="MCLP")
     Ca, wa, base = _reduce_cover(C, w, fixed, free, aggregate)
     cols = np.arange(Ca.shape[1])
     if aggregate:
@@ -1096,7 +1117,7 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
     """
     t0 = time.perf_counter()
     M, w, fixed, fixed_mask, unc = _prep_cost(cost, weights, fixed)
-    p = _check_p(p, M.shape[1] - len(fixed))
+    p = _check_p(p, M.shape[1] - len(fixed), model="p-median")
     keep = (np.diff(M.indptr) > 0) & (w > 0)
     Mk = M[keep]
     rep, inverse = _group_rows(Mk, with_values=True)
@@ -1106,10 +1127,10 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
     mip = _median_exact(Ma, wa, fixed_mask, p, start, _time_left(t0, time_limit), mip_gap)
     if mip.status == "infeasible" or mip.x is None:
         if mip.status == "infeasible":
-            raise ValueError(f"p-median has no solution: with p={p} new sites (and {len(fixed)} fixed), "
+            raise InfeasibleModel("p-median", f"p-median has no solution: with p={p} new sites (and {len(fixed)} fixed), "
                              "some cells have no allowed open site. Allow more pairs (a longer cost limit) "
                              "or a larger p.")
-        raise RuntimeError("p-median: no feasible solution found within the time limit.")
+        raise SolverTimeLimit("p-median", "p-median: no feasible solution found within the time limit.", time_limit)
     chosen = np.flatnonzero(mip.x[:M.shape[1]] > 0.5)
     best, _ = _row_min(M, np.isin(np.arange(M.shape[1]), chosen))
     obj = float(np.sum(w[keep] * best[keep]))
@@ -1156,22 +1177,28 @@ def _center_try(M, radius, fixed, free, p, time_left, mip_gap):
     return "unknown", None
 
 
-def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 1e-6) -> Solution:
+def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 1e-6,
+             weights=None) -> Solution:
     """p-center: choose p NEW sites (plus ``fixed``) minimising the worst cost to the nearest site.
 
     Solved exactly by binary search over the distinct costs: radius r is achievable iff the set
     covering problem with the pairs of cost ≤ r needs at most p new sites (greedy first, then an
     exact LSCP). Rows with no stored pair are reported as uncoverable and excluded. At the time
     limit the best radius found is returned with the smallest radius not yet ruled out as bound.
+    With ``weights`` (population), rows of weight 0 (nobody lives there) do not count, and the
+    uncoverable rows are reported with their people; without, every row counts one.
     """
     t0 = time.perf_counter()
-    M, w, fixed, fixed_mask, unc = _prep_cost(cost, None, fixed)
+    M_all, w_all, fixed, fixed_mask, _ = _prep_cost(cost, weights, fixed)
+    rows = np.flatnonzero(w_all > 0) if weights is not None else np.arange(M_all.shape[0])
+    M = M_all[rows]
+    unc = rows[np.diff(M.indptr) == 0]
     free = np.flatnonzero(~fixed_mask)
-    p = _check_p(p, len(free))
+    p = _check_p(p, len(free), model="p-center")
     coverable = np.diff(M.indptr) > 0
     values = np.unique(M.data)
     if not coverable.any():
-        raise ValueError("p-center: no cell has an allowed pair with any candidate.")
+        raise InfeasibleModel("p-center", "p-center: no cell has an allowed pair with any candidate.")
     nearest = _row_min(M, np.ones(M.shape[1], bool))[0][coverable].max()
     lo = int(np.searchsorted(values, nearest))
     warm = _median_greedy(M, coverable.astype(float), fixed_mask, ~fixed_mask, p)
@@ -1182,9 +1209,9 @@ def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 
         answer, best = _center_try(M, values[hi], fixed, free, p, _time_left(t0, time_limit), mip_gap)
         if answer != "yes":
             if answer == "no":
-                raise ValueError(f"p-center has no solution: with p={p} new sites (and {len(fixed)} fixed) "
+                raise InfeasibleModel("p-center", f"p-center has no solution: with p={p} new sites (and {len(fixed)} fixed) "
                                  "some cells cannot reach any open site through the allowed pairs.")
-            raise RuntimeError("p-center: no feasible solution found within the time limit.")
+            raise SolverTimeLimit("p-center", "p-center: no feasible solution found within the time limit.", time_limit)
     while lo < hi:
         mid = (lo + hi) // 2
         answer, sel = _center_try(M, values[mid], fixed, free, p, _time_left(t0, time_limit), mip_gap)
@@ -1203,8 +1230,8 @@ def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 
     obj = float(_row_min(M, is_open)[0][coverable].max())
     summary = f"{_sites_text(p, len(fixed))}; worst cost {obj:,.1f}"
     return _result("p-center", t0, np.flatnonzero(is_open), obj, values[lo] if status != OPTIMAL else obj,
-                   status, M.shape[0], M.shape[0], unc, float(len(unc)), summary, weighted=False,
-                   dropped=len(unc) > 0)
+                   status, M_all.shape[0], M.shape[0], unc, float(w_all[unc].sum()), summary,
+                   weighted=weights is not None, dropped=len(unc) > 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1219,19 +1246,19 @@ def _capacity(max_per_site, n_cols: int, lower: np.ndarray, total: int) -> np.nd
     return cap
 
 
-def _prep_fleet(cover, weights, p, fixed, max_per_site, what="new ambulances"):
+def _prep_fleet(cover, weights, p, fixed, max_per_site, what="new ambulances", model="MEXCLP"):
     C = _as_cover(cover)
     w = _as_weights(weights, C.shape[0])
     fixed = _as_fixed(fixed, C.shape[1])
     lower = _indicator(fixed, C.shape[1])
     if isinstance(p, (bool, np.bool_)) or not float(p).is_integer() or int(p) <= 0:
-        raise ValueError(f"p (the number of {what}) must be a whole number of at least 1 (got {p!r}).")
+        raise BadP(model, f"p (the number of {what}) must be a whole number of at least 1 (got {p!r}).", p)
     p = int(p)
     cap = _capacity(max_per_site, C.shape[1], lower, p + len(fixed))
     room = int(np.floor(cap - lower).sum())
     if p > room:
-        raise ValueError(f"p={p} {what} requested but the candidate sites have room for only {room} more "
-                         "(max_per_site).")
+        raise BadP(model, f"p={p} {what} requested but the candidate sites have room for only {room} more "
+                   "(max_per_site).", p, room)
     return C, w, fixed, lower, cap, p
 
 
@@ -1358,7 +1385,8 @@ def backup_coverage(cover, cover_loose, weights, p: int, alpha: float = 0.95, fi
     if Lraw.shape != S.shape:
         raise ValueError("cover and cover_loose must have the same shape.")
     L = (Lraw + S).astype(bool)
-    C, w, fixed, lower, cap, p = _prep_fleet(L, weights, p, fixed, max_per_site, what="new sites/ambulances")
+    C, w, fixed, lower, cap, p = _prep_fleet(L, weights, p, fixed, max_per_site, what="new sites/ambulances",
+                                             model="backup")
     m, total = C.shape[1], p + len(fixed)
     unc = np.flatnonzero(np.diff(L.indptr) == 0)
     keep = (np.diff(L.indptr) > 0) & (w > 0)
@@ -1389,11 +1417,11 @@ def backup_coverage(cover, cover_loose, weights, p: int, alpha: float = 0.95, fi
                      np.r_[np.ones(m, bool), np.zeros(R, bool), np.ones(R, bool)], True,
                      _time_left(t0, time_limit), mip_gap, start=x0)
     if mip.status == "infeasible":
-        raise ValueError(f"backup coverage has no solution with p={p}: covering every reachable cell within the "
+        raise InfeasibleModel("backup", f"backup coverage has no solution with p={p}: covering every reachable cell within the "
                          f"loose standard and {alpha:.0%} of people within the strict standard needs more sites "
                          "(see lscp() on the loose standard), or a lower alpha.")
     if mip.x is None and counts0 is None:
-        raise RuntimeError("backup coverage: no feasible solution found within the time limit.")
+        raise SolverTimeLimit("backup", "backup coverage: no feasible solution found within the time limit.", time_limit)
     counts = np.rint(mip.x[:m]) if mip.x is not None else counts0
     D = L if double_within == "loose" else S
     obj = float(w[keep & ((D @ counts) >= 2)].sum())
