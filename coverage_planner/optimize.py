@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from . import median_lagrange as _ml
 from .solver_errors import BadP, InfeasibleModel, SitingModelError, SolverFailure, SolverTimeLimit
 
 __all__ = [
@@ -417,17 +418,19 @@ def _run_interruptibly(h) -> None:
     """Run HiGHS in a thread of its own so that Ctrl-C stops it at once.
 
     HiGHS runs in C, where Python's signal handler cannot act; here the main thread waits in short
-    steps, and on ``KeyboardInterrupt`` tells HiGHS to stop (its interrupt callback), gives it a
-    moment to do so and raises the interrupt again.
+    steps, and on ``KeyboardInterrupt`` tells HiGHS to stop (its interrupt callback), gives it half a
+    second to do so and raises the interrupt again, marked ``solver_running`` when HiGHS is still busy
+    (it may take seconds to reach its next check).
     """
     h.HandleUserInterrupt = True
     thread = h.startSolve()
     try:
         while not h.wait(0.05)[0]:
             pass
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         h.cancelSolve()
-        thread.join(1.0)
+        thread.join(0.5)
+        exc.solver_running = thread.is_alive()  # the CLI then exits at once rather than wait for HiGHS
         raise
 
 
@@ -1061,10 +1064,11 @@ def _median_greedy(M: sp.csr_matrix, w: np.ndarray, is_open: np.ndarray, allowed
 
 
 def _median_exact(M, w, fixed_mask: np.ndarray, p: int, start: np.ndarray | None, time_limit: float,
-                  mip_gap: float) -> _Mip:
+                  mip_gap: float, allowed: np.ndarray | None = None) -> _Mip:
     """min Σ w_i c_ij z_ij  s.t.  Σ_j z_ij = 1,  z_ij ≤ x_j (free j),  Σ_free x = p;  fixed x = 1.
 
-    Pairs costlier than the row's cheapest fixed site are never needed and are left out.
+    Pairs costlier than the row's cheapest fixed site are never needed and are left out. Columns
+    outside ``allowed`` (a mask; default all) stay closed.
     """
     R, m = M.shape
     rows_e = np.repeat(np.arange(R), np.diff(M.indptr))
@@ -1092,8 +1096,9 @@ def _median_exact(M, w, fixed_mask: np.ndarray, p: int, start: np.ndarray | None
         _, pos = _row_min(sub, is_open)
         if (pos >= 0).all():
             x0 = np.concatenate([is_open.astype(float), _indicator(pos, E)])
+    x_hi = np.ones(m) if allowed is None else (allowed | fixed_mask).astype(float)
     return _solve_mip(A, np.concatenate([np.zeros(m), w[rows_e] * cost_e]), np.concatenate([x_lo, np.zeros(E)]),
-                      np.ones(m + E), np.r_[np.ones(R), np.full(L, -math.inf), p],
+                      np.concatenate([x_hi, np.ones(E)]), np.r_[np.ones(R), np.full(L, -math.inf), p],
                       np.r_[np.ones(R), np.zeros(L), p], np.r_[np.ones(m, bool), np.zeros(E, bool)],
                       False, time_limit, mip_gap, start=x0)
 
@@ -1113,7 +1118,11 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
 
     Assignment variables exist only for stored pairs. Rows with no stored pair are reported as
     uncoverable and excluded (status "partial"). Identical rows (same pairs and costs) are merged.
-    Raises ValueError when no choice of p sites gives every coverable row an allowed open site.
+    A greedy start and a Lagrangian bound (:mod:`coverage_planner.median_lagrange`) come first; the
+    sites the bound rules out are dropped, and HiGHS solves what is left when it has at most
+    ``MEDIAN_MAX_PAIRS`` pairs (else the best solution found is returned with its proven bound, status
+    "heuristic"). Raises :class:`InfeasibleModel` when no choice of p sites gives every coverable row
+    an allowed open site, :class:`SolverTimeLimit` when none was found within the time limit.
     """
     t0 = time.perf_counter()
     M, w, fixed, fixed_mask, unc = _prep_cost(cost, weights, fixed)
@@ -1122,24 +1131,94 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
     Mk = M[keep]
     rep, inverse = _group_rows(Mk, with_values=True)
     Ma, wa = Mk[rep], np.bincount(inverse, weights=w[keep], minlength=len(rep))
-    start = _median_greedy(Ma, wa, fixed_mask, ~fixed_mask, p)
-    start = start if len(start) == p else None
-    mip = _median_exact(Ma, wa, fixed_mask, p, start, _time_left(t0, time_limit), mip_gap)
-    if mip.status == "infeasible" or mip.x is None:
-        if mip.status == "infeasible":
-            raise InfeasibleModel("p-median", f"p-median has no solution: with p={p} new sites (and {len(fixed)} fixed), "
-                             "some cells have no allowed open site. Allow more pairs (a longer cost limit) "
-                             "or a larger p.")
-        raise SolverTimeLimit("p-median", "p-median: no feasible solution found within the time limit.", time_limit)
-    chosen = np.flatnonzero(mip.x[:M.shape[1]] > 0.5)
+    chosen, bound, status = _median_solve(Ma, wa, fixed_mask, p, t0 + float(time_limit), mip_gap)
     best, _ = _row_min(M, np.isin(np.arange(M.shape[1]), chosen))
     obj = float(np.sum(w[keep] * best[keep]))
-    status = mip.status
     total = float(w[keep].sum())
     summary = (f"{_sites_text(p, len(fixed))}; weighted cost {obj:,.1f} "
                f"(mean {obj / total if total else 0:,.1f} per person)")
-    return _result("p-median", t0, chosen, obj, obj if status == OPTIMAL else mip.bound, status, M.shape[0],
+    return _result("p-median", t0, chosen, obj, obj if status == OPTIMAL else min(bound, obj), status, M.shape[0],
                    Ma.shape[0], unc, float(w[unc].sum()), summary, dropped=bool(w[unc].sum() > 0))
+
+
+MEDIAN_MAX_PAIRS = 400_000   # pairs of the exact p-median model; about 1 GB of HiGHS memory at most
+
+
+def _median_solve(Ma, wa, fixed_mask: np.ndarray, p: int, deadline: float,
+                  mip_gap: float) -> tuple[np.ndarray, float, str]:
+    """Open columns, proven lower bound and status: greedy, Lagrangian bound and fixing, then HiGHS."""
+    start = _median_greedy(Ma, wa, fixed_mask, ~fixed_mask, p)
+    start_mask = fixed_mask | np.isin(np.arange(Ma.shape[1]), start)
+    if not np.isfinite(_ml.assignment_cost(Ma, wa, start_mask)):
+        start_mask = _median_feasible_start(Ma, wa, fixed_mask, p, deadline, mip_gap)
+    budget = max(0.0, deadline - time.perf_counter())
+    lag = _ml.subgradient(Ma, wa, fixed_mask, p, start_mask, time.perf_counter() + budget / 2, mip_gap)
+    incumbent = np.flatnonzero(lag.open_cols)
+    if lag.cost - lag.bound <= mip_gap * abs(lag.cost):
+        return incumbent, lag.cost, OPTIMAL
+    closed, forced = _ml.fixed_by_bound(lag, fixed_mask, p)
+    Mr = _keep_columns(Ma, ~closed) if closed.any() else Ma
+    if (np.diff(Mr.indptr) == 0).any():   # a row every cheaper solution would leave unserved
+        return incumbent, lag.cost, OPTIMAL
+    fixed_r = fixed_mask | forced
+    if Mr.nnz > MEDIAN_MAX_PAIRS or time.perf_counter() >= deadline:
+        return incumbent, lag.bound, HEURISTIC if time.perf_counter() < deadline else TIME_LIMIT
+    new = np.flatnonzero(lag.open_cols & ~fixed_r)
+    mip = _median_exact(Mr, wa, fixed_r, p - int(forced.sum()), new, _time_left_until(deadline), mip_gap,
+                        allowed=~closed)
+    if mip.status == "infeasible" or mip.x is None:   # nothing cheaper than the incumbent
+        return incumbent, lag.cost if mip.status == "infeasible" else lag.bound, \
+            OPTIMAL if mip.status == "infeasible" else mip.status
+    chosen = np.flatnonzero(mip.x[:Ma.shape[1]] > 0.5)
+    if _ml.assignment_cost(Ma, wa, np.isin(np.arange(Ma.shape[1]), chosen)) > lag.cost:
+        chosen = incumbent
+    bound = lag.bound if not np.isfinite(mip.bound) else max(lag.bound, min(mip.bound, lag.cost))
+    return chosen, bound, mip.status
+
+
+def _median_feasible_start(Ma, wa, fixed_mask: np.ndarray, p: int, deadline: float, mip_gap: float) -> np.ndarray:
+    """An open mask that gives every row an allowed site: the fewest sites that reach every row (a set
+    covering problem on the pairs, usually tiny after merging rows), topped up greedily to p.
+
+    Raises :class:`InfeasibleModel` when more than p new sites are needed, :class:`SolverTimeLimit`
+    when the time ran out before either was shown.
+    """
+    free = np.flatnonzero(~fixed_mask)
+    S = sp.csr_matrix((np.ones(Ma.nnz, bool), Ma.indices, Ma.indptr), shape=Ma.shape)
+    need = ~((S @ fixed_mask.astype(float)) > 0)
+    sub = S[need][:, free]
+    rep, _ = _group_rows(sub)
+    Sa = sub[rep]
+    sel, lower = _greedy_cover_all(Sa, Sa.T.tocsr())
+    if len(sel) > p and lower <= p:
+        status = TIME_LIMIT
+        if _time_left_until(deadline) > 0:
+            exact, status, lower = _lscp_exact(Sa, sel, _time_left_until(deadline), mip_gap)
+            sel = exact if len(exact) < len(sel) else sel
+        if len(sel) > p and status != OPTIMAL and lower <= p:
+            raise SolverTimeLimit("p-median", "p-median: no feasible solution found within the time limit.",
+                                  math.nan)
+    if len(sel) > p:
+        raise InfeasibleModel("p-median", f"p-median has no solution: with p={p} new sites (and "
+                              f"{int(fixed_mask.sum())} fixed), some cells have no allowed open site; at least "
+                              f"{max(math.ceil(lower - 1e-9), p + 1)} new sites are needed. Allow more pairs (a longer cost "
+                              "limit) or a larger p.")
+    is_open = fixed_mask.copy()
+    is_open[free[sel]] = True
+    is_open[_median_greedy(Ma, wa, is_open, ~is_open, p - len(sel))] = True
+    return is_open
+
+
+def _keep_columns(M: sp.csr_matrix, allowed: np.ndarray) -> sp.csr_matrix:
+    """The stored entries (explicit zeros included) whose column is allowed."""
+    ok = allowed[M.indices]
+    rows_e = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))[ok]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows_e, minlength=M.shape[0]))])
+    return sp.csr_matrix((M.data[ok], M.indices[ok], indptr), shape=M.shape)
+
+
+def _time_left_until(deadline: float) -> float:
+    return deadline - time.perf_counter()
 
 
 def _within(M: sp.csr_matrix, radius: float) -> sp.csr_matrix:

@@ -323,7 +323,7 @@ def _within(cost: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
 
 def solve_models(problem: SitingProblem, settings: dict, models: list[str], steps: Steps) -> dict:
     """Run the requested models; returns {model: Solution}."""
-    p = settings["p"]
+    p = settings["p"] + (problem.n_existing - len(problem.fixed))   # relocated stations are not lost
     w, limit_s = problem.weights, float(settings["time_limit_s"])
     fixed = problem.fixed
     out: dict[str, opt.Solution] = {}
@@ -391,7 +391,7 @@ def site_table(result: SitingResult, per_people: float, min_count: float) -> pd.
     prob, rows = result.problem, []
     for name, sol in result.solutions.items():
         open_cols = np.asarray(sol.selected, dtype=int)
-        new = [c for c in open_cols if c >= prob.n_existing or c not in prob.fixed]
+        new = [c for c in open_cols if c >= prob.n_existing]
         base = [c for c in open_cols if c not in new]
         served = _served(prob, open_cols)
         order, gained = _marginal_order(prob, base, new)
