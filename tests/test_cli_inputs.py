@@ -54,12 +54,15 @@ def _hidden_leftovers(folder: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------ output folder
 
-@pytest.mark.parametrize("command", ["run", "isochrones", "site", "subcentres"])
-def test_out_is_a_file_refused_before_any_work(tiny_region, monkeypatch, command):
+@pytest.mark.parametrize("command, case", [
+    ("run", "run --out names an existing file"), ("isochrones", "isochrones --out names an existing file"),
+    ("site", "site --out names an existing file"), ("subcentres", "subcentres --out names an existing file"),
+])
+def test_out_is_a_file_refused_before_any_work(tiny_region, monkeypatch, command, case):
     target = tiny_region.parent / "report.txt"
     target.write_text("not a folder")
     _no_loading(monkeypatch)
-    refused_cli(f"--out names an existing file ({command})", [command, str(tiny_region), "--out", str(target)],
+    refused_cli(case, [command, str(tiny_region), "--out", str(target)],
                 match=r"--out.*report\.txt is a file, not a folder.*Fix: choose another output folder")
     assert target.read_text() == "not a folder" and not _hidden_leftovers(tiny_region.parent)
 
@@ -139,17 +142,21 @@ def test_demo_regenerate_checks_its_folder(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------ --minutes
 
-@pytest.mark.parametrize("minutes", [["0", "-5"], ["inf"], ["nan"]])
-def test_isochrone_minutes_follow_the_scenario_rule(tiny_region, monkeypatch, minutes):
+@pytest.mark.parametrize("minutes, case, scenario_case", [
+    (["0", "-5"], "isochrones --minutes 0 -5", "isochrone_minutes = [0, -5] in the scenario"),
+    (["inf"], "isochrones --minutes inf", "isochrone_minutes = [inf] in the scenario"),
+    (["nan"], "isochrones --minutes nan", "isochrone_minutes = [nan] in the scenario"),
+])
+def test_isochrone_minutes_follow_the_scenario_rule(tiny_region, monkeypatch, minutes, case, scenario_case):
     _no_loading(monkeypatch)
-    out = refused_cli(f"isochrones --minutes {' '.join(minutes)}", ["isochrones", str(tiny_region), "--minutes",
+    out = refused_cli(case, ["isochrones", str(tiny_region), "--minutes",
                                                                      *minutes], match=r"--minutes")
     assert "isochrone minutes must be positive numbers" in out.message
     # the same values in the scenario give the same words
     text = tiny_region.read_text().replace("isochrone_minutes = [5, 10]",
                                            f"isochrone_minutes = [{', '.join(minutes)}]")
     tiny_region.write_text(text)
-    same = refused_cli(f"isochrone_minutes = [{', '.join(minutes)}] in the scenario", ["run", str(tiny_region)],
+    same = refused_cli(scenario_case, ["run", str(tiny_region)],
                        match=r"outputs\.isochrone_minutes")
     assert "isochrone minutes must be positive numbers" in same.message
 
@@ -190,18 +197,18 @@ def test_apply_not_among_models(siting_region, monkeypatch):
 
 # ------------------------------------------------------------------------------ siting errors
 
-@pytest.mark.parametrize("exc, case, pattern", [
-    (opt.SolverTimeLimit("p-median", "p-median: no feasible solution found within the time limit.", 30),
+@pytest.mark.parametrize("kind, args, case, pattern", [
+    ("SolverTimeLimit", ("p-median", "p-median: no feasible solution found within the time limit.", 30),
      "A model that finds no solution within the time limit", r"siting\.time_limit_s.*30 s.*Fix: raise time_limit_s"),
-    (opt.InfeasibleModel("p-center", "p-center has no solution: with p=1 new sites"),
+    ("InfeasibleModel", ("p-center", "p-center has no solution: with p=1 new sites"),
      "A p-model with no solution for this p", r"siting\.p.*no solution.*Fix: raise p \(now 1\)"),
-    (opt.SolverFailure("HiGHS", "HiGHS stopped: Solve error."),
+    ("SolverFailure", ("HiGHS", "HiGHS stopped: Solve error."),
      "The solver stops with an error", r"the solver failed: HiGHS stopped.*Fix: leave this model out"),
 ])
-def test_solver_errors_name_the_setting(siting_region, monkeypatch, exc, case, pattern):
+def test_solver_errors_name_the_setting(siting_region, monkeypatch, kind, args, case, pattern):
     """Each typed optimiser error becomes one message naming the setting to change (no traceback)."""
-    def fails(*args, **kwargs):
-        raise exc
+    def fails(*a, **k):
+        raise getattr(opt, kind)(*args)
 
     monkeypatch.setattr(opt, "p_median", fails)
     monkeypatch.setattr(opt, "p_center", fails)
