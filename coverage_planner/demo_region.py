@@ -819,7 +819,10 @@ def write_region(region: dict, out: Path) -> None:
 
 def generate_demo_region(out_dir: Path = DEMO_DIR) -> dict:
     """(Re)generate the demo region into ``out_dir``, atomically; returns the summary."""
+    from .outputs import check_out_dir
+
     out_dir = Path(out_dir).resolve()
+    check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     region = build_region()
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"

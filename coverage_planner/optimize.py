@@ -28,9 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from . import median_lagrange as _ml
+from .solver_errors import BadP, InfeasibleModel, SitingModelError, SolverFailure, SolverTimeLimit
+
 __all__ = [
     "Solution", "aggregate_rows", "lscp", "mclp", "p_median", "p_center", "mexclp", "backup_coverage",
     "greedy_mclp", "swap_improve", "greedy_lscp", "coverage_curve", "ambulances_needed",
+    "SitingModelError", "BadP", "InfeasibleModel", "SolverTimeLimit", "SolverFailure",
 ]
 
 OPTIMAL, TIME_LIMIT, HEURISTIC, PARTIAL = "optimal", "time_limit", "heuristic", "partial"
@@ -143,15 +147,15 @@ def _as_fixed(fixed, n_cols: int) -> np.ndarray:
     return out
 
 
-def _check_p(p, n_free: int, what: str = "new sites") -> int:
+def _check_p(p, n_free: int, what: str = "new sites", model: str = "model") -> int:
     if isinstance(p, (bool, np.bool_)) or not float(p).is_integer():
-        raise ValueError(f"p must be a whole number (got {p!r}).")
+        raise BadP(model, f"p must be a whole number (got {p!r}).", p)
     p = int(p)
     if p <= 0:
-        raise ValueError(f"p (the number of {what}) must be at least 1 (got {p}).")
+        raise BadP(model, f"p (the number of {what}) must be at least 1 (got {p}).", p)
     if p > n_free:
-        raise ValueError(f"p={p} {what} requested but only {n_free} free candidate sites "
-                         f"(not already fixed) can take them.")
+        raise BadP(model, f"p={p} {what} requested but only {n_free} free candidate sites "
+                   f"(not already fixed) can take them.", p, n_free)
     return p
 
 
@@ -387,10 +391,10 @@ def _solve_mip(A, cost, lower, upper, row_lo, row_hi, integer, maximize: bool, t
                          A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data,
                          np.asarray(integer, dtype=np.int32))
     if status == highspy.HighsStatus.kError:
-        raise RuntimeError("HiGHS rejected the model.")
+        raise SolverFailure("HiGHS", "HiGHS rejected the model.")
     if start is not None:
         h.setSolution(int(n_col), np.arange(n_col, dtype=np.int32), np.asarray(start, dtype=float))
-    h.run()
+    _run_interruptibly(h)
     ms, info = h.getModelStatus(), h.getInfo()
     M = highspy.HighsModelStatus
     if ms in (M.kInfeasible, M.kUnboundedOrInfeasible):
@@ -402,12 +406,32 @@ def _solve_mip(A, cost, lower, upper, row_lo, row_hi, integer, maximize: bool, t
                 M.kUnknown, M.kMemoryLimit):
         state = TIME_LIMIT
     else:
-        raise RuntimeError(f"HiGHS stopped: {h.modelStatusToString(ms)}")
+        raise SolverFailure("HiGHS", f"HiGHS stopped: {h.modelStatusToString(ms)}.")
     if np.any(integer):
         bound, duals = float(info.mip_dual_bound), None
     else:
         bound, duals = float(info.objective_function_value), np.asarray(h.getSolution().row_dual)
     return _Mip(state, x, bound if np.isfinite(bound) else math.nan, duals)
+
+
+def _run_interruptibly(h) -> None:
+    """Run HiGHS in a thread of its own so that Ctrl-C stops it at once.
+
+    HiGHS runs in C, where Python's signal handler cannot act; here the main thread waits in short
+    steps, and on ``KeyboardInterrupt`` tells HiGHS to stop (its interrupt callback), gives it half a
+    second to do so and raises the interrupt again, marked ``solver_running`` when HiGHS is still busy
+    (it may take seconds to reach its next check).
+    """
+    h.HandleUserInterrupt = True
+    thread = h.startSolve()
+    try:
+        while not h.wait(0.05)[0]:
+            pass
+    except KeyboardInterrupt as exc:
+        h.cancelSolve()
+        thread.join(0.5)
+        exc.solver_running = thread.is_alive()  # the CLI then exits at once rather than wait for HiGHS
+        raise
 
 
 def _time_left(t0: float, time_limit: float | None) -> float:
@@ -567,7 +591,7 @@ def greedy_mclp(cover, weights, p: int, fixed=None) -> Solution:
     C = _as_cover(cover)
     w = _as_weights(weights, C.shape[0])
     fixed = _as_fixed(fixed, C.shape[1])
-    p = _check_p(p, C.shape[1] - len(fixed))
+    p = _check_p(p, C.shape[1] - len(fixed), model="MCLP")
     covered = (C @ _indicator(fixed, C.shape[1])) > 0
     order, values, bound = _greedy_steps(C, C.T.tocsr(), w, covered, p, p_bound=p)
     sel = _pad(order, C.shape[1], p, blocked=fixed)
@@ -681,7 +705,7 @@ def _lscp_exact(Ca: sp.csr_matrix, start: np.ndarray, time_limit: float, mip_gap
     mip = _solve_mip(Ca, np.ones(F), np.zeros(F), np.ones(F), np.ones(R), np.full(R, math.inf),
                      np.ones(F, bool), False, time_limit, mip_gap, start=_indicator(start, F))
     if mip.status == "infeasible":  # cannot happen: every row has a candidate
-        raise RuntimeError("LSCP reported infeasible on coverable rows.")
+        raise SolverFailure("LSCP", "HiGHS reported the covering of coverable rows infeasible.")
     sel = np.flatnonzero(mip.x > 0.5) if mip.x is not None else start
     if len(start) < len(sel):
         sel = start
@@ -981,7 +1005,7 @@ def mclp(cover, weights, p: int, fixed=None, time_limit: float = 60, mip_gap: fl
     w = _as_weights(weights, C.shape[0])
     fixed = _as_fixed(fixed, C.shape[1])
     free = np.setdiff1d(np.arange(C.shape[1]), fixed)
-    p = _check_p(p, len(free))
+    p = _check_p(p, len(free), model="MCLP")
     Ca, wa, base = _reduce_cover(C, w, fixed, free, aggregate)
     cols = np.arange(Ca.shape[1])
     if aggregate:
@@ -1040,10 +1064,11 @@ def _median_greedy(M: sp.csr_matrix, w: np.ndarray, is_open: np.ndarray, allowed
 
 
 def _median_exact(M, w, fixed_mask: np.ndarray, p: int, start: np.ndarray | None, time_limit: float,
-                  mip_gap: float) -> _Mip:
+                  mip_gap: float, allowed: np.ndarray | None = None) -> _Mip:
     """min Σ w_i c_ij z_ij  s.t.  Σ_j z_ij = 1,  z_ij ≤ x_j (free j),  Σ_free x = p;  fixed x = 1.
 
-    Pairs costlier than the row's cheapest fixed site are never needed and are left out.
+    Pairs costlier than the row's cheapest fixed site are never needed and are left out. Columns
+    outside ``allowed`` (a mask; default all) stay closed.
     """
     R, m = M.shape
     rows_e = np.repeat(np.arange(R), np.diff(M.indptr))
@@ -1071,8 +1096,9 @@ def _median_exact(M, w, fixed_mask: np.ndarray, p: int, start: np.ndarray | None
         _, pos = _row_min(sub, is_open)
         if (pos >= 0).all():
             x0 = np.concatenate([is_open.astype(float), _indicator(pos, E)])
+    x_hi = np.ones(m) if allowed is None else (allowed | fixed_mask).astype(float)
     return _solve_mip(A, np.concatenate([np.zeros(m), w[rows_e] * cost_e]), np.concatenate([x_lo, np.zeros(E)]),
-                      np.ones(m + E), np.r_[np.ones(R), np.full(L, -math.inf), p],
+                      np.concatenate([x_hi, np.ones(E)]), np.r_[np.ones(R), np.full(L, -math.inf), p],
                       np.r_[np.ones(R), np.zeros(L), p], np.r_[np.ones(m, bool), np.zeros(E, bool)],
                       False, time_limit, mip_gap, start=x0)
 
@@ -1092,33 +1118,107 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
 
     Assignment variables exist only for stored pairs. Rows with no stored pair are reported as
     uncoverable and excluded (status "partial"). Identical rows (same pairs and costs) are merged.
-    Raises ValueError when no choice of p sites gives every coverable row an allowed open site.
+    A greedy start and a Lagrangian bound (:mod:`coverage_planner.median_lagrange`) come first; the
+    sites the bound rules out are dropped, and HiGHS solves what is left when it has at most
+    ``MEDIAN_MAX_PAIRS`` pairs (else the best solution found is returned with its proven bound, status
+    "heuristic"). Raises :class:`InfeasibleModel` when no choice of p sites gives every coverable row
+    an allowed open site, :class:`SolverTimeLimit` when none was found within the time limit.
     """
     t0 = time.perf_counter()
     M, w, fixed, fixed_mask, unc = _prep_cost(cost, weights, fixed)
-    p = _check_p(p, M.shape[1] - len(fixed))
+    p = _check_p(p, M.shape[1] - len(fixed), model="p-median")
     keep = (np.diff(M.indptr) > 0) & (w > 0)
     Mk = M[keep]
     rep, inverse = _group_rows(Mk, with_values=True)
     Ma, wa = Mk[rep], np.bincount(inverse, weights=w[keep], minlength=len(rep))
-    start = _median_greedy(Ma, wa, fixed_mask, ~fixed_mask, p)
-    start = start if len(start) == p else None
-    mip = _median_exact(Ma, wa, fixed_mask, p, start, _time_left(t0, time_limit), mip_gap)
-    if mip.status == "infeasible" or mip.x is None:
-        if mip.status == "infeasible":
-            raise ValueError(f"p-median has no solution: with p={p} new sites (and {len(fixed)} fixed), "
-                             "some cells have no allowed open site. Allow more pairs (a longer cost limit) "
-                             "or a larger p.")
-        raise RuntimeError("p-median: no feasible solution found within the time limit.")
-    chosen = np.flatnonzero(mip.x[:M.shape[1]] > 0.5)
+    chosen, bound, status = _median_solve(Ma, wa, fixed_mask, p, t0 + float(time_limit), mip_gap)
     best, _ = _row_min(M, np.isin(np.arange(M.shape[1]), chosen))
     obj = float(np.sum(w[keep] * best[keep]))
-    status = mip.status
     total = float(w[keep].sum())
     summary = (f"{_sites_text(p, len(fixed))}; weighted cost {obj:,.1f} "
                f"(mean {obj / total if total else 0:,.1f} per person)")
-    return _result("p-median", t0, chosen, obj, obj if status == OPTIMAL else mip.bound, status, M.shape[0],
+    return _result("p-median", t0, chosen, obj, obj if status == OPTIMAL else min(bound, obj), status, M.shape[0],
                    Ma.shape[0], unc, float(w[unc].sum()), summary, dropped=bool(w[unc].sum() > 0))
+
+
+MEDIAN_MAX_PAIRS = 400_000   # pairs of the exact p-median model; about 1 GB of HiGHS memory at most
+
+
+def _median_solve(Ma, wa, fixed_mask: np.ndarray, p: int, deadline: float,
+                  mip_gap: float) -> tuple[np.ndarray, float, str]:
+    """Open columns, proven lower bound and status: greedy, Lagrangian bound and fixing, then HiGHS."""
+    start = _median_greedy(Ma, wa, fixed_mask, ~fixed_mask, p)
+    start_mask = fixed_mask | np.isin(np.arange(Ma.shape[1]), start)
+    if not np.isfinite(_ml.assignment_cost(Ma, wa, start_mask)):
+        start_mask = _median_feasible_start(Ma, wa, fixed_mask, p, deadline, mip_gap)
+    budget = max(0.0, deadline - time.perf_counter())
+    lag = _ml.subgradient(Ma, wa, fixed_mask, p, start_mask, time.perf_counter() + budget / 2, mip_gap)
+    incumbent = np.flatnonzero(lag.open_cols)
+    if lag.cost - lag.bound <= mip_gap * abs(lag.cost):
+        return incumbent, lag.cost, OPTIMAL
+    closed, forced = _ml.fixed_by_bound(lag, fixed_mask, p)
+    Mr = _keep_columns(Ma, ~closed) if closed.any() else Ma
+    if (np.diff(Mr.indptr) == 0).any():   # a row every cheaper solution would leave unserved
+        return incumbent, lag.cost, OPTIMAL
+    fixed_r = fixed_mask | forced
+    if Mr.nnz > MEDIAN_MAX_PAIRS or time.perf_counter() >= deadline:
+        return incumbent, lag.bound, HEURISTIC if time.perf_counter() < deadline else TIME_LIMIT
+    new = np.flatnonzero(lag.open_cols & ~fixed_r)
+    mip = _median_exact(Mr, wa, fixed_r, p - int(forced.sum()), new, _time_left_until(deadline), mip_gap,
+                        allowed=~closed)
+    if mip.status == "infeasible" or mip.x is None:   # nothing cheaper than the incumbent
+        return incumbent, lag.cost if mip.status == "infeasible" else lag.bound, \
+            OPTIMAL if mip.status == "infeasible" else mip.status
+    chosen = np.flatnonzero(mip.x[:Ma.shape[1]] > 0.5)
+    if _ml.assignment_cost(Ma, wa, np.isin(np.arange(Ma.shape[1]), chosen)) > lag.cost:
+        chosen = incumbent
+    bound = lag.bound if not np.isfinite(mip.bound) else max(lag.bound, min(mip.bound, lag.cost))
+    return chosen, bound, mip.status
+
+
+def _median_feasible_start(Ma, wa, fixed_mask: np.ndarray, p: int, deadline: float, mip_gap: float) -> np.ndarray:
+    """An open mask that gives every row an allowed site: the fewest sites that reach every row (a set
+    covering problem on the pairs, usually tiny after merging rows), topped up greedily to p.
+
+    Raises :class:`InfeasibleModel` when more than p new sites are needed, :class:`SolverTimeLimit`
+    when the time ran out before either was shown.
+    """
+    free = np.flatnonzero(~fixed_mask)
+    S = sp.csr_matrix((np.ones(Ma.nnz, bool), Ma.indices, Ma.indptr), shape=Ma.shape)
+    need = ~((S @ fixed_mask.astype(float)) > 0)
+    sub = S[need][:, free]
+    rep, _ = _group_rows(sub)
+    Sa = sub[rep]
+    sel, lower = _greedy_cover_all(Sa, Sa.T.tocsr())
+    if len(sel) > p and lower <= p:
+        status = TIME_LIMIT
+        if _time_left_until(deadline) > 0:
+            exact, status, lower = _lscp_exact(Sa, sel, _time_left_until(deadline), mip_gap)
+            sel = exact if len(exact) < len(sel) else sel
+        if len(sel) > p and status != OPTIMAL and lower <= p:
+            raise SolverTimeLimit("p-median", "p-median: no feasible solution found within the time limit.",
+                                  math.nan)
+    if len(sel) > p:
+        raise InfeasibleModel("p-median", f"p-median has no solution: with p={p} new sites (and "
+                              f"{int(fixed_mask.sum())} fixed), some cells have no allowed open site; at least "
+                              f"{max(math.ceil(lower - 1e-9), p + 1)} new sites are needed. Allow more pairs (a longer cost "
+                              "limit) or a larger p.")
+    is_open = fixed_mask.copy()
+    is_open[free[sel]] = True
+    is_open[_median_greedy(Ma, wa, is_open, ~is_open, p - len(sel))] = True
+    return is_open
+
+
+def _keep_columns(M: sp.csr_matrix, allowed: np.ndarray) -> sp.csr_matrix:
+    """The stored entries (explicit zeros included) whose column is allowed."""
+    ok = allowed[M.indices]
+    rows_e = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))[ok]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows_e, minlength=M.shape[0]))])
+    return sp.csr_matrix((M.data[ok], M.indices[ok], indptr), shape=M.shape)
+
+
+def _time_left_until(deadline: float) -> float:
+    return deadline - time.perf_counter()
 
 
 def _within(M: sp.csr_matrix, radius: float) -> sp.csr_matrix:
@@ -1156,22 +1256,28 @@ def _center_try(M, radius, fixed, free, p, time_left, mip_gap):
     return "unknown", None
 
 
-def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 1e-6) -> Solution:
+def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 1e-6,
+             weights=None) -> Solution:
     """p-center: choose p NEW sites (plus ``fixed``) minimising the worst cost to the nearest site.
 
     Solved exactly by binary search over the distinct costs: radius r is achievable iff the set
     covering problem with the pairs of cost ≤ r needs at most p new sites (greedy first, then an
     exact LSCP). Rows with no stored pair are reported as uncoverable and excluded. At the time
     limit the best radius found is returned with the smallest radius not yet ruled out as bound.
+    With ``weights`` (population), rows of weight 0 (nobody lives there) do not count, and the
+    uncoverable rows are reported with their people; without, every row counts one.
     """
     t0 = time.perf_counter()
-    M, w, fixed, fixed_mask, unc = _prep_cost(cost, None, fixed)
+    M_all, w_all, fixed, fixed_mask, _ = _prep_cost(cost, weights, fixed)
+    rows = np.flatnonzero(w_all > 0) if weights is not None else np.arange(M_all.shape[0])
+    M = M_all[rows]
+    unc = rows[np.diff(M.indptr) == 0]
     free = np.flatnonzero(~fixed_mask)
-    p = _check_p(p, len(free))
+    p = _check_p(p, len(free), model="p-center")
     coverable = np.diff(M.indptr) > 0
     values = np.unique(M.data)
     if not coverable.any():
-        raise ValueError("p-center: no cell has an allowed pair with any candidate.")
+        raise InfeasibleModel("p-center", "p-center: no cell has an allowed pair with any candidate.")
     nearest = _row_min(M, np.ones(M.shape[1], bool))[0][coverable].max()
     lo = int(np.searchsorted(values, nearest))
     warm = _median_greedy(M, coverable.astype(float), fixed_mask, ~fixed_mask, p)
@@ -1182,9 +1288,9 @@ def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 
         answer, best = _center_try(M, values[hi], fixed, free, p, _time_left(t0, time_limit), mip_gap)
         if answer != "yes":
             if answer == "no":
-                raise ValueError(f"p-center has no solution: with p={p} new sites (and {len(fixed)} fixed) "
+                raise InfeasibleModel("p-center", f"p-center has no solution: with p={p} new sites (and {len(fixed)} fixed) "
                                  "some cells cannot reach any open site through the allowed pairs.")
-            raise RuntimeError("p-center: no feasible solution found within the time limit.")
+            raise SolverTimeLimit("p-center", "p-center: no feasible solution found within the time limit.", time_limit)
     while lo < hi:
         mid = (lo + hi) // 2
         answer, sel = _center_try(M, values[mid], fixed, free, p, _time_left(t0, time_limit), mip_gap)
@@ -1203,8 +1309,8 @@ def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 
     obj = float(_row_min(M, is_open)[0][coverable].max())
     summary = f"{_sites_text(p, len(fixed))}; worst cost {obj:,.1f}"
     return _result("p-center", t0, np.flatnonzero(is_open), obj, values[lo] if status != OPTIMAL else obj,
-                   status, M.shape[0], M.shape[0], unc, float(len(unc)), summary, weighted=False,
-                   dropped=len(unc) > 0)
+                   status, M_all.shape[0], M.shape[0], unc, float(w_all[unc].sum()), summary,
+                   weighted=weights is not None, dropped=len(unc) > 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1219,19 +1325,19 @@ def _capacity(max_per_site, n_cols: int, lower: np.ndarray, total: int) -> np.nd
     return cap
 
 
-def _prep_fleet(cover, weights, p, fixed, max_per_site, what="new ambulances"):
+def _prep_fleet(cover, weights, p, fixed, max_per_site, what="new ambulances", model="MEXCLP"):
     C = _as_cover(cover)
     w = _as_weights(weights, C.shape[0])
     fixed = _as_fixed(fixed, C.shape[1])
     lower = _indicator(fixed, C.shape[1])
     if isinstance(p, (bool, np.bool_)) or not float(p).is_integer() or int(p) <= 0:
-        raise ValueError(f"p (the number of {what}) must be a whole number of at least 1 (got {p!r}).")
+        raise BadP(model, f"p (the number of {what}) must be a whole number of at least 1 (got {p!r}).", p)
     p = int(p)
     cap = _capacity(max_per_site, C.shape[1], lower, p + len(fixed))
     room = int(np.floor(cap - lower).sum())
     if p > room:
-        raise ValueError(f"p={p} {what} requested but the candidate sites have room for only {room} more "
-                         "(max_per_site).")
+        raise BadP(model, f"p={p} {what} requested but the candidate sites have room for only {room} more "
+                   "(max_per_site).", p, room)
     return C, w, fixed, lower, cap, p
 
 
@@ -1358,7 +1464,8 @@ def backup_coverage(cover, cover_loose, weights, p: int, alpha: float = 0.95, fi
     if Lraw.shape != S.shape:
         raise ValueError("cover and cover_loose must have the same shape.")
     L = (Lraw + S).astype(bool)
-    C, w, fixed, lower, cap, p = _prep_fleet(L, weights, p, fixed, max_per_site, what="new sites/ambulances")
+    C, w, fixed, lower, cap, p = _prep_fleet(L, weights, p, fixed, max_per_site, what="new sites/ambulances",
+                                             model="backup")
     m, total = C.shape[1], p + len(fixed)
     unc = np.flatnonzero(np.diff(L.indptr) == 0)
     keep = (np.diff(L.indptr) > 0) & (w > 0)
@@ -1389,11 +1496,11 @@ def backup_coverage(cover, cover_loose, weights, p: int, alpha: float = 0.95, fi
                      np.r_[np.ones(m, bool), np.zeros(R, bool), np.ones(R, bool)], True,
                      _time_left(t0, time_limit), mip_gap, start=x0)
     if mip.status == "infeasible":
-        raise ValueError(f"backup coverage has no solution with p={p}: covering every reachable cell within the "
+        raise InfeasibleModel("backup", f"backup coverage has no solution with p={p}: covering every reachable cell within the "
                          f"loose standard and {alpha:.0%} of people within the strict standard needs more sites "
                          "(see lscp() on the loose standard), or a lower alpha.")
     if mip.x is None and counts0 is None:
-        raise RuntimeError("backup coverage: no feasible solution found within the time limit.")
+        raise SolverTimeLimit("backup", "backup coverage: no feasible solution found within the time limit.", time_limit)
     counts = np.rint(mip.x[:m]) if mip.x is not None else counts0
     D = L if double_within == "loose" else S
     obj = float(w[keep & ((D @ counts) >= 2)].sum())

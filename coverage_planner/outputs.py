@@ -6,11 +6,13 @@ a failed run leaves no half-written output folder. Files are deterministic for t
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import shutil
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +20,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+from .errors import InputError
 
 FIXED_DATE = "2000-01-01T00:00:00Z"  # GeoPackage timestamps, for byte-identical outputs
 CSV_ENCODING = "utf-8-sig"           # with a BOM, so Excel/WPS on Chinese Windows read the Chinese text
@@ -31,29 +35,77 @@ GAP_LABELS = {"no_road_access": "无道路可达 no road access", "cut_off": "�
               "beyond_threshold": "超出标准 beyond the threshold"}
 
 
-@contextmanager
-def atomic_dir(target: Path):
-    """Yield a temporary folder; on success its files move into ``target``, on failure it is removed.
+def check_out_dir(target: Path, file: object = None, field: str = "--out") -> None:
+    """Refuse, before any work, an output folder that the run could not write into.
 
-    Each file appears complete or not at all; files of other commands already in ``target`` (say,
-    ``coverage.html`` beside ``siting.html``) are kept.
+    Parameters
+    ----------
+    target : Path
+        The output folder; it may not exist yet (it is made when the outputs are written).
+    file, field : object, str
+        Where the folder was given (the scenario file and ``outputs.dir``, or ``--out``), for the message.
+
+    Raises
+    ------
+    InputError
+        ``target`` is a file, lies under a file, or its nearest existing folder cannot be written to
+        (no permission, read-only file system): a temporary folder is made and removed there to check.
     """
     target = Path(target)
+    fix = "choose another output folder with --out (or [outputs] dir in the scenario)."
+    if os.path.lexists(target) and not target.is_dir():
+        raise InputError(f"the output folder {target} is a file, not a folder.", file=file, field=field, fix=fix)
+    base = target
+    while not os.path.lexists(base):
+        base = base.parent
+    if not base.is_dir():
+        raise InputError(f"the output folder {target} cannot be made: {base} is a file, not a folder.",
+                         file=file, field=field, fix=fix)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".coverage-planner-check-", dir=base))
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        raise InputError(f"the output folder {target} cannot be written: {exc.strerror or exc} in {base}.",
+                         file=file, field=field, fix=fix) from None
+
+
+# Errors of writing or moving files that the user can fix (space, permissions, file systems).
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EXDEV}
+
+
+@contextmanager
+def atomic_dir(target: Path):
+    """Yield a temporary folder; on success its files move into ``target``; on any failure it is removed.
+
+    Each file appears complete or not at all; files of other commands already in ``target`` (say,
+    ``coverage.html`` beside ``siting.html``) are kept. The temporary folder is made inside an
+    existing ``target`` (else beside it), so the final renames never cross file systems, even when
+    ``target`` is a mount point. Failing to write (disk full, permissions) is an :class:`InputError`.
+    """
+    target = Path(target)
+    check_out_dir(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target if target.is_dir() else target.parent))
     try:
         yield tmp
-    except BaseException:
+        _move_into(tmp, target)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        raise InputError(f"the outputs could not be written into {target}: {exc.strerror or exc}.",
+                         field="--out", fix="free disk space or choose another output folder with --out.") from exc
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def _move_into(tmp: Path, target: Path) -> None:
+    """Rename the finished folder to ``target``, or its files into an existing ``target``."""
     if not target.exists():
         os.replace(tmp, target)
         return
     for item in sorted(tmp.iterdir()):
         os.replace(item, target / item.name)
-    tmp.rmdir()
 
 
 def write_gpkg(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:
@@ -130,13 +182,8 @@ def write_outputs(result, out_dir: Path) -> Path:
 
 def write_isochrones_only(iso: gpd.GeoDataFrame, out_dir: Path) -> Path:
     """Write isochrones.gpkg into ``out_dir`` (replacing that one file atomically)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".isochrones.tmp-{os.getpid()}.gpkg"
-    try:
-        write_gpkg(iso, tmp, "isochrones")
-        os.replace(tmp, out_dir / "isochrones.gpkg")
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_dir(out_dir) as tmp:
+        write_gpkg(iso, tmp / "isochrones.gpkg", "isochrones")
     return out_dir / "isochrones.gpkg"
 
 
@@ -173,6 +220,11 @@ def finalize_html(path: Path) -> None:
     path.write_text(re.sub(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])", sub, text), encoding="utf-8")
 
 
+def _passed(ok: object) -> bool:
+    """A summary row's pass value is a true boolean (not False, None or NaN)."""
+    return ok is True or ok is np.True_
+
+
 def print_summary(result) -> None:
     """A terminal table: one line per rule and zone, pass/fail in colour, failing units listed."""
     from rich.console import Console
@@ -192,9 +244,10 @@ def print_summary(result) -> None:
         for _, row in rows[rows["unit_id"] == "ALL"].iterrows():
             failing = units[(units["zone"] == row["zone"]) | (row["zone"] == "all")]
             failing = failing[failing["pass"] == False]  # noqa: E712
-            names = ", ".join(failing["unit_name"].astype(str).head(6)) + (" …" if len(failing) > 6 else "")
             ok = row["pass"]
-            verdict = "[green]PASS 达标[/]" if ok is True or ok is np.True_ else \
+            names = "" if _passed(ok) else \
+                ", ".join(failing["unit_name"].astype(str).head(6)) + (" …" if len(failing) > 6 else "")
+            verdict = "[green]PASS 达标[/]" if _passed(ok) else \
                 ("[red]FAIL 未达标[/]" if ok is False or ok is np.False_ else "–")
             if rule.spatial and rule.kind != "mean_time":
                 covered, share = f"{row['covered_population']:,.0f}", f"{row['share_covered']:.1%}"
@@ -209,8 +262,6 @@ def print_summary(result) -> None:
             table.add_row(f"{rule.id}: {rule.name_zh}\n{rule.threshold_label()}", str(row["zone"]),
                           f"{row['population']:,.0f}", covered, share, target, verdict, names)
     console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(table)
-    for text in result.warnings:
-        console.print(f"[yellow]warning:[/] {text}")
+    console.print(table)  # the run's warnings went to stderr once, as they were raised
     console.print(f"Outputs 输出: {result.scenario.out_dir}/ (coverage.html, summary.csv, summary.json, "
                   "cells.gpkg, isochrones.gpkg)")

@@ -18,7 +18,7 @@ import shapely
 
 from . import coverage as cov
 from .dasymetric import allocate, road_weights
-from .errors import PlannerWarning
+from .errors import InputError, PlannerWarning
 from .isochrones import facility_isochrones
 from .boundaries import attach_census, load_boundaries
 from .facilities import load_facilities
@@ -63,13 +63,14 @@ class Result:
 
 
 class Steps:
-    """Progress display for long steps (rich progress bar on a terminal, silent otherwise)."""
+    """Progress display for long steps (a spinner on a terminal, then one line per finished step)."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
 
     @contextmanager
     def step(self, text: str):
+        """Show ``text`` while the block runs and ``text ✓`` when it is done (nothing when quiet)."""
         if self.quiet:
             yield
             return
@@ -78,7 +79,7 @@ class Steps:
         console = Console(stderr=True)
         with console.status(f"[bold]{text}…"):
             yield
-        console.log(f"{text} ✓")
+        console.print(f"{text} ✓", highlight=False)  # no time stamp or source-file location
 
 
 def _assign_units(units: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -274,11 +275,39 @@ def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet
     from .outputs import print_summary, write_outputs
 
     scn = load_scenario(path, out_dir)
+    check_scenario_out_dir(scn, out_dir)
     result = run(scn, quiet=quiet)
     write_outputs(result, scn.out_dir)
     if not quiet:
         print_summary(result)
     return 0
+
+
+def check_scenario_out_dir(scn: Scenario, out_dir: str | Path | None) -> None:
+    """Check the scenario's output folder before any work (see :func:`outputs.check_out_dir`).
+
+    Parameters
+    ----------
+    scn : Scenario
+        The loaded scenario; ``scn.out_dir`` is the folder checked.
+    out_dir : str, Path or None
+        The ``--out`` value, when given on the command line (the message names it, else ``outputs.dir``).
+    """
+    from .outputs import check_out_dir
+
+    if out_dir:
+        check_out_dir(scn.out_dir, field="--out (command line)")
+    else:
+        check_out_dir(scn.out_dir, file=scn.path, field="outputs.dir")
+
+
+def check_minutes(minutes: list[float]) -> None:
+    """Isochrone minutes from the command line follow the scenario's rule for ``isochrone_minutes``."""
+    from .scenario import minutes_problem
+
+    problem = minutes_problem(minutes)
+    if problem:
+        raise InputError(problem, field="--minutes (command line)", fix="e.g. --minutes 15 30.")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -288,11 +317,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_isochrones(args: argparse.Namespace) -> int:
     from .outputs import write_isochrones_only
 
+    minutes = [float(m) for m in args.minutes]
+    check_minutes(minutes)
     scn = load_scenario(args.scenario, args.out)
+    check_scenario_out_dir(scn, args.out)
     steps = Steps(args.quiet)
     region = load_region(scn, steps)
     result = evaluate(scn, region, steps)
-    iso = add_isochrones(result, [float(m) for m in args.minutes], steps)
+    iso = add_isochrones(result, minutes, steps)
     path = write_isochrones_only(iso, scn.out_dir)
     print(f"{len(iso)} isochrone polygons → {path}")
     return 0

@@ -6,6 +6,7 @@ file and the key.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,20 @@ class Scenario:
 
 def _positive(value) -> bool:
     return is_number(value) and value > 0
+
+
+def minutes_problem(minutes: object) -> str | None:
+    """What is wrong with a list of isochrone minutes (scenario or command line), or None.
+
+    Parameters
+    ----------
+    minutes : object
+        The value given: it must be a non-empty list of positive, finite numbers.
+    """
+    if not isinstance(minutes, list) or not minutes or \
+            not all(_positive(m) and math.isfinite(m) for m in minutes):
+        return f"isochrone minutes must be positive numbers, got {minutes}."
+    return None
 
 
 def _is_zero(value) -> bool:
@@ -176,9 +191,8 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
                 problem(f"rules.{rule.id}.travel_profile", f"unknown travel profile '{rule.travel_profile}'.",
                         f"use one of {', '.join(TRAVEL_PROFILES)}.")
     minutes = data.get("outputs", {}).get("isochrone_minutes", [15, 30])
-    if not isinstance(minutes, list) or not all(_positive(m) for m in minutes):
-        problem("outputs.isochrone_minutes", f"isochrone minutes must be positive numbers, got {minutes}.",
-                "e.g. isochrone_minutes = [15, 30].")
+    if minutes_problem(minutes):
+        problem("outputs.isochrone_minutes", minutes_problem(minutes), "e.g. isochrone_minutes = [15, 30].")
     raise_all(errors)
 
     head = data.get("scenario", {})

@@ -36,7 +36,7 @@ from .errors import InputError, is_number, raise_all
 from .facilities import read_points
 from .facility_types import has_role
 from .layers import LayerSpec
-from .pipeline import Region, Steps, load_region
+from .pipeline import Region, Steps, check_scenario_out_dir, load_region
 from .scenario import Scenario, load_scenario
 from .standards import Rule
 from .travel import snap
@@ -93,6 +93,8 @@ def read_settings(scn: Scenario, overrides: dict | None = None, models: list[str
     settings = {**SETTINGS, **table, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     if isinstance(settings["candidate_types"], str):
         settings["candidate_types"] = [settings["candidate_types"]]
+    if isinstance(settings["apply"], str):   # "p-median" as well as "p_median"
+        settings["apply"] = settings["apply"].strip().lower().replace("-", "_")
     needs_p = any(m != "lscp" for m in [*(models or MODELS), settings["apply"]])
     given = {k for k, v in (overrides or {}).items() if v is not None}  # on the command line
 
@@ -134,6 +136,25 @@ def _setting_checks(s: dict) -> list[tuple[str, bool, str, str]]:
          "e.g. time_limit_s = 60."),
         ("apply", s["apply"] in MODELS, "not a model", f"use one of {', '.join(MODELS)}."),
     ]
+
+
+def applied_model(scn: Scenario, settings: dict, models: list[str]) -> str:
+    """The model whose sites go into the proposed scenario: ``[siting] apply`` when it is among the
+    models run, else the first model run; only the models asked for are solved.
+
+    Raises
+    ------
+    InputError
+        ``apply`` was set in the scenario to a model that is not among ``models``.
+    """
+    if settings["apply"] in models:
+        return settings["apply"]
+    if "apply" in scn.raw.get("siting", {}):
+        raise InputError(f"apply = {settings['apply']!r} but only {', '.join(models)} "
+                         f"{'is' if len(models) == 1 else 'are'} solved (--models).", file=scn.path,
+                         field="siting.apply", fix=f"add {settings['apply']} to --models, or set apply to one "
+                         f"of {', '.join(models)}.")
+    return models[0]
 
 
 def siting_rule(scn: Scenario, settings: dict) -> Rule:
@@ -304,7 +325,7 @@ def _within(cost: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
 
 def solve_models(problem: SitingProblem, settings: dict, models: list[str], steps: Steps) -> dict:
     """Run the requested models; returns {model: Solution}."""
-    p = settings["p"]
+    p = settings["p"] + (problem.n_existing - len(problem.fixed))   # relocated stations are not lost
     w, limit_s = problem.weights, float(settings["time_limit_s"])
     fixed = problem.fixed
     out: dict[str, opt.Solution] = {}
@@ -312,7 +333,7 @@ def solve_models(problem: SitingProblem, settings: dict, models: list[str], step
         "lscp": lambda: opt.lscp(problem.cover, w, fixed=fixed, time_limit=limit_s),
         "mclp": lambda: opt.mclp(problem.cover, w, p, fixed=fixed, time_limit=limit_s),
         "p_median": lambda: opt.p_median(problem.cost, w, p, fixed=fixed, time_limit=limit_s),
-        "p_center": lambda: opt.p_center(problem.cost, p, fixed=fixed, time_limit=limit_s),
+        "p_center": lambda: opt.p_center(problem.cost, p, fixed=fixed, time_limit=limit_s, weights=w),
         "mexclp": lambda: opt.mexclp(problem.cover, w, p, float(settings["busy_fraction"]), fixed=fixed,
                                      time_limit=limit_s),
         "dsm": lambda: opt.backup_coverage(problem.cover, problem.cover_loose, w, p,
@@ -322,10 +343,41 @@ def solve_models(problem: SitingProblem, settings: dict, models: list[str], step
         with steps.step(f"Solving {name}"):
             try:
                 out[name] = runners[name]()
-            except ValueError as exc:
-                raise InputError(f"{name}: {exc}", field="siting.p" if "p" in str(exc) else "siting",
-                                 fix="choose p between 1 and the number of candidate sites, or add candidates.") from None
+            except opt.SitingModelError as exc:
+                raise model_error(name, exc, settings, len(problem.candidates) - len(fixed)) from None
     return out
+
+
+def model_error(name: str, exc: Exception, settings: dict, n_free: int) -> InputError:
+    """The message for a model that gave no answer, naming the setting that can change that.
+
+    Parameters
+    ----------
+    name : str
+        The model as the ``site`` command names it (``p_median``).
+    exc : SitingModelError
+        What the optimiser raised: :class:`BadP`, :class:`InfeasibleModel`, :class:`SolverTimeLimit`
+        or :class:`SolverFailure`.
+    settings : dict
+        The ``[siting]`` settings in force (``p``, ``time_limit_s``).
+    n_free : int
+        Candidate sites that can take a new station.
+    """
+    p, limit = settings["p"], settings["time_limit_s"]
+    if isinstance(exc, opt.BadP):
+        return InputError(f"{name}: {exc}", field="siting.p",
+                          fix=f"choose p between 1 and {exc.room if exc.room is not None else n_free} (the free "
+                              "candidate sites), or add candidates (spacing_m, candidates_path).")
+    if isinstance(exc, opt.InfeasibleModel):
+        return InputError(f"{name}: {exc}", field="siting.p",
+                          fix=f"raise p (now {p}), raise loose_factor or lower alpha, or add candidate sites.")
+    if isinstance(exc, opt.SolverTimeLimit):
+        return InputError(f"{name}: no answer within the time limit of {limit:g} s: {exc}", field="siting.time_limit_s",
+                          fix="raise time_limit_s, use fewer candidates (a larger spacing_m) or larger population "
+                              "cells (cell_size_m), or leave this model out (--models).")
+    return InputError(f"{name}: the solver failed: {exc}", field="siting",
+                      fix="leave this model out (--models) or change the candidates; if it persists, report it "
+                          "with the scenario.")
 
 
 def covered_population(problem: SitingProblem, open_cols: np.ndarray) -> float:
@@ -341,7 +393,7 @@ def site_table(result: SitingResult, per_people: float, min_count: float) -> pd.
     prob, rows = result.problem, []
     for name, sol in result.solutions.items():
         open_cols = np.asarray(sol.selected, dtype=int)
-        new = [c for c in open_cols if c >= prob.n_existing or c not in prob.fixed]
+        new = [c for c in open_cols if c >= prob.n_existing]
         base = [c for c in open_cols if c not in new]
         served = _served(prob, open_cols)
         order, gained = _marginal_order(prob, base, new)
@@ -404,9 +456,8 @@ def run_siting(scn: Scenario, models: list[str] | None = None, p: int | None = N
                quiet: bool = True) -> tuple[SitingResult, pd.DataFrame]:
     """Build the problem and solve the models (no files written)."""
     settings = read_settings(scn, {"relocate": relocate, "p": p}, models)
-    models = models or list(MODELS)
-    if settings["apply"] not in models:
-        models = [settings["apply"], *models]
+    models = list(dict.fromkeys(models or MODELS))
+    settings["apply"] = applied_model(scn, settings, models)
     steps = Steps(quiet)
     region = load_region(scn, steps)
     problem, _ = build_problem(scn, region, settings, steps)
@@ -572,6 +623,7 @@ def run_siting_file(path: str | Path, out_dir: str | Path | None = None, models:
                     p: int | None = None, relocate: bool = False, quiet: bool = False) -> int:
     """The ``site`` command: solve, write outputs, print tables."""
     scn = load_scenario(path, out_dir)
+    check_scenario_out_dir(scn, out_dir)
     result, sites = run_siting(scn, models, p, relocate or None, quiet)
     write_siting_outputs(result, sites, scn.out_dir)
     if not quiet:

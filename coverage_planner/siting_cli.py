@@ -29,13 +29,20 @@ def _add_site(sub: argparse._SubParsersAction) -> None:
                     "siting.html, siting.csv, siting_models.csv, siting.gpkg, coverage_curve.png and "
                     "<scenario>_proposed.toml (check it with coverage-planner run).")
     p.add_argument("scenario", help="scenario TOML file, e.g. scenarios/demo.toml")
-    p.add_argument("--models", nargs="+", choices=["lscp", "mclp", "p_median", "p_center", "mexclp", "dsm"],
-                   help="models to solve (default: all)")
+    p.add_argument("--models", nargs="+", type=model_name, metavar="MODEL",
+                   choices=["lscp", "mclp", "p_median", "p_center", "mexclp", "dsm"],
+                   help="models to solve, only these: lscp mclp p-median p-center mexclp dsm (p_median and "
+                        "p_center also work; default: all)")
     p.add_argument("-p", "--p", type=int, help="number of new stations for the p-models (default [siting] p)")
     p.add_argument("--relocate", action="store_true", help="let existing stations move")
     p.add_argument("--out", help="output folder (default: the scenario's outputs.dir or maps/<name>)")
     p.add_argument("--quiet", action="store_true", help="no progress display and no table")
     p.set_defaults(func=_cmd_site)
+
+
+def model_name(text: str) -> str:
+    """A model name as the code spells it: ``p-median`` and ``P_Median`` both become ``p_median``."""
+    return text.strip().lower().replace("-", "_")
 
 
 def _cmd_site(args: argparse.Namespace) -> int:

@@ -622,7 +622,10 @@ def print_table(result: SubcentreResult) -> None:
 
 def run_subcentres_file(path: str | Path, out_dir: str | Path | None = None, quiet: bool = False) -> int:
     """Load, rank, write the three files and print the table; returns the process exit code."""
+    from .pipeline import check_scenario_out_dir
+
     scn = load_scenario(path, out_dir)
+    check_scenario_out_dir(scn, out_dir)
     settings = read_settings(scn)
     result = rank_subcentres(scn, settings, quiet=quiet)
     write_subcentre_outputs(result, scn.out_dir)
