@@ -49,6 +49,8 @@ class Criterion:
     zh: str = ""
     en: str = ""
     source: str = ""
+    lead_zh: str = ""        # how the reasons name an advantage on it (default: ``zh``)
+    lead_en: str = ""
 
 
 CRITERIA = (
@@ -57,7 +59,8 @@ CRITERIA = (
     Criterion("threshold", "meets_100k", 2.0, "1", "flag", zh="自有服务人口达到门槛",
               en="meets the population threshold", source="003 L305 10万以上"),
     Criterion("county_seat", "is_county_seat", 2.0, "1", "flag", -1, zh="位于县级政府驻地（不优先）",
-              en="in the county seat (not preferred)", source="003 L305 优先支持…非县级政府驻地"),
+              en="in the county seat (not preferred)", source="003 L305 优先支持…非县级政府驻地",
+              lead_zh="不在县级政府驻地（优先支持）", lead_en="not being in the county seat (003 priority)"),
     Criterion("distance", "minutes_from_county_hospital", 0.5, "minutes", zh="距县城（县医院）车程",
               en="distance from the county seat", source="003 L305 非县级政府驻地; 004 L331 服务半径大"),
     Criterion("concentration", "settlement_concentration", 1.0, "1", zh="聚居程度", en="settlement concentration",

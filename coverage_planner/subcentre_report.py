@@ -34,8 +34,8 @@ def _lead(ranked: pd.DataFrame, points: pd.DataFrame, i: int) -> tuple[str, str]
     c = choice.WEIGHT_KEYS[key]
     lead = float(points[key].iloc[i] - points[key].iloc[i + 1])
     total = float(points.iloc[i].sum() - points.iloc[i + 1].sum())
-    return (f"above #{i + 2} {nxt['name']} mainly on {c.en} (+{lead:.2f} points; score {total:+.2f})",
-            f"高于第{i + 2}名{nxt['name']}，主要因为{c.zh}（+{lead:.2f}分；总分差{total:+.2f}）")
+    return (f"above #{i + 2} {nxt['name']} mainly on {c.lead_en or c.en} (+{lead:.2f} points; score {total:+.2f})",
+            f"高于第{i + 2}名{nxt['name']}，主要因为{c.lead_zh or c.zh}（+{lead:.2f}分；总分差{total:+.2f}）")
 
 
 def reasons(ranked: pd.DataFrame, points: pd.DataFrame, i: int, settings: Settings,
