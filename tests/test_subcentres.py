@@ -282,7 +282,7 @@ def test_no_ems_rule_in_the_profile_is_said(tmp_path):
     assert result.table["ems_gain_pop"].isna().all() and result.ems_rule is None
 
 
-def _refused(tmp_path: Path, case: str, subcentres: str, pattern: str, **kw) -> str:
+def _refused(tmp_path: Path, subcentres: str, pattern: str, *, case: str, **kw) -> str:
     scenario = build_line_region(tmp_path, subcentres, **kw)
     out = refused_cli(case, ["subcentres", str(scenario), "--quiet"], match=pattern)
     assert not (scenario.parent / "out").exists()
@@ -290,29 +290,28 @@ def _refused(tmp_path: Path, case: str, subcentres: str, pattern: str, **kw) -> 
 
 
 def test_unknown_candidate_id(tmp_path):
-    _refused(tmp_path, "Sub-centre candidate id not among the facilities", '[subcentres]\ncandidates = ["T01", "T99"]\n',
-             r"subcentres\.candidates.*T99.*Fix:")
+    _refused(tmp_path, '[subcentres]\ncandidates = ["T01", "T99"]\n', r"subcentres\.candidates.*T99.*Fix:",
+             case="Sub-centre candidate id not among the facilities")
 
 
 def test_bad_settings_reported_at_once(tmp_path):
-    message = _refused(tmp_path, "Several bad [subcentres] settings at once",
-                       '[subcentres]\nminute = 20\nmin_population = -5\nchoose = 1.5\nsensitivity_minutes = [20, -1]\n'
+    _refused(tmp_path, '[subcentres]\nminute = 20\nmin_population = -5\nchoose = 1.5\nsensitivity_minutes = [20, -1]\n'
                        '[subcentres.weights]\npopulaton = 2\nbeds = -1\n',
-                       r"(?s)6 problem.*subcentres\.minute\b.*subcentres\.min_population.*subcentres\.sensitivity_minutes.*"
-                       r"subcentres\.choose.*subcentres\.weights\.populaton.*subcentres\.weights\.beds")
-    assert message
-    _refused(tmp_path, "Sub-centre county hospital id not among the facilities", '[subcentres]\ncounty_hospital = "H99"\n',
-             r"subcentres\.county_hospital.*H99.*H01")
+             r"(?s)6 problem.*subcentres\.minute\b.*subcentres\.min_population.*subcentres\.sensitivity_minutes.*"
+             r"subcentres\.choose.*subcentres\.weights\.populaton.*subcentres\.weights\.beds",
+             case="Several bad [subcentres] settings at once")
+    _refused(tmp_path, '[subcentres]\ncounty_hospital = "H99"\n', r"subcentres\.county_hospital.*H99.*H01",
+             case="Sub-centre county hospital id not among the facilities")
 
 
 def test_choose_more_than_the_candidates(tmp_path):
-    _refused(tmp_path, "Sub-centres: choose more than there are candidates", "[subcentres]\nchoose = 4\n",
-             r"choose = 4 but there are only 3 candidate")
+    _refused(tmp_path, "[subcentres]\nchoose = 4\n", r"choose = 4 but there are only 3 candidate",
+             case="Sub-centres: choose more than there are candidates")
 
 
 def test_unknown_ems_rule(tmp_path):
-    _refused(tmp_path, "Sub-centre EMS gain on a rule the profile does not have", '[subcentres]\nems_rule = "ems_speed"\n',
-             r"ems_rule 'ems_speed'.*ems_radius")
+    _refused(tmp_path, '[subcentres]\nems_rule = "ems_speed"\n', r"ems_rule 'ems_speed'.*ems_radius",
+             case="Sub-centre EMS gain on a rule the profile does not have")
 
 
 @pytest.mark.parametrize("case, extra, pattern", [
@@ -320,7 +319,7 @@ def test_unknown_ems_rule(tmp_path):
     ("Sub-centre candidate with a negative bed count", {"T03": {"beds": -5}}, r"bed count in row\(s\) 5 .*-5"),
 ])
 def test_bad_capability_values(tmp_path, case, extra, pattern):
-    _refused(tmp_path, case, "", pattern, extra=extra)
+    _refused(tmp_path, "", pattern, case=case, extra=extra)
 
 
 DEMO = ROOT / "geodata" / "demo"
