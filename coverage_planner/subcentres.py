@@ -517,42 +517,42 @@ def ems_gain(scn: Scenario, region: Region, cand: gpd.GeoDataFrame, rule: Rule) 
     judge = lambda meas: cov.judge_cells(cov.rule_value(rule, meas), limit, model.cell_snap.access_m,  # noqa: E731
                                          model.cut_off, scn.profile.max_access_m)[0] & np.isfinite(limit)
     before = judge(old)
-    new = _candidate_measures(model, cand, rule, scn, limit, x, y)
+    column = _candidate_columns(model, cand, rule, scn, limit, x, y)
     gain = np.empty(len(cand))
     for k in range(len(cand)):     # one vector operation over the cells per candidate
-        meas = {key: np.minimum(old[key], value[:, k]) for key, value in new.items()}
+        meas = {key: np.minimum(old[key], value) for key, value in column(k).items()}
         gain[k] = float(pop[judge(meas) & ~before].sum())
     return gain
 
 
-def _dense(matrix: sp.spmatrix) -> np.ndarray:
-    coo = sp.coo_matrix(matrix)
-    out = np.full(coo.shape, np.inf)
-    out[coo.row, coo.col] = coo.data
-    return out
-
-
-def _candidate_measures(model: cov.TravelModel, cand: gpd.GeoDataFrame, rule: Rule, scn: Scenario,
-                        limit: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    """Straight-line and network metres and seconds from a station at each candidate (cells ×
-    candidates; ``inf`` beyond the rule's largest limit)."""
+def _candidate_columns(model: cov.TravelModel, cand: gpd.GeoDataFrame, rule: Rule, scn: Scenario,
+                       limit: np.ndarray, x: np.ndarray, y: np.ndarray):
+    """A function of the candidate position k giving straight-line and network metres and seconds
+    from a station there to every cell (``inf`` beyond the rule's largest limit or not measured)."""
     cells = model.cell_snap
-    n = len(cells)
     csnap = _snap_candidates(model, cand, scn)
     top = float(np.nanmax(limit)) if np.isfinite(limit).any() else 0.0
-    inf = np.full((n, len(cand)), np.inf)
-    out = {"straight_m": inf, "network_m": inf, "time_s": inf}
+    cx, cy = cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy()
     if rule.kind == "radius":
-        cx, cy = cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy()
-        out["network_m"] = _dense(model.router(rule.direction, "length").bounded(
-            csnap, csnap.access_m, cells, cells.access_m, top))
-        out["straight_m"] = np.hypot(x[:, None] - cx[None, :], y[:, None] - cy[None, :])
+        key = "network_m"
+        matrix = model.router(rule.direction, "length").bounded(csnap, csnap.access_m, cells, cells.access_m, top)
     else:
+        key = "time_s"
         v = model.access_mps
         turnout = scn.profile.default_turnout_min * 60.0 if rule.include_turnout else 0.0
-        out["time_s"] = _dense(model.router(rule.direction, "time").bounded(
-            csnap, turnout + csnap.access_m / v, cells, cells.access_m / v, top))
-    return out
+        matrix = model.router(rule.direction, "time").bounded(csnap, turnout + csnap.access_m / v, cells,
+                                                              cells.access_m / v, top)
+    matrix = matrix.tocsc()
+
+    def column(k: int) -> dict[str, np.ndarray]:
+        out = {name: np.full(len(cells), np.inf) for name in ("straight_m", "network_m", "time_s")}
+        lo, hi = matrix.indptr[k], matrix.indptr[k + 1]
+        out[key][matrix.indices[lo:hi]] = matrix.data[lo:hi]
+        if rule.kind == "radius":
+            out["straight_m"] = np.hypot(x - cx[k], y - cy[k])
+        return out
+
+    return column
 
 
 # ------------------------------------------------------------------------------------- capability
