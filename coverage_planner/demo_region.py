@@ -86,11 +86,12 @@ STREET_X = (12.0 * KM, 14.0 * KM, 16.0 * KM, 18.0 * KM)
 STREET_Y = (14.6 * KM, 17.0 * KM, 19.6 * KM)
 
 # Towns: Z01–Z03 are the central towns (sub-centre candidates). Suxi is large and just across the
-# river from the seat; Maolin is mid-sized, far south-west on a slow county road; Tuqiao is small,
+# river from the seat (and has a town hospital); Maolin is the largest, far south-west on a slow
+# county road, so more than 100,000 people are nearer to it than to any hospital; Tuqiao is small,
 # remote, in the north-eastern hills at the end of one winding road.
 TOWNS = [
     Unit("Z01", "苏溪镇", "Suxi Town", 23.0 * KM, 17.5 * KM, 48_000, True),
-    Unit("Z02", "茅林镇", "Maolin Town", 7.0 * KM, 4.4 * KM, 22_000, True),
+    Unit("Z02", "茅林镇", "Maolin Town", 7.0 * KM, 4.4 * KM, 60_000, True),
     Unit("Z03", "土桥镇", "Tuqiao Town", 30.0 * KM, 29.2 * KM, 6_000, True),
     Unit("Z04", "云岭镇", "Yunling Town", 4.2 * KM, 14.2 * KM, 7_000),
     Unit("Z05", "松坪镇", "Songping Town", 8.6 * KM, 27.0 * KM, 8_000),
@@ -757,7 +758,7 @@ def readme_text(s: dict) -> str:
         "`coverage-planner demo --regenerate` (code: `coverage_planner/demo_region.py`, deterministic); "
         "every name is invented. A street-grid district seat (6 streets 街道) lies on the west bank of a river "
         "crossed only at a few bridges; nine towns (镇), of which three central towns (中心镇) — 苏溪镇 Suxi "
-        "(large, across the river from the seat), 茅林镇 Maolin (mid-sized, south-west) and 土桥镇 Tuqiao "
+        "(large, across the river from the seat), 茅林镇 Maolin (the largest, remote, south-west) and 土桥镇 Tuqiao "
         "(small, remote, north-east) — are county sub-centre candidates; about twenty villages on winding "
         "roads; an expressway. Files: `roads.osm` (OSM XML 0.6, WGS84; also a river, one railway and one "
         "footway that the loader drops, and a ferry hamlet cut off from the network), `population.tif` "

@@ -1,9 +1,10 @@
-"""County medical sub-centres (县域医疗次中心): rank candidate towns by the seeds' criteria.
+"""County medical sub-centres (县域医疗次中心): rank candidate towns on their own catchment.
 
 ``coverage-planner subcentres SCENARIO`` ranks the township health centres that could be built up
-into county medical sub-centres (STANDARDS.md §3; seeds 003 and 004) and writes, into
-``maps/<scenario>/`` (or ``--out``): ``subcentres.csv``, ``subcentres.gpkg`` (layers ``candidates``
-and ``catchments``) and ``subcentres.html``, and prints a table.
+into county medical sub-centres (STANDARDS.md §3; seeds 003 and 004), optionally chooses the number
+the plan names, and writes, into ``maps/<scenario>/`` (or ``--out``): ``subcentres.csv``,
+``subcentres.gpkg`` (layers ``candidates``, ``catchments`` and ``own_catchments``) and
+``subcentres.html``, and prints a table.
 
 Candidates
     By default every township health centre (facility type ``thc``) standing in a unit flagged
@@ -14,48 +15,79 @@ Candidates
 
 County hospital
     ``[subcentres] county_hospital = "H01"`` (a facility id); by default the first (by id)
-    ``hospital``-type facility standing in a unit flagged ``county_seat``.
+    ``hospital``-type facility standing in a unit flagged ``county_seat``. The existing hospitals are
+    every ``hospital``-type facility and the county hospital.
 
 Travel
     The ``car`` travel profile (with the scenario's ``[travel.profiles.car]`` overrides), patients
     travelling to the centre (``to_facility``); time = access leg from the cell to the road + driving +
-    access leg from the road to the centre. Thresholds are inclusive.
+    access leg from the road to the centre. Limits are inclusive.
 
-Criteria (one column each; ``minutes`` defaults to 30 and ``min_population`` to 100,000 — the
-column names keep "30min"/"100k" and the values used are in the ``minutes`` and ``min_population``
-columns)
+Own catchment (``own_catchment_pop``)
+    The people within ``minutes`` of the candidate for whom it would be the nearest of {the
+    candidate, the existing hospitals}, county-seat residents excluded. A tie (equal times) goes to
+    the existing hospital. A candidate that is itself an existing hospital competes with the other
+    hospitals only. ``meets_100k`` = ``own_catchment_pop`` ≥ ``min_population`` (003 L305
+    「辐射服务常住人口10万以上」). ``gross_reach_pop`` is everyone within ``minutes``, county seat included.
+    Computed with one search from all existing hospitals together and one bounded search per candidate.
 
-* ``pop_within_30min`` — people whose travel time to the candidate is ≤ ``minutes``
-  (003 L305 「辐射服务常住人口10万以上」; 004 「覆盖人口多」);
-* ``meets_100k`` — ``pop_within_30min`` ≥ ``min_population`` (003 L305);
-* ``is_county_seat`` — the candidate stands in a ``county_seat`` unit; 003 L305 requires
-  「非县级政府驻地」, so such a candidate is not ``eligible``;
-* ``minutes_from_county_hospital`` — car time from the county hospital to the candidate (the route
-  of referrals and support from the county hospital, 004 「交通便捷程度」);
-* ``newly_covered_rural`` — rural-zone people within ``minutes`` of the candidate whom no existing
-  ``hospital``-type facility (nor the county hospital) reaches within ``minutes`` (004 「医疗辐射力」);
-* ``settlement_concentration`` — share of the catchment's people living in cells at or above the
-  standards profile's ``urban_density_per_km2`` (the same rule that makes a cell urban when the
-  boundaries have no zone attribute) (004 「聚居程度」);
-* ``catchment_units`` and ``share_outside_own_unit`` — how many units the catchment spans and the
-  share of its people outside the candidate's own township (004 「按照自然地理方位，打破行政区划界限」).
+Assumptions (the plans give no number; change them in ``[subcentres]``)
+    * ``minutes = 30``: 003 L305 gives no travel time; 30 minutes by car is the rural medical service
+      circle of 001 L34. The table also gives the own catchment and the rank at each of
+      ``sensitivity_minutes = [20, 30, 45]`` (columns ``own_catchment_pop_<m>min``, ``rank_<m>min``).
+    * the weights of the ranking (below).
+
+Criteria (one column each; see :data:`coverage_planner.subcentre_choice.CRITERIA`)
+
+==================  ================================  ==============================  ===========  ======
+key (weight)        column                            plan                            1 point =    default
+==================  ================================  ==============================  ===========  ======
+population          own_catchment_pop                 003 L305; 004 L331 人口数量       100,000 ppl  3
+threshold           meets_100k                        003 L305 10万以上                  yes          2
+county_seat         is_county_seat (subtracts)        003 L305 优先支持非县级政府驻地    yes          2
+distance            minutes_from_county_hospital      003 L305; 004 L331 服务半径大      ``minutes``  0.5
+concentration       settlement_concentration          004 L331 聚居程度                 share 1      1
+transport           catchment_mean_minutes            004 L331 交通便捷程度             see below    1
+radiation           newly_covered_rural               004 L331 医疗辐射力               100,000 ppl  1
+ems                 ems_gain_pop                      004 L271, L331 急救               100,000 ppl  1
+beds                beds                              003 L305; 004 L185–187           100 beds     0.5
+grade               grade_level                       001 L572; 004 L331               one level    0.5
+==================  ================================  ==============================  ===========  ======
+
+* ``settlement_concentration``: share of the own catchment's people in cells at or above the
+  profile's ``urban_density_per_km2``;
+* ``catchment_mean_minutes``: the own catchment's population-weighted mean time to the centre;
+  points = weight × (1 − mean / ``minutes``), the share of the limit to spare (0 for no catchment);
+* ``newly_covered_rural``: rural people within ``minutes`` whom no existing hospital reaches within it;
+* ``ems_gain_pop``: people who would newly meet the profile's EMS rule (``ems_radius`` first, or
+  ``[subcentres] ems_rule``, judged as ``coverage-planner run`` judges it) if the centre hosted an
+  ambulance station with the profile's default turnout (004 L271: sub-centres host EMS extension
+  stations);
+* ``beds`` and ``grade`` (一级/二级/三级 with 甲等/乙等/丙等 → ``grade_level`` 1–3.5: 二级乙等 = 2.25,
+  二级甲等 = 2.5) from the facility layer's ``beds``/``床位`` and ``grade``/``等级`` columns when it has
+  them (a missing value counts 0);
+* 产业基础好 (industrial base, 004 L331) cannot be measured from population, facilities and roads and
+  is not a criterion; ``catchment_units`` and ``share_outside_own_unit`` (004 「打破行政区划界限」) are
+  reported, not scored.
 
 Ranking
-    1. eligible (not in the county seat) before ineligible;
-    2. then those that meet the population threshold (``meets_100k``) first;
-    3. then more ``newly_covered_rural`` first;
-    4. then more ``pop_within_30min`` first;
-    5. then by facility id (only to make ties deterministic).
+    score = Σ weight × value / scale (the "1 point =" column); ``rank`` 1, 2, 3, … by score, exact
+    ties by facility id. ``[subcentres.weights]`` changes any weight, e.g. ``population = 5``. A
+    county-seat town is not preferred (it loses the ``county_seat`` points), not ineligible.
+    ``decisive`` names the criterion that gave a candidate its largest lead over the next one;
+    ``reasons`` / ``reasons_zh`` say it in English and 中文 with the candidate's figures.
 
-``rank`` is 1, 2, 3, … in that order, and ``reasons`` (English) / ``reasons_zh`` (中文) say in one
-sentence why. The seeds give no weights between the criteria; this order puts the two hard
-conditions of seed 003 first and, among candidates that pass or fail them alike, prefers the one
-that brings the most rural people without a nearby hospital into the circle.
+Joint choice (``[subcentres] choose = 3``, 004 L331 「力争建成 3 个县域医疗卫生次中心」)
+    The ``choose`` candidates whose own catchments together serve the most people, each person counted
+    once, so two towns competing for the same people are not both chosen for them. Towns outside the
+    county seat are chosen first (003 L305 优先支持); county-seat towns only fill places they cannot.
+    Every set is examined when there are at most 200,000; among equal sets the best-ranked members
+    win. ``selected``, ``selection_order`` and ``marginal_gain_pop`` (the people each adds to those
+    chosen before it) are columns. Not required to meet ``min_population``.
 """
 
 from __future__ import annotations
 
-import html as _html
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,11 +99,13 @@ import scipy.sparse as sp
 import shapely
 
 from . import coverage as cov
-from .errors import InputError, PlannerWarning, raise_all
+from . import subcentre_choice as choice
+from .errors import InputError, PlannerWarning, is_number, raise_all, warn
 from .facility_types import has_role
 from .layers import LayerSpec, read_vector
 from .pipeline import Region, Steps, _assign_units, load_region
 from .scenario import Scenario, load_scenario
+from .standards import Rule
 from .travel import FROM_FACILITY, TO_FACILITY, snap
 
 SECTION = "subcentres"
@@ -79,20 +113,34 @@ KEYS = {
     "candidates": "facility ids of the candidate centres, e.g. [\"T01\", \"T02\"]",
     "candidates_path": "a GeoJSON/GeoPackage of candidate points with an id column",
     "county_hospital": "the facility id of the county hospital, e.g. \"H01\"",
-    "minutes": "the catchment's travel-time limit by car in minutes (default 30)",
-    "min_population": "people the centre must reach within the limit (default 100000, seed 003 L305)",
+    "minutes": "the catchment's travel-time limit by car in minutes (default 30, an assumption)",
+    "min_population": "people the own catchment must hold (default 100000, seed 003 L305)",
+    "sensitivity_minutes": "other time limits for the rank and own catchment (default [20, 30, 45])",
+    "choose": "how many sub-centres to choose together, e.g. 3 (seed 004 L331)",
+    "weights": "a table of criterion weights, e.g. [subcentres.weights] population = 3",
+    "ems_rule": "the profile's EMS rule the EMS gain is judged on, e.g. \"ems_radius\"",
 }
 TRAVEL_PROFILE = "car"
 DEFAULT_MINUTES = 30.0
 DEFAULT_MIN_POPULATION = 100_000.0
+DEFAULT_BAND = (20.0, 30.0, 45.0)
 OUTPUT_FILES = ("subcentres.csv", "subcentres.gpkg", "subcentres.html")
+BEDS_COLUMNS = ("beds", "床位", "床位数", "编制床位", "实有床位")
+GRADE_COLUMNS = ("grade", "等级", "医院等级", "级别")
 
-COLUMNS = [
-    "rank", "facility_id", "name", "name_en", "unit_id", "unit_name", "eligible", "is_county_seat",
-    "pop_within_30min", "meets_100k", "minutes_from_county_hospital", "newly_covered_rural",
-    "settlement_concentration", "catchment_units", "share_outside_own_unit", "minutes", "min_population",
-    "reasons", "reasons_zh",
+MAIN_COLUMNS = [
+    "rank", "score", "decisive", "selected", "selection_order", "marginal_gain_pop", "facility_id", "name",
+    "name_en", "unit_id", "unit_name", "preferred", "is_county_seat", "own_catchment_pop", "gross_reach_pop",
+    "meets_100k", "minutes_from_county_hospital", "settlement_concentration", "catchment_mean_minutes",
+    "newly_covered_rural", "ems_gain_pop", "beds", "grade", "grade_level", "catchment_units",
+    "share_outside_own_unit",
 ]
+TAIL_COLUMNS = ["minutes", "min_population", "reasons", "reasons_zh"]
+
+
+def band_columns(minutes: list[float]) -> list[str]:
+    """The sensitivity columns: own catchment and rank at each time limit."""
+    return [f"{name}_{m:g}min" for m in minutes for name in ("own_catchment_pop", "rank")]
 
 
 @dataclass
@@ -104,6 +152,14 @@ class Settings:
     county_hospital: str | None = None
     minutes: float = DEFAULT_MINUTES
     min_population: float = DEFAULT_MIN_POPULATION
+    sensitivity_minutes: list[float] = field(default_factory=lambda: list(DEFAULT_BAND))
+    choose: int | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+    ems_rule: str | None = None
+
+    def weight(self, key: str) -> float:
+        """The weight of a criterion (the scenario's, else the default)."""
+        return float(self.weights.get(key, choice.WEIGHT_KEYS[key].weight))
 
 
 @dataclass
@@ -117,6 +173,9 @@ class SubcentreResult:
     catchments: gpd.GeoDataFrame
     county_hospital: pd.Series
     warnings: list[str] = field(default_factory=list)
+    own_catchments: gpd.GeoDataFrame | None = None
+    ems_rule: str | None = None
+    choice: choice.Choice | None = None
 
 
 # ----------------------------------------------------------------------------------------- settings
@@ -170,14 +229,67 @@ def read_settings(scn: Scenario) -> Settings:
             out.county_hospital = str(value)
     for key, default in (("minutes", DEFAULT_MINUTES), ("min_population", DEFAULT_MIN_POPULATION)):
         value = table.get(key, default)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+        ok = is_number(value) and np.isfinite(value)
         if not ok or value < 0 or (key == "minutes" and value == 0):
             problem(key, f"{key} must be a positive number, got {value!r}.",
                     f"e.g. {key} = {default:g}.")
         else:
             setattr(out, key, float(value))
+    _read_band(table, out, problem)
+    _read_choose(table, out, problem)
+    _read_weights(table, out, problem)
+    if "ems_rule" in table:
+        value = table["ems_rule"]
+        if not isinstance(value, str) or not value:
+            problem("ems_rule", f"ems_rule must be a rule id, got {value!r}.", 'e.g. ems_rule = "ems_radius".')
+        else:
+            out.ems_rule = value
     raise_all(errors)
     return out
+
+
+def _read_band(table: dict, out: Settings, problem) -> None:
+    if "sensitivity_minutes" not in table:
+        return
+    band = table["sensitivity_minutes"]
+    if not isinstance(band, list) or not all(is_number(m) and np.isfinite(m) and m > 0 for m in band):
+        problem("sensitivity_minutes", f"sensitivity_minutes must be a list of positive minutes, got {band!r}.",
+                "e.g. sensitivity_minutes = [20, 30, 45], or [] for none.")
+    elif len(set(band)) != len(band):
+        problem("sensitivity_minutes", f"a time limit is listed twice in {band!r}.", "list each limit once.")
+    else:
+        out.sensitivity_minutes = sorted(float(m) for m in band)
+
+
+def _read_choose(table: dict, out: Settings, problem) -> None:
+    if "choose" not in table:
+        return
+    value = table["choose"]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        problem("choose", f"choose must be a whole number of sub-centres (1 or more), got {value!r}.",
+                "e.g. choose = 3 (seed 004 L331: 3 sub-centres by 2025), or leave it out to rank only.")
+    else:
+        out.choose = value
+
+
+def _read_weights(table: dict, out: Settings, problem) -> None:
+    if "weights" not in table:
+        return
+    weights = table["weights"]
+    listing = "; ".join(f"{c.key} ({c.en}, default {c.weight:g})" for c in choice.CRITERIA)
+    if not isinstance(weights, dict):
+        problem("weights", f"weights must be a table, got {weights!r}.",
+                f"write [subcentres.weights] with lines such as population = 3; the keys are {listing}.")
+        return
+    for key, value in weights.items():
+        if key not in choice.WEIGHT_KEYS:
+            problem(f"weights.{key}", f"unknown criterion '{key}' in [subcentres.weights].",
+                    f"the keys are {listing}.")
+        elif not (is_number(value) and np.isfinite(value) and value >= 0):
+            problem(f"weights.{key}", f"the weight of {key} must be a number ≥ 0, got {value!r}.",
+                    f"e.g. {key} = {choice.WEIGHT_KEYS[key].weight:g} (0 leaves the criterion out).")
+        else:
+            out.weights[key] = float(value)
 
 
 # ------------------------------------------------------------------------------ candidates, hospital
@@ -215,7 +327,7 @@ def pick_candidates(settings: Settings, scn: Scenario, region: Region) -> gpd.Ge
                     "the candidates in the scenario: [subcentres] candidates = [\"T01\", ...].")
     out = gpd.GeoDataFrame({
         "facility_id": fac["facility_id"].to_numpy()[idx], "name": fac["name"].to_numpy()[idx],
-        "name_en": fac["name_en"].to_numpy()[idx], "unit": region.fac_unit[idx],
+        "name_en": fac["name_en"].to_numpy()[idx], "unit": region.fac_unit[idx], "fac_index": idx,
     }, geometry=fac.geometry.to_numpy()[idx], crs=region.crs)
     return out.reset_index(drop=True)
 
@@ -250,7 +362,7 @@ def _candidates_from_file(path: Path, scn: Scenario, region: Region) -> gpd.GeoD
     return gpd.GeoDataFrame({
         "facility_id": ids.to_numpy(), "name": text("name"),
         "name_en": frame["name_en"].fillna("").astype(str).to_numpy() if "name_en" in frame else text("name"),
-        "unit": _assign_units(region.units, x, y),
+        "unit": _assign_units(region.units, x, y), "fac_index": np.full(len(ids), -1, dtype=np.int64),
     }, geometry=gpd.points_from_xy(x, y), crs=region.crs)
 
 
@@ -276,120 +388,361 @@ def pick_county_hospital(settings: Settings, scn: Scenario, region: Region) -> i
     return int(hit[np.argsort(ids[hit], kind="stable")[0]])
 
 
+
 # ----------------------------------------------------------------------------------------- criteria
 
-def _structure(matrix: sp.csr_matrix) -> sp.csc_matrix:
-    """0/1 matrix of the entries present (explicit zero costs count as reached)."""
-    ones = matrix.copy()
-    ones.data = np.ones_like(ones.data)
-    return ones.tocsc()
+@dataclass
+class Measures:
+    """Per-cell and per-candidate travel results that every time limit is judged on."""
+
+    times: sp.csc_matrix         # cells × candidates: seconds to the candidate, up to the largest limit
+    hospital_s: np.ndarray       # cells: seconds to the nearest existing hospital that is not a candidate
+    candidate_hospital: np.ndarray   # candidates: the candidate is itself an existing hospital
+    from_county_hospital_s: np.ndarray   # candidates: seconds from the county hospital
+    pop: np.ndarray
+    counted: np.ndarray          # cells outside the county seat
+    rural: np.ndarray
+    dense: np.ndarray
+    ems_gain: np.ndarray         # candidates: people newly meeting the EMS rule (NaN when no rule)
+    ems_rule: str | None
 
 
-def evaluate_candidates(scn: Scenario, region: Region, settings: Settings, cand: gpd.GeoDataFrame,
-                        hosp_idx: int, steps: Steps) -> tuple[pd.DataFrame, list[np.ndarray]]:
-    """The criteria per candidate (in candidate order) and each candidate's reached cell indices."""
+def _hospitals(fac: pd.DataFrame, hosp_idx: int) -> np.ndarray:
+    """Indices of the existing hospitals: every hospital-type facility and the county hospital."""
+    return np.union1d(np.flatnonzero(has_role(fac["type"], ["hospital"])), [hosp_idx])
+
+
+def _snap_candidates(model: cov.TravelModel, cand: gpd.GeoDataFrame, scn: Scenario):
+    csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.snappable)
+    far = np.flatnonzero(csnap.access_m > scn.facility_max_access_m)
+    if len(far):
+        listing = ", ".join(f"{cand['facility_id'].iloc[i]} ({csnap.access_m[i]:,.0f} m)" for i in far[:8])
+        raise InputError(f"{len(far)} candidate(s) more than {scn.facility_max_access_m:,.0f} m from the "
+                         f"road network: {listing}.", file=scn.path, field=f"{SECTION}.candidates",
+                         fix="check those coordinates, or raise [travel] facility_max_access_m.")
+    return csnap
+
+
+def measure_candidates(scn: Scenario, region: Region, settings: Settings, cand: gpd.GeoDataFrame,
+                       hosp_idx: int, steps: Steps) -> Measures:
+    """One multi-source search from the existing hospitals, one bounded search per candidate (up to
+    the largest time limit), the county hospital's time to each candidate, and the EMS gain."""
     cells, fac = region.cells, region.facilities
     x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
     pop = cells["population"].to_numpy(dtype=float)
-    limit = settings.minutes * 60.0
+    longest = max([settings.minutes, *settings.sensitivity_minutes]) * 60.0
     with steps.step(f"Snapping to roads, profile '{TRAVEL_PROFILE}'"):
         model = cov.build_travel_model(region.roads, TRAVEL_PROFILE, scn.travel_overrides.get(TRAVEL_PROFILE),
                                        x, y, fac, scn.facility_max_access_m, scn.facilities.path,
                                        max_access_m=scn.profile.max_access_m)
         cov.warn_cut_off(model, pop)
-        csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.snappable)
-        far = np.flatnonzero(csnap.access_m > scn.facility_max_access_m)
-        if len(far):
-            listing = ", ".join(f"{cand['facility_id'].iloc[i]} ({csnap.access_m[i]:,.0f} m)" for i in far[:8])
-            raise InputError(f"{len(far)} candidate(s) more than {scn.facility_max_access_m:,.0f} m from the "
-                             f"road network: {listing}.", file=scn.path, field=f"{SECTION}.candidates",
-                             fix="check those coordinates, or raise [travel] facility_max_access_m.")
+        csnap = _snap_candidates(model, cand, scn)
     v = model.access_mps
     cell_off = model.cell_snap.access_m / v
-    with steps.step(f"{settings.minutes:g}-minute catchments of {len(cand)} candidate(s) 服务范围"):
-        reach = _structure(model.router(TO_FACILITY, "time").bounded(
-            csnap, csnap.access_m / v, model.cell_snap, cell_off, limit))
+    with steps.step(f"Catchments of {len(cand)} candidate(s) up to {longest / 60:g} min 服务范围"):
+        times = model.router(TO_FACILITY, "time").bounded(csnap, csnap.access_m / v, model.cell_snap,
+                                                          cell_off, longest).tocsc()
+    hosp = _hospitals(fac, hosp_idx)
+    is_cand = _candidate_facilities(cand, fac)
+    competing = np.setdiff1d(hosp, is_cand)
     with steps.step("Existing hospitals' reach and the county hospital 现有医院"):
-        hosp = np.union1d(np.flatnonzero(has_role(fac["type"], ["hospital"])), [hosp_idx])
-        hsnap = model.fac_snap.take(hosp)
-        hosp_time, _ = model.router(TO_FACILITY, "time").nearest(hsnap, hsnap.access_m / v, model.cell_snap,
-                                                                  cell_off)
+        if len(competing):
+            hsnap = model.fac_snap.take(competing)
+            hospital_s, _ = model.router(TO_FACILITY, "time").nearest(hsnap, hsnap.access_m / v,
+                                                                      model.cell_snap, cell_off)
+        else:
+            hospital_s = np.full(len(cells), np.inf)
         one = model.fac_snap.take(np.array([hosp_idx]))
         from_hosp, _ = model.router(FROM_FACILITY, "time").nearest(one, one.access_m / v, csnap,
                                                                     csnap.access_m / v)
-    rural = (cells["zone"].to_numpy() == "rural")
-    uncovered = ~(hosp_time <= limit)
+    seat_units = set(region.units["unit_id"].to_numpy()[region.units["county_seat"].to_numpy(dtype=bool)])
     density = pop / (cells["cell_m"].to_numpy(dtype=float) ** 2 / 1e6)
-    dense = density >= scn.profile.urban_density_per_km2
-    unit_of_cell = cells["unit_id"].to_numpy().astype(str)
-    own_unit = region.units["unit_id"].to_numpy().astype(str)[cand["unit"].to_numpy()]
-    within = reach.T @ pop
-    rows, reached_cells = [], []
-    for k in range(len(cand)):
-        hit = reach.indices[reach.indptr[k]:reach.indptr[k + 1]]
-        reached_cells.append(np.sort(hit))
-        p = pop[hit]
-        total = float(p.sum())
-        outside = float(p[unit_of_cell[hit] != own_unit[k]].sum())
-        rows.append({
-            "pop_within_30min": float(within[k]),
-            "newly_covered_rural": float(p[rural[hit] & uncovered[hit]].sum()),
-            "settlement_concentration": float(p[dense[hit]].sum()) / total if total > 0 else np.nan,
-            "catchment_units": int(len(np.unique(unit_of_cell[hit][p > 0]))),
-            "share_outside_own_unit": outside / total if total > 0 else np.nan,
-            "minutes_from_county_hospital": float(from_hosp[k]) / 60.0,
-        })
-    return pd.DataFrame(rows), reached_cells
+    rule = ems_rule(scn, settings)
+    gain = np.full(len(cand), np.nan)
+    if rule is not None:
+        with steps.step(f"EMS gain on rule {rule.id} 急救站点增益"):
+            gain = ems_gain(scn, region, cand, rule)
+    fac_ids = fac["facility_id"].to_numpy()
+    return Measures(
+        times=times, hospital_s=hospital_s,
+        candidate_hospital=np.isin(cand["facility_id"].to_numpy(), fac_ids[hosp]),
+        from_county_hospital_s=from_hosp, pop=pop,
+        counted=~np.isin(cells["unit_id"].to_numpy(), list(seat_units)),
+        rural=cells["zone"].to_numpy() == "rural", dense=density >= scn.profile.urban_density_per_km2,
+        ems_gain=gain, ems_rule=None if rule is None else rule.id)
 
 
-def rank_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sort by the documented ranking and number the rows 1, 2, 3, …"""
-    order = frame.assign(_new=-frame["newly_covered_rural"], _pop=-frame["pop_within_30min"],
-                         _inel=~frame["eligible"].astype(bool), _miss=~frame["meets_100k"].astype(bool))
-    order = order.sort_values(["_inel", "_miss", "_new", "_pop", "facility_id"], kind="stable")
-    out = frame.loc[order.index].reset_index(drop=True)
-    out.insert(0, "rank", np.arange(1, len(out) + 1))
+def _candidate_facilities(cand: gpd.GeoDataFrame, fac: pd.DataFrame) -> np.ndarray:
+    """Facility indices of the candidates that are facilities (not new sites from a file)."""
+    if "fac_index" not in cand:
+        return np.zeros(0, dtype=np.int64)
+    idx = cand["fac_index"].to_numpy()
+    return idx[idx >= 0].astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------- EMS
+
+def ems_rule(scn: Scenario, settings: Settings) -> Rule | None:
+    """The EMS rule the gain is judged on: ``[subcentres] ems_rule``, else the profile's first radius or
+    travel-time rule for ``ems`` facilities that is not marked an assumption (else the first such)."""
+    rules = [r for r in scn.profile.rules if r.kind in ("radius", "travel_time") and "ems" in r.facility_types]
+    if settings.ems_rule is not None:
+        hit = [r for r in rules if r.id == settings.ems_rule]
+        if not hit:
+            raise InputError(f"ems_rule '{settings.ems_rule}' is not an EMS radius or response-time rule of "
+                             f"the profile '{scn.profile.id}'.", file=scn.path, field=f"{SECTION}.ems_rule",
+                             fix="use one of: " + (", ".join(r.id for r in rules) or "none (leave ems_rule out)") + ".")
+        return hit[0]
+    planned = [r for r in rules if getattr(r, "basis", "plan") != "assumption"]
+    if not (planned or rules):
+        warn(f"the standards profile '{scn.profile.id}' has no EMS radius or response-time rule, so the EMS "
+             "gain of the sub-centre candidates (ems_gain_pop) is not computed and does not count in the rank.")
+        return None
+    return (planned or rules)[0]
+
+
+def ems_gain(scn: Scenario, region: Region, cand: gpd.GeoDataFrame, rule: Rule) -> np.ndarray:
+    """People who would newly meet ``rule`` if an ambulance station stood at each candidate.
+
+    The existing stations are judged as ``coverage-planner run`` judges them; a station at the
+    candidate has the profile's default turnout; a cell newly passes when the better of the two
+    meets its zone's limit.
+    """
+    cells, fac = region.cells, region.facilities
+    x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
+    pop = cells["population"].to_numpy(dtype=float)
+    model = cov.build_travel_model(region.roads, rule.travel_profile, scn.travel_overrides.get(rule.travel_profile),
+                                   x, y, fac, scn.facility_max_access_m, scn.facilities.path)
+    idx = cov.rule_facilities(rule, fac)
+    turnout = cov.turnout_seconds(fac, scn.profile) if rule.include_turnout else np.zeros(len(fac))
+    if len(idx):
+        old = cov.nearest_measures(model, idx, turnout, rule.direction, x, y, fac.geometry.x.to_numpy(),
+                                   fac.geometry.y.to_numpy())
+    else:
+        old = {k: np.full(len(cells), np.inf) for k in ("straight_m", "network_m", "time_s")}
+    limit = cov.cell_thresholds(rule, cells["zone"].to_numpy())
+    judge = lambda meas: cov.judge_cells(cov.rule_value(rule, meas), limit, model.cell_snap.access_m,  # noqa: E731
+                                         model.cut_off, scn.profile.max_access_m)[0] & np.isfinite(limit)
+    before = judge(old)
+    column = _candidate_columns(model, cand, rule, scn, limit, x, y)
+    gain = np.empty(len(cand))
+    for k in range(len(cand)):     # one vector operation over the cells per candidate
+        meas = {key: np.minimum(old[key], value) for key, value in column(k).items()}
+        gain[k] = float(pop[judge(meas) & ~before].sum())
+    return gain
+
+
+def _candidate_columns(model: cov.TravelModel, cand: gpd.GeoDataFrame, rule: Rule, scn: Scenario,
+                       limit: np.ndarray, x: np.ndarray, y: np.ndarray):
+    """A function of the candidate position k giving straight-line and network metres and seconds
+    from a station there to every cell (``inf`` beyond the rule's largest limit or not measured)."""
+    cells = model.cell_snap
+    csnap = _snap_candidates(model, cand, scn)
+    top = float(np.nanmax(limit)) if np.isfinite(limit).any() else 0.0
+    cx, cy = cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy()
+    if rule.kind == "radius":
+        key = "network_m"
+        matrix = model.router(rule.direction, "length").bounded(csnap, csnap.access_m, cells, cells.access_m, top)
+    else:
+        key = "time_s"
+        v = model.access_mps
+        turnout = scn.profile.default_turnout_min * 60.0 if rule.include_turnout else 0.0
+        matrix = model.router(rule.direction, "time").bounded(csnap, turnout + csnap.access_m / v, cells,
+                                                              cells.access_m / v, top)
+    matrix = matrix.tocsc()
+
+    def column(k: int) -> dict[str, np.ndarray]:
+        out = {name: np.full(len(cells), np.inf) for name in ("straight_m", "network_m", "time_s")}
+        lo, hi = matrix.indptr[k], matrix.indptr[k + 1]
+        out[key][matrix.indices[lo:hi]] = matrix.data[lo:hi]
+        if rule.kind == "radius":
+            out["straight_m"] = np.hypot(x - cx[k], y - cy[k])
+        return out
+
+    return column
+
+
+# ------------------------------------------------------------------------------------- capability
+
+GRADE_LEVELS = {"一": 1.0, "二": 2.0, "三": 3.0, "1": 1.0, "2": 2.0, "3": 3.0}
+GRADE_CLASSES = {"甲": 0.5, "乙": 0.25, "丙": 0.0, "A": 0.5, "B": 0.25, "C": 0.0}
+
+
+def grade_level(text: object) -> float:
+    """一级/二级/三级 (or 1/2/3) plus 0.5 for 甲等 (A), 0.25 for 乙等 (B); NaN for empty or unknown text.
+
+    Examples: 二级甲等 → 2.5, 二甲 → 2.5, 二级乙等 → 2.25, 一级 → 1, 3A → 3.5, 未定级 → NaN.
+    """
+    s = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text).strip().upper()
+    if not s or s[0] not in GRADE_LEVELS:
+        return np.nan
+    rest = s[1:].lstrip("级 ")
+    return GRADE_LEVELS[s[0]] + (GRADE_CLASSES.get(rest[0], np.nan) if rest else 0.0)
+
+
+def _raw_facility_table(scn: Scenario) -> pd.DataFrame | None:
+    """The facility layer's attribute table as read (None for OSM files)."""
+    from .facilities import read_points
+    from .layers import OSM_SUFFIXES, existing_path
+
+    if existing_path(scn.facilities).name.lower().endswith(OSM_SUFFIXES):
+        return None
+    return pd.DataFrame(read_points(scn.facilities, ("facility", "facilities")).drop(columns="geometry"))
+
+
+def _first_column(frame: pd.DataFrame, spec: LayerSpec, ours: str, aliases: tuple[str, ...]) -> str | None:
+    named = spec.column(ours)
+    if named is not None:
+        return named if named in frame else None
+    return next((c for c in aliases if c in frame), None)
+
+
+def capability(scn: Scenario, region: Region, cand: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Beds, grade text and grade level of each candidate from the facility layer (NaN/"" if absent).
+
+    Taken from the loaded facilities when they carry ``beds``/``grade``, else from the layer's own
+    columns (``beds``, ``床位``, … and ``grade``, ``等级``, …, or as named under ``[facilities.columns]``),
+    matched by facility id. A bed count that is not a number ≥ 0, or a grade that is not 一级/二级/三级
+    (甲等/乙等/丙等), is an InputError naming the row.
+    """
+    fac = region.facilities
+    frame = fac if {"beds", "grade"} & set(fac.columns) else _raw_facility_table(scn)
+    out = pd.DataFrame({"beds": np.full(len(cand), np.nan), "grade": [""] * len(cand),
+                        "grade_level": np.full(len(cand), np.nan)})
+    if frame is None:
+        return out
+    spec = scn.facilities
+    id_col = "facility_id" if frame is fac else spec.column("id", "id")
+    ids = frame[id_col].astype(str).to_numpy() if id_col in frame else fac["facility_id"].to_numpy()
+    row_of = {fid: k for k, fid in enumerate(ids)}
+    pos = np.array([row_of.get(fid, -1) for fid in cand["facility_id"]], dtype=np.int64)
+    has = pos >= 0
+    beds_col = "beds" if frame is fac and "beds" in fac else _first_column(frame, spec, "beds", BEDS_COLUMNS)
+    if beds_col is not None:
+        beds = pd.to_numeric(frame[beds_col], errors="coerce").to_numpy(dtype=float)
+        text = frame[beds_col].astype(str).str.strip()
+        bad = np.flatnonzero((np.isnan(beds) & frame[beds_col].notna().to_numpy() & (text != "").to_numpy())
+                             | (beds < 0))
+        if len(bad):
+            raise InputError(f"the bed count in row(s) {', '.join(str(i + 1) for i in bad[:8])} (counting from 1) "
+                             f"is not a number ≥ 0: {', '.join(repr(frame[beds_col].iloc[i]) for i in bad[:3])}.",
+                             file=spec.path, field=beds_col, fix="give the number of beds, or leave the cell empty.")
+        out.loc[has, "beds"] = beds[pos[has]]
+    grade_col = "grade" if frame is fac and "grade" in fac else _first_column(frame, spec, "grade", GRADE_COLUMNS)
+    if grade_col is not None:
+        text = frame[grade_col].fillna("").astype(str).str.strip().to_numpy()
+        level = np.array([grade_level(t) for t in text])
+        bad = np.flatnonzero(np.isnan(level) & (text != "") & ~np.isin(text, ["未定级", "无", "-"]))
+        if len(bad):
+            raise InputError(f"the grade in row(s) {', '.join(str(i + 1) for i in bad[:8])} (counting from 1) is "
+                             f"not a hospital grade: {', '.join(repr(text[i]) for i in bad[:3])}.",
+                             file=spec.path, field=grade_col,
+                             fix="write 一级, 二级 or 三级 with 甲等/乙等/丙等 (e.g. 二级乙等), 未定级, or leave it empty.")
+        out.loc[has, "grade"] = text[pos[has]]
+        out.loc[has, "grade_level"] = level[pos[has]]
     return out
 
 
-def _people(n: float) -> str:
-    return f"{n:,.0f}"
+# ------------------------------------------------------------------------------------------ table
+
+def _static_frame(region: Region, cand: gpd.GeoDataFrame, meas: Measures, cap: pd.DataFrame) -> pd.DataFrame:
+    """The criteria that do not depend on the time limit."""
+    units = region.units
+    unit = cand["unit"].to_numpy()
+    seat = units["county_seat"].to_numpy(dtype=bool)[unit]
+    frame = pd.DataFrame({
+        "facility_id": cand["facility_id"].to_numpy(), "name": cand["name"].to_numpy(),
+        "name_en": cand["name_en"].to_numpy(), "unit_id": units["unit_id"].to_numpy()[unit],
+        "unit_name": units["name"].to_numpy()[unit], "preferred": ~seat, "is_county_seat": seat,
+        "minutes_from_county_hospital": meas.from_county_hospital_s / 60.0, "ems_gain_pop": meas.ems_gain,
+    })
+    return pd.concat([frame, cap], axis=1)
 
 
-def _wan(n: float) -> str:
-    return f"{n / 10000:g}万" if n >= 10000 and n % 1000 == 0 else f"{n:,.0f}"
+def criteria_at(static: pd.DataFrame, meas: Measures, settings: Settings,
+                minutes: float) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Every criterion at one time limit with score and rank (candidate order), the points per
+    criterion, and the candidate positions in rank order."""
+    crit = choice.catchment_criteria(meas.times, meas.hospital_s, minutes * 60.0, meas.pop, meas.counted,
+                                     meas.rural, meas.dense, meas.candidate_hospital)
+    frame = pd.concat([static, crit], axis=1)
+    frame["meets_100k"] = frame["own_catchment_pop"] >= settings.min_population
+    points = choice.score(frame, {c.key: settings.weight(c.key) for c in choice.CRITERIA}, minutes,
+                          settings.min_population)
+    order = choice.rank_order(points, frame["facility_id"].to_numpy())
+    frame["score"] = points.sum(axis=1).round(6)
+    frame["rank"] = np.empty(len(frame), dtype=np.int64)
+    frame.loc[frame.index[order], "rank"] = np.arange(1, len(frame) + 1)
+    return frame, points, order
 
 
-def reasons(row: pd.Series, settings: Settings) -> tuple[str, str]:
-    """One plain sentence in English and one in Chinese explaining a candidate's standing."""
-    m = settings.minutes
-    en, zh = [], []
-    if row["is_county_seat"]:
-        en.append("not eligible: stands in the county seat (seed 003 requires a non-county-seat town)")
-        zh.append("不符合条件：位于县级政府驻地（赣州规划要求“非县级政府驻地”）")
-    ok = bool(row["meets_100k"])
-    en.append(f"reaches {_people(row['pop_within_30min'])} people within {m:g} min "
-              f"({'≥' if ok else '<'}{_people(settings.min_population)} {'✓' if ok else '✗'})")
-    zh.append(f"{m:g}分钟车程内覆盖常住人口{_people(row['pop_within_30min'])}人"
-              f"（{'≥' if ok else '<'}{_wan(settings.min_population)} {'✓' if ok else '✗'}）")
-    t = row["minutes_from_county_hospital"]
-    if np.isfinite(t):
-        en.append(f"{t:.0f} min from the county hospital")
-        zh.append(f"距县医院车程{t:.0f}分钟")
-    else:
-        en.append("not reachable by car from the county hospital")
-        zh.append("县医院无法驾车到达")
-    en.append(f"brings {_people(row['newly_covered_rural'])} rural people into the {m:g}-min circle")
-    zh.append(f"新增{_people(row['newly_covered_rural'])}名农村居民进入{m:g}分钟服务圈")
-    conc, share = row["settlement_concentration"], row["share_outside_own_unit"]
-    if np.isfinite(conc):
-        en.append(f"{conc:.0%} live in dense settlements")
-        zh.append(f"{conc:.0%}居住在人口密集区")
-    n = int(row["catchment_units"])
-    if np.isfinite(share):
-        en.append(f"catchment spans {n} township{'s' if n != 1 else ''} ({share:.0%} outside its own)")
-        zh.append(f"服务范围跨{n}个乡镇（街道）（{share:.0%}在本镇以外）")
-    return "; ".join(en), "；".join(zh)
+def _spread(region: Region, own: sp.csc_matrix, cand: gpd.GeoDataFrame, pop: np.ndarray) -> pd.DataFrame:
+    """Townships in each own catchment and the share of its people outside the candidate's own."""
+    unit_of_cell = region.cells["unit_id"].to_numpy().astype(str)
+    own_unit = region.units["unit_id"].to_numpy().astype(str)[cand["unit"].to_numpy()]
+    coo = sp.coo_matrix(own)
+    people = pop[coo.row]
+    out_pop = np.bincount(coo.col, weights=people * (unit_of_cell[coo.row] != own_unit[coo.col]),
+                          minlength=own.shape[1])
+    total = np.bincount(coo.col, weights=people, minlength=own.shape[1])
+    pairs = pd.DataFrame({"c": coo.col, "u": unit_of_cell[coo.row]})[people > 0].drop_duplicates()
+    units = np.bincount(pairs["c"].to_numpy(), minlength=own.shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, out_pop / total, np.nan)
+    return pd.DataFrame({"catchment_units": units, "share_outside_own_unit": share})
+
+
+def _select(frame: pd.DataFrame, own: sp.csc_matrix, meas: Measures, settings: Settings,
+            order: np.ndarray, scn: Scenario) -> choice.Choice | None:
+    n = len(frame)
+    frame["selected"] = False
+    frame["selection_order"] = 0
+    frame["marginal_gain_pop"] = np.nan
+    if settings.choose is None:
+        return None
+    if settings.choose > n:
+        raise InputError(f"choose = {settings.choose} but there are only {n} candidate(s).",
+                         file=scn.path, field=f"{SECTION}.choose",
+                         fix=f"choose at most {n}, or list more candidates ([subcentres] candidates = [...]).")
+    picked = choice.choose_jointly(own, meas.pop, settings.choose, order, frame["preferred"].to_numpy(dtype=bool))
+    for step, (k, gain) in enumerate(zip(picked.chosen, picked.gains), start=1):
+        frame.loc[frame.index[k], ["selected", "selection_order", "marginal_gain_pop"]] = [True, step, gain]
+    if not picked.exact:
+        warn(f"the {settings.choose} sub-centres were chosen by marginal gain among too many possible sets to "
+             f"examine: together they serve {picked.served:,.0f} people; no set of {settings.choose} serves more "
+             f"than {picked.bound:,.0f}.")
+    return picked
+
+
+def build_table(scn: Scenario, region: Region, settings: Settings, cand: gpd.GeoDataFrame,
+                meas: Measures) -> tuple[pd.DataFrame, choice.Choice | None, sp.csc_matrix]:
+    """Criteria, score, rank, sensitivity band, joint choice and reasons, in rank order."""
+    from .subcentre_report import reasons
+
+    static = _static_frame(region, cand, meas, capability(scn, region, cand))
+    frame, points, order = criteria_at(static, meas, settings, settings.minutes)
+    own = choice.own_catchments(meas.times, meas.hospital_s, settings.minutes * 60.0, meas.counted,
+                                meas.candidate_hospital)
+    frame = pd.concat([frame, _spread(region, own, cand, meas.pop)], axis=1)
+    for m in settings.sensitivity_minutes:
+        at, _, _ = criteria_at(static, meas, settings, m)
+        frame[f"own_catchment_pop_{m:g}min"] = at["own_catchment_pop"]
+        frame[f"rank_{m:g}min"] = at["rank"]
+    picked = _select(frame, own, meas, settings, order, scn)
+    frame["minutes"] = settings.minutes
+    frame["min_population"] = settings.min_population
+    frame["_k"] = np.arange(len(frame))
+    ranked = frame.iloc[order].reset_index(drop=True)
+    ranked_points = points.iloc[order].reset_index(drop=True)
+    ranked["decisive"] = choice.decisive(ranked_points)
+    text = [reasons(ranked, ranked_points, i, settings, meas.ems_rule) for i in range(len(ranked))]
+    ranked["reasons"] = [t[0] for t in text]
+    ranked["reasons_zh"] = [t[1] for t in text]
+    return ranked, picked, own
+
+
+def _cells_of(matrix: sp.csc_matrix, k: int) -> np.ndarray:
+    return np.sort(matrix.indices[matrix.indptr[k]:matrix.indptr[k + 1]])
 
 
 def catchment_polygons(region: Region, cand: gpd.GeoDataFrame, table: pd.DataFrame,
@@ -416,7 +769,7 @@ def catchment_polygons(region: Region, cand: gpd.GeoDataFrame, table: pd.DataFra
 
 
 def rank_subcentres(scn: Scenario, settings: Settings | None = None, quiet: bool = True) -> SubcentreResult:
-    """Load the region and rank the candidates (no files written)."""
+    """Load the region, measure, rank and (with ``choose``) choose the candidates; no files written."""
     settings = settings or read_settings(scn)
     steps = Steps(quiet)
     with warnings.catch_warnings(record=True) as caught:
@@ -424,205 +777,28 @@ def rank_subcentres(scn: Scenario, settings: Settings | None = None, quiet: bool
         region = load_region(scn, steps)
         cand = pick_candidates(settings, scn, region)
         hosp_idx = pick_county_hospital(settings, scn, region)
-        crit, reached = evaluate_candidates(scn, region, settings, cand, hosp_idx, steps)
-    units = region.units
-    unit = cand["unit"].to_numpy()
-    seat = units["county_seat"].to_numpy(dtype=bool)[unit]
-    frame = pd.DataFrame({
-        "facility_id": cand["facility_id"].to_numpy(), "name": cand["name"].to_numpy(),
-        "name_en": cand["name_en"].to_numpy(), "unit_id": units["unit_id"].to_numpy()[unit],
-        "unit_name": units["name"].to_numpy()[unit], "eligible": ~seat, "is_county_seat": seat,
-    })
-    frame = pd.concat([frame, crit], axis=1)
-    frame["meets_100k"] = frame["pop_within_30min"] >= settings.min_population
-    frame["minutes"] = settings.minutes
-    frame["min_population"] = settings.min_population
-    text = [reasons(r, settings) for _, r in frame.iterrows()]
-    frame["reasons"] = [t[0] for t in text]
-    frame["reasons_zh"] = [t[1] for t in text]
-    frame["_k"] = np.arange(len(frame))
-    ranked = rank_table(frame)
-    geometry = cand.geometry.to_numpy()[ranked.pop("_k").to_numpy()]
-    table = gpd.GeoDataFrame(ranked[COLUMNS], geometry=geometry, crs=region.crs)
-    catch = catchment_polygons(region, cand, table, reached, settings.minutes)
+        meas = measure_candidates(scn, region, settings, cand, hosp_idx, steps)
+        ranked, picked, own = build_table(scn, region, settings, cand, meas)
+    columns = MAIN_COLUMNS + band_columns(settings.sensitivity_minutes) + TAIL_COLUMNS
+    geometry = cand.geometry.to_numpy()[ranked["_k"].to_numpy()]
+    table = gpd.GeoDataFrame(ranked[columns], geometry=geometry, crs=region.crs)
+    reach = choice.within_limit(meas.times, settings.minutes * 60.0)
+    catch = catchment_polygons(region, cand, table, [_cells_of(reach, k) for k in range(len(cand))],
+                               settings.minutes)
+    own_catch = catchment_polygons(region, cand, table, [_cells_of(own, k) for k in range(len(cand))],
+                                   settings.minutes)
     result = SubcentreResult(scn, region, settings, table, catch, region.facilities.iloc[hosp_idx],
-                             [str(w.message) for w in caught if issubclass(w.category, PlannerWarning)])
+                             [str(w.message) for w in caught if issubclass(w.category, PlannerWarning)],
+                             own_catch, meas.ems_rule, picked)
     for w in caught:  # pass them on to the caller's handlers (the CLI prints them)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return result
 
 
-# ------------------------------------------------------------------------------------------ outputs
-
-def _csv_frame(table: gpd.GeoDataFrame) -> pd.DataFrame:
-    out = pd.DataFrame(table.drop(columns="geometry"))
-    for col in ("pop_within_30min", "newly_covered_rural", "min_population"):
-        out[col] = out[col].round(1)
-    out["minutes_from_county_hospital"] = out["minutes_from_county_hospital"].round(2)
-    for col in ("settlement_concentration", "share_outside_own_unit"):
-        out[col] = out[col].round(4)
-    return out.replace([np.inf, -np.inf], np.nan)
-
-
-def write_subcentre_outputs(result: SubcentreResult, out_dir: Path) -> Path:
-    """Write subcentres.csv/.gpkg/.html into ``out_dir``.
-
-    The three files are written into a temporary folder beside ``out_dir`` and then moved in one by
-    one, so a failure leaves nothing behind and other commands' files in the folder are kept.
-    """
-    from .outputs import CSV_ENCODING, atomic_dir, finalize_html, write_gpkg
-
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        table = _csv_frame(result.table)
-        table.to_csv(tmp / "subcentres.csv", index=False, encoding=CSV_ENCODING)
-        points = gpd.GeoDataFrame(table, geometry=result.table.geometry.to_numpy(), crs=result.table.crs)
-        write_gpkg(points, tmp / "subcentres.gpkg", "candidates")
-        catch = result.catchments.merge(table[["facility_id", "pop_within_30min", "meets_100k", "eligible"]],
-                                        on="facility_id", how="left")
-        write_gpkg(catch, tmp / "subcentres.gpkg", "catchments")
-        subcentre_map(result).save(tmp / "subcentres.html")
-        finalize_html(tmp / "subcentres.html")
-    return out_dir
-
-
-LABELS = [  # column, 中文, English
-    ("pop_within_30min", "{m}分钟车程内常住人口", "People within {m} min by car"),
-    ("meets_100k", "辐射人口≥{p}", "Reaches ≥ {pe} people"),
-    ("is_county_seat", "位于县级政府驻地（不符合）", "In the county seat (not eligible)"),
-    ("minutes_from_county_hospital", "距县医院车程（分钟）", "Minutes from the county hospital"),
-    ("newly_covered_rural", "新纳入{m}分钟圈的农村人口", "Rural people newly within {m} min"),
-    ("settlement_concentration", "聚居程度（居住在密集区的比例）", "Settlement concentration (share in dense cells)"),
-    ("catchment_units", "服务范围涉及乡镇（街道）数", "Townships/streets in the catchment"),
-    ("share_outside_own_unit", "本镇以外人口比例（打破行政区划）", "Share of people outside its own township"),
-]
-RANK_COLOURS = ["#006837", "#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b", "#fdae61"]
-MISS_COLOUR, INELIGIBLE_COLOUR, HOSPITAL_COLOUR = "#f46d43", "#969696", "#d62728"
-
-
-def _colour(row) -> str:
-    if not row["eligible"]:
-        return INELIGIBLE_COLOUR
-    if not row["meets_100k"]:
-        return MISS_COLOUR
-    return RANK_COLOURS[min(int(row["rank"]) - 1, len(RANK_COLOURS) - 1)]
-
-
-def _value(col: str, value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "是 yes" if value else "否 no"
-    if col in ("settlement_concentration", "share_outside_own_unit"):
-        return "n/a" if not np.isfinite(value) else f"{value:.0%}"
-    if col == "minutes_from_county_hospital":
-        return "不可达 unreachable" if not np.isfinite(value) else f"{value:.1f}"
-    return f"{value:,.0f}"
-
-
-def _labels(settings: Settings) -> list[tuple[str, str, str]]:
-    m, p = f"{settings.minutes:g}", settings.min_population
-    return [(c, zh.format(m=m, p=_wan(p)), en.format(m=m, pe=_people(p))) for c, zh, en in LABELS]
-
-
-def subcentre_map(result: SubcentreResult):
-    """The folium map: ranked candidates with popups, catchments, county hospital, units, legend."""
-    import folium
-
-    from .maps import add_legend_box, add_units, base_map, colour_ramp, swatch
-
-    scn, settings = result.scenario, result.settings
-    fmap = base_map(result.region.units.to_crs("EPSG:4326"),
-                    f"{scn.title_zh} 县域医疗次中心候选排序 · {scn.title_en} county medical sub-centre candidates")
-    add_units(fmap, result.region.units)
-    table = result.table
-    colour = {fid: _colour(r) for fid, r in zip(table["facility_id"], table.to_dict("records"))}
-    layer = folium.FeatureGroup(name=f"{settings.minutes:g} 分钟服务范围 {settings.minutes:g}-min catchments")
-    catch = result.catchments[["rank", "facility_id", "name", "minutes", "geometry"]].to_crs("EPSG:4326")
-    folium.GeoJson(catch, style_function=lambda f: {
-        "color": colour.get(f["properties"]["facility_id"], "#333"), "weight": 1.5, "fillOpacity": 0.07},
-        tooltip=folium.GeoJsonTooltip(["rank", "name", "minutes"], aliases=["排名 Rank", "名称 Name",
-                                                                             "分钟 Minutes"])).add_to(layer)
-    layer.add_to(fmap)
-    hosp = result.county_hospital
-    hl = folium.FeatureGroup(name="县医院 County hospital")
-    hpt = gpd.GeoSeries([hosp.geometry], crs=result.region.crs).to_crs("EPSG:4326").iloc[0]
-    folium.Marker([hpt.y, hpt.x], tooltip=_html.escape(f"县医院 County hospital: {hosp['name']} "
-                                                       f"({hosp['facility_id']})"),
-                  icon=folium.Icon(color="red", icon="plus")).add_to(hl)
-    hl.add_to(fmap)
-    labels = _labels(settings)
-    cl = folium.FeatureGroup(name="候选次中心（按排名着色） Candidates by rank")
-    for row in table.to_crs("EPSG:4326").to_dict("records"):
-        pt = row["geometry"]
-        cells = "".join(f"<tr><td>{zh}</td><td>{en}</td><td style='text-align:right'><b>"
-                        f"{_value(col, row[col])}</b></td></tr>" for col, zh, en in labels)
-        esc = {k: _html.escape(str(row[k])) for k in ("name", "name_en", "facility_id", "unit_name",
-                                                       "reasons", "reasons_zh")}
-        html = (f"<b>#{row['rank']} {esc['name']}</b> {esc['name_en']}<br>ID {esc['facility_id']} · "
-                f"{esc['unit_name']}<table style='font-size:12px'>{cells}</table>"
-                f"<p style='font-size:12px'>{esc['reasons_zh']}</p><p style='font-size:12px'>{esc['reasons']}</p>")
-        folium.CircleMarker([pt.y, pt.x], radius=11, color="#222", weight=1.5, fill=True,
-                            fill_color=colour[row["facility_id"]], fill_opacity=0.95,
-                            popup=folium.Popup(html, max_width=460),
-                            tooltip=f"#{row['rank']} {esc['name']}").add_to(cl)
-        folium.Marker([pt.y, pt.x], icon=folium.DivIcon(
-            icon_size=(22, 22), icon_anchor=(11, 9),
-            html=f"<div style='font:bold 12px sans-serif;color:#000;text-align:center;"
-                 f"text-shadow:0 0 3px #fff'>{row['rank']}</div>"),
-        ).add_to(cl)
-    cl.add_to(fmap)
-    add_legend_box(fmap, [
-        f"排名 Rank 1 → 7+ (达到{_wan(settings.min_population)}人 reaches {_people(settings.min_population)}): "
-        f"{colour_ramp(RANK_COLOURS)}",
-        f"{swatch(MISS_COLOUR)}未达到人口门槛 below the population threshold",
-        f"{swatch(INELIGIBLE_COLOUR)}县级政府驻地（不符合） in the county seat (not eligible)",
-        f"{swatch(HOSPITAL_COLOUR)}县医院 county hospital (red marker)",
-        f"圆圈内数字 = 排名; 线框 = {settings.minutes:g}分钟车程服务范围 outline = {settings.minutes:g}-min "
-        "catchment by car"])
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    return fmap
-
-
-def print_table(result: SubcentreResult) -> None:
-    """The ranking as a rich table in the terminal, with each candidate's reasons below it."""
-    import sys
-
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    s, scn = result.settings, result.scenario
-    m = f"{s.minutes:g}"
-    table = Table(title=f"{scn.title_zh} {scn.title_en} — 县域医疗次中心候选 county medical sub-centre candidates",
-                  caption=f"car 驾车, to the centre; ≥{_people(s.min_population)} people within {m} min "
-                          f"(003 L305); county hospital 县医院: {result.county_hospital['name']} "
-                          f"({result.county_hospital['facility_id']})")
-    for col in ("排名\nrank", "候选 candidate", "单元 unit", f"{m}分钟人口\npeople ≤{m} min",
-                f"≥{_wan(s.min_population)}", "县城驻地\ncounty seat", "距县医院\nmin from CH",
-                "新增农村人口\nnew rural", "聚居\ndense", "涉及单元\nunits", "本镇外\noutside"):
-        table.add_column(col, overflow="fold")
-    for r in result.table.to_dict("records"):
-        style = "dim" if not r["eligible"] else ("bold green" if r["meets_100k"] else "")
-        table.add_row(str(r["rank"]), f"{r['name']}\n{r['facility_id']}", str(r["unit_name"]),
-                      _people(r["pop_within_30min"]), "[green]✓[/]" if r["meets_100k"] else "[red]✗[/]",
-                      "[red]yes 是[/]" if r["is_county_seat"] else "no 否",
-                      _value("minutes_from_county_hospital", r["minutes_from_county_hospital"]),
-                      _people(r["newly_covered_rural"]),
-                      _value("settlement_concentration", r["settlement_concentration"]),
-                      str(r["catchment_units"]), _value("share_outside_own_unit", r["share_outside_own_unit"]),
-                      style=style)
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(table)
-    for r in result.table.to_dict("records"):
-        console.print(f"[bold]#{r['rank']} {escape(str(r['name']))}[/]: {escape(r['reasons'])}\n"
-                      f"    {escape(r['reasons_zh'])}", soft_wrap=True)
-    for text in result.warnings:
-        console.print(f"[yellow]warning:[/] {text}")
-    console.print(f"Outputs 输出: {scn.out_dir}/ ({', '.join(OUTPUT_FILES)})")
-
-
 def run_subcentres_file(path: str | Path, out_dir: str | Path | None = None, quiet: bool = False) -> int:
     """Load, rank, write the three files and print the table; returns the process exit code."""
     from .pipeline import check_scenario_out_dir
+    from .subcentre_report import print_table, write_subcentre_outputs
 
     scn = load_scenario(path, out_dir)
     check_scenario_out_dir(scn, out_dir)

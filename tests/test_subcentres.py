@@ -15,33 +15,36 @@ on a half km, so no cell is exactly 30 min away: membership of a 30-min catchmen
     H01 hospital (county hospital) at 10 km; THCs T00 at 15 km (U0), T01 at 40 km (U1),
     T02 at 60 km (U2), T03 at 85 km (U3).
 
-The county hospital reaches the cells up to 39.5 km within 30 min. By hand:
+The county hospital reaches the cells up to 39.5 km within 30 min. A cell's own-catchment test is
+"strictly nearer to the candidate than to H01 @10, and not in U0 (the county seat)". By hand:
 
-    T01 @40: cells 10.5–69.5 = 40,000 (U0) + 50,000 (U1) + 24,000 (U2) = 114,000 ≥ 100,000;
-             new rural = 10,000 (U1 40–50) + 24,000 (U2) = 34,000
-    T02 @60: cells 30.5–89.5 = 40,000 (U1) + 24,000 (U2) + 28,800 (U3 70–90) = 92,800;
-             new rural = 92,800 − 30,000 (U1 30–40, reached by H01) = 62,800
-    T03 @85: cells 55.5–99.5 = 18,000 (U2) + 46,800 (U3) = 64,800; all new rural
-    T00 @15: cells 0.5–44.5 = 80,000 (U0) + 45,000 (U1 20–45) = 125,000; new rural 5,000 (U1 40–45)
+    T01 @40: gross 10.5–69.5 = 40,000 (U0) + 50,000 (U1) + 24,000 (U2) = 114,000;
+             own 25.5–69.5 = 45,000 (U1 25–50) + 24,000 (U2) = 69,000; new rural 10,000 + 24,000 = 34,000
+    T02 @60: gross 30.5–89.5 = 92,800; own 35.5–89.5 = 25,000 + 24,000 + 28,800 (U3 70–90) = 77,800
+    T03 @85: gross = own 55.5–99.5 = 18,000 (U2) + 46,800 (U3) = 64,800; all new rural
+    T00 @15: gross 0.5–44.5 = 125,000; own 20.5–44.5 (13.5–19.5 are in the seat; 12.5 is a tie with
+             H01 and goes to the hospital) = 45,000; new rural 5,000 (U1 40–45)
 
-Ranking (eligible, ≥100k, new rural, people): T01, T03, T02, T00 — T03 before T02 although it
-reaches fewer people, because it brings more rural people into the circle; T00 last although it
-reaches the most, because it is in the county seat.
+Together (choose = 2 of T01, T02, T03): {T01, T03} serve 25.5–99.5 = 115,800; {T01, T02} 97,800;
+{T02, T03} 95,800. T02 has the largest own catchment, so taking the best one first would give
+97,800: the joint choice takes T01 (69,000) and T03 (+46,800) instead.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import re
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pytest
 from conftest import X0, Y0, lonlat, polygon_lonlat, write_geojson, write_osm, write_raster
+from refusals import refused_cli, warned
 
 from coverage_planner.cli import main
+from coverage_planner.scenario import load_scenario
+from coverage_planner.subcentres import rank_subcentres
 
 ROOT = Path(__file__).resolve().parents[1]
 KM = 1000.0
@@ -59,8 +62,10 @@ def _pop_row() -> np.ndarray:
     return pop
 
 
-def build_line_region(tmp_path: Path, subcentres: str = "") -> Path:
-    """The line region of the module docstring; returns its scenario file."""
+def build_line_region(tmp_path: Path, subcentres: str = "", profile: str = "chongqing",
+                      extra: dict[str, dict] | None = None) -> Path:
+    """The line region of the module docstring; returns its scenario file. ``extra`` adds properties
+    to facilities by id (e.g. beds, grade)."""
     nodes = {1000 + k: (k * KM, 0.0) for k in range(101)}
     write_osm(tmp_path / "roads.osm", nodes, [(list(nodes), {"highway": "primary"})])
     write_raster(tmp_path / "pop.tif", _pop_row()[None, :], X0, Y0 + 500, cell=KM)
@@ -80,7 +85,8 @@ def build_line_region(tmp_path: Path, subcentres: str = "") -> Path:
                   ("T02", "乙镇卫生院", "Yi THC", "thc", 60),
                   ("T03", "丙镇中心卫生院", "Bing Central THC", "thc", 85)]
     write_geojson(tmp_path / "facilities.geojson", [
-        {"type": "Feature", "properties": {"id": fid, "name": zh, "name_en": en, "type": kind},
+        {"type": "Feature", "properties": {"id": fid, "name": zh, "name_en": en, "type": kind,
+                                           **(extra or {}).get(fid, {})},
          "geometry": {"type": "Point", "coordinates": list(lonlat(X0 + x * KM, Y0))}}
         for fid, zh, en, kind, x in facilities])
     (tmp_path / "scenario.toml").write_text(f"""
@@ -89,7 +95,7 @@ name = "line"
 crs = "EPSG:32648"
 
 [standards]
-profile = "chongqing"
+profile = "{profile}"
 
 [travel.profiles.car]
 speeds_kmh = {{ primary = 60 }}
@@ -119,134 +125,226 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_default_candidates_known_answers(tmp_path):
-    """Central-town THCs T00, T01, T03 are the candidates; H01 is found as the county hospital."""
-    scenario = build_line_region(tmp_path)
+def _rows(tmp_path: Path, subcentres: str = "", **kw) -> dict[str, dict]:
+    scenario = build_line_region(tmp_path, subcentres, **kw)
     assert main(["subcentres", str(scenario), "--quiet"]) == 0
-    rows = {r["facility_id"]: r for r in _read_csv(tmp_path / "out" / "subcentres.csv")}
-    assert list(rows) == ["T01", "T03", "T00"]                      # rank order
+    return {r["facility_id"]: r for r in _read_csv(tmp_path / "out" / "subcentres.csv")}
+
+
+def _col(rows: dict[str, dict], col: str) -> dict[str, float]:
+    return {f: float(r[col]) for f, r in rows.items()}
+
+
+def _mean_minutes(x: float, lo: int, hi: int) -> float:
+    """Population-weighted mean time (1 min per km) from cells lo … hi−1 to a centre at x km."""
+    pop = _pop_row()[lo:hi]
+    return float((pop * np.abs(np.arange(lo, hi) + 0.5 - x)).sum() / pop.sum())
+
+
+# Chongqing's urban EMS radius is 3.5 km, which falls exactly on cell centres (x.5 km) around T00:
+# 3.2 km keeps every cell clearly inside or outside.
+EXACT_EMS = "[standards.overrides.ems_radius]\nurban_km = 3.2\n"
+
+
+def test_own_catchment_known_answers(tmp_path):
+    """Default candidates T00, T01, T03 (central towns); H01 found as the county hospital. Gross reach
+    and own catchment differ as computed by hand in the module docstring."""
+    rows = _rows(tmp_path, EXACT_EMS)
+    assert list(rows) == ["T03", "T01", "T00"]                      # rank order (see the next test)
     assert [rows[f]["rank"] for f in rows] == ["1", "2", "3"]
-    pop = {f: float(r["pop_within_30min"]) for f, r in rows.items()}
-    assert pop == pytest.approx({"T01": 114_000, "T03": 64_800, "T00": 125_000})
-    new = {f: float(r["newly_covered_rural"]) for f, r in rows.items()}
-    assert new == pytest.approx({"T01": 34_000, "T03": 64_800, "T00": 5_000})
-    assert {f: r["meets_100k"] for f, r in rows.items()} == {"T01": "True", "T03": "False", "T00": "True"}
+    assert _col(rows, "gross_reach_pop") == pytest.approx({"T01": 114_000, "T03": 64_800, "T00": 125_000})
+    assert _col(rows, "own_catchment_pop") == pytest.approx({"T01": 69_000, "T03": 64_800, "T00": 45_000})
+    assert _col(rows, "newly_covered_rural") == pytest.approx({"T01": 34_000, "T03": 64_800, "T00": 5_000})
+    assert {f: r["meets_100k"] for f, r in rows.items()} == {"T01": "False", "T03": "False", "T00": "False"}
     assert {f: r["is_county_seat"] for f, r in rows.items()} == {"T01": "False", "T03": "False", "T00": "True"}
-    assert rows["T00"]["eligible"] == "False"
-    minutes = {f: float(r["minutes_from_county_hospital"]) for f, r in rows.items()}
-    assert minutes == pytest.approx({"T01": 30, "T03": 75, "T00": 5}, abs=0.01)
-    # dense cells (≥ 1,500/km²): U0, U1 30–40 km, U3 84–86 and 90–100 km
-    conc = {f: float(r["settlement_concentration"]) for f, r in rows.items()}
-    assert conc == pytest.approx({"T01": 70_000 / 114_000, "T03": 36_000 / 64_800, "T00": 110_000 / 125_000},
-                                 abs=1e-4)
-    assert {f: r["catchment_units"] for f, r in rows.items()} == {"T01": "3", "T03": "2", "T00": "2"}
-    outside = {f: float(r["share_outside_own_unit"]) for f, r in rows.items()}
-    assert outside == pytest.approx({"T01": 64_000 / 114_000, "T03": 18_000 / 64_800, "T00": 45_000 / 125_000},
-                                    abs=1e-4)
-    assert rows["T01"]["reasons"].startswith("reaches 114,000 people within 30 min (≥100,000 ✓); "
-                                             "30 min from the county hospital; brings 34,000 rural people")
-    assert "catchment spans 3 townships (56% outside its own)" in rows["T01"]["reasons"]
-    assert rows["T00"]["reasons"].startswith("not eligible: stands in the county seat")
-    assert "非县级政府驻地" in rows["T00"]["reasons_zh"] and "（≥10万 ✓）" in rows["T01"]["reasons_zh"]
+    assert {f: r["preferred"] for f, r in rows.items()} == {"T01": "True", "T03": "True", "T00": "False"}
+    assert _col(rows, "minutes_from_county_hospital") == pytest.approx({"T01": 30, "T03": 75, "T00": 5}, abs=0.01)
+    # dense cells (≥ 1,500/km²): U1 30–40 km, U3 84–86 and 90–100 km (U0 is outside every own catchment)
+    assert _col(rows, "settlement_concentration") == pytest.approx(
+        {"T01": 30_000 / 69_000, "T03": 36_000 / 64_800, "T00": 30_000 / 45_000}, abs=1e-4)
+    assert _col(rows, "catchment_mean_minutes") == pytest.approx(
+        {"T01": _mean_minutes(40, 25, 70), "T03": _mean_minutes(85, 55, 100), "T00": _mean_minutes(15, 20, 45)},
+        abs=0.01)
+    assert {f: r["catchment_units"] for f, r in rows.items()} == {"T01": "2", "T03": "2", "T00": "1"}
+    assert _col(rows, "share_outside_own_unit") == pytest.approx(
+        {"T01": 24_000 / 69_000, "T03": 18_000 / 64_800, "T00": 1.0}, abs=1e-4)
+    # EMS gain: no ambulance station yet; Chongqing's ems_radius by road: 10 km rural, urban 3.2 km here.
+    # T01 @40: 30.5–49.5; T03 @85: 75.5–94.5; T00 @15: urban 12.5–17.5 (24,000) + rural 20.5–24.5 (5,000)
+    assert _col(rows, "ems_gain_pop") == pytest.approx({"T01": 40_000, "T03": 34_800, "T00": 29_000})
+    assert rows["T01"]["reasons"].startswith("above #3 城关镇卫生院 mainly on not being in the county seat "
+                                             "(003 priority) (+2.00 points; score +")
+    assert "own catchment 69,000 people within 30 min (<100,000 ✗; gross reach 114,000)" in rows["T01"]["reasons"]
+    assert "in the county seat: not preferred" in rows["T00"]["reasons"]
+    assert "不优先" in rows["T00"]["reasons_zh"] and "（<10万 ✗；总覆盖114,000人）" in rows["T01"]["reasons_zh"]
+    assert rows["T00"]["decisive"] == "" and rows["T00"]["reasons"].startswith("ranked last")
+    assert {r["selected"] for r in rows.values()} == {"False"}      # choose not set: rank only
 
 
-def test_listed_candidates_rank_by_new_rural_people(tmp_path):
-    """With T02 listed too: T03 ranks above T02 (more new rural people, fewer people in all)."""
-    scenario = build_line_region(tmp_path, '[subcentres]\ncandidates = ["T00", "T01", "T02", "T03"]\n'
-                                           'county_hospital = "H01"\n')
-    assert main(["subcentres", str(scenario), "--quiet"]) == 0
-    rows = _read_csv(tmp_path / "out" / "subcentres.csv")
-    assert [r["facility_id"] for r in rows] == ["T01", "T03", "T02", "T00"]
-    t02 = rows[2]
-    assert float(t02["pop_within_30min"]) == pytest.approx(92_800)
-    assert float(t02["newly_covered_rural"]) == pytest.approx(62_800)
-    assert t02["meets_100k"] == "False" and t02["catchment_units"] == "3"
+def test_score_is_the_documented_weighted_sum_and_weights_change_the_order(tmp_path):
+    """Default weights: T03 (remote, 75 min from the county hospital) ranks above T01 (a larger own
+    catchment) and the reason names distance; with only own catchment weighted, T01 comes first."""
+    rows = _rows(tmp_path)
+    t01 = (3 * 0.69 + 0.5 * 30 / 30 + 30_000 / 69_000 + (1 - _mean_minutes(40, 25, 70) / 30) + 0.34 + 0.40)
+    t03 = (3 * 0.648 + 0.5 * 75 / 30 + 36_000 / 64_800 + (1 - _mean_minutes(85, 55, 100) / 30) + 0.648 + 0.348)
+    assert _col(rows, "score")["T01"] == pytest.approx(t01, abs=1e-4)
+    assert _col(rows, "score")["T03"] == pytest.approx(t03, abs=1e-4)
+    assert rows["T03"]["decisive"] == "distance" and rows["T01"]["decisive"] == "county_seat"
+    assert rows["T03"]["reasons"].startswith("above #2 甲镇中心卫生院 mainly on distance from the county seat")
+    zero = "\n".join(f"{k} = 0" for k in ("threshold", "county_seat", "distance", "concentration", "transport",
+                                           "radiation", "ems", "beds", "grade"))
+    rows = _rows(tmp_path, f"[subcentres.weights]\npopulation = 1\n{zero}\n")
+    assert list(rows) == ["T01", "T03", "T00"]
+    assert _col(rows, "score") == pytest.approx({"T01": 0.69, "T03": 0.648, "T00": 0.45})
+    assert rows["T01"]["decisive"] == "population"
 
 
-def test_threshold_setting_and_outputs(tmp_path):
-    """minutes = 20 shrinks the catchments; the GeoPackage has both layers, the HTML its parts;
-    a rerun gives identical files, and other files in the folder are kept."""
-    scenario = build_line_region(tmp_path, "[subcentres]\nminutes = 20\nmin_population = 50000\n")
+def test_joint_choice_takes_the_pair_that_serves_most(tmp_path):
+    """choose = 2 among T01, T02, T03: T02 alone has the largest own catchment, but T01 + T03 serve
+    115,800 people together against 97,800 for T02 + T01 (hand figures in the module docstring)."""
+    rows = _rows(tmp_path, '[subcentres]\ncandidates = ["T01", "T02", "T03"]\ncounty_hospital = "H01"\nchoose = 2\n')
+    assert _col(rows, "own_catchment_pop")["T02"] == pytest.approx(77_800)
+    assert _col(rows, "gross_reach_pop")["T02"] == pytest.approx(92_800)
+    assert {f: r["selected"] for f, r in rows.items()} == {"T01": "True", "T02": "False", "T03": "True"}
+    assert {f: r["selection_order"] for f, r in rows.items()} == {"T01": "1", "T02": "0", "T03": "2"}
+    assert rows["T02"]["marginal_gain_pop"] == ""
+    gains = {f: float(rows[f]["marginal_gain_pop"]) for f in ("T01", "T03")}
+    assert gains["T01"] == pytest.approx(69_000) and gains["T03"] == pytest.approx(46_800)
+    assert "chosen 2 of 2, adding 46,800 people" in rows["T03"]["reasons"]
+    assert "not among the 2 chosen together" in rows["T02"]["reasons"]
+
+
+def test_sensitivity_band_and_threshold_setting(tmp_path):
+    """T01's own catchment at 20, 30 and 45 min: 25.5–59.5 = 57,000; 69,000; 25.5–84.5 = 86,400.
+    With minutes = 20 and min_population = 50,000 the 20-minute figure decides meets_100k."""
+    rows = _rows(tmp_path)
+    assert _col(rows, "own_catchment_pop_20min")["T01"] == pytest.approx(57_000)
+    assert _col(rows, "own_catchment_pop_30min")["T01"] == pytest.approx(69_000)
+    assert _col(rows, "own_catchment_pop_45min")["T01"] == pytest.approx(86_400)
+    assert {f: r["rank_30min"] for f, r in rows.items()} == {f: r["rank"] for f, r in rows.items()}
+    rows = _rows(tmp_path, "[subcentres]\nminutes = 20\nmin_population = 50000\nsensitivity_minutes = [45]\n")
+    assert _col(rows, "own_catchment_pop")["T01"] == pytest.approx(57_000)
+    assert rows["T01"]["meets_100k"] == "True" and rows["T01"]["minutes"] == "20.0"
+    assert "own_catchment_pop_30min" not in rows["T01"] and "rank_45min" in rows["T01"]
+
+
+def test_outputs_and_determinism(tmp_path):
+    """The GeoPackage has three layers, the HTML its parts; a rerun gives identical files, and other
+    files in the folder are kept."""
+    scenario = build_line_region(tmp_path, "[subcentres]\nminutes = 20\n")
     out = tmp_path / "out"
     out.mkdir()
     (out / "coverage.html").write_text("from another command")
     assert main(["subcentres", str(scenario), "--quiet"]) == 0
     rows = {r["facility_id"]: r for r in _read_csv(out / "subcentres.csv")}
-    # T01 @40 within 20 min: cells 20.5–59.5 = 50,000 (U1) + 12,000 (U2 50–60)
-    assert float(rows["T01"]["pop_within_30min"]) == pytest.approx(62_000)
-    assert rows["T01"]["meets_100k"] == "True" and rows["T01"]["minutes"] == "20.0"
     assert (out / "coverage.html").read_text() == "from another command"
     cand = gpd.read_file(out / "subcentres.gpkg", layer="candidates")
     catch = gpd.read_file(out / "subcentres.gpkg", layer="catchments")
-    assert list(cand["facility_id"]) == list(rows) and len(catch) == 3
+    own = gpd.read_file(out / "subcentres.gpkg", layer="own_catchments")
+    assert list(cand["facility_id"]) == list(rows) and len(catch) == 3 and len(own) == 3
     assert catch.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).all()
-    t01 = catch.set_index("facility_id").loc["T01"]
+    t01, t01_own = catch.set_index("facility_id").loc["T01"], own.set_index("facility_id").loc["T01"]
     assert t01.geometry.bounds[0] - X0 == pytest.approx(20_000, abs=1) and t01["cells"] == 40
+    assert t01_own.geometry.bounds[0] - X0 == pytest.approx(25_000, abs=1) and t01_own["cells"] == 35
     html = (out / "subcentres.html").read_text(encoding="utf-8")
-    for text in ("20-min catchments", "County hospital", "Units", "图例 Legend", "新纳入20分钟圈的农村人口",
-                 "OpenStreetMap contributors", "甲镇中心卫生院"):
+    for text in ("20-min catchments", "own catchments", "County hospital", "Units", "图例 Legend",
+                 "新纳入20分钟圈的农村人口", "OpenStreetMap contributors", "甲镇中心卫生院"):
         assert text in html
     first = {n: (out / n).read_bytes() for n in ("subcentres.csv", "subcentres.gpkg", "subcentres.html")}
     assert main(["subcentres", str(scenario), "--quiet"]) == 0
     assert all((out / n).read_bytes() == b for n, b in first.items()), "outputs differ between identical runs"
 
 
-def _fails(scenario: Path, pattern: str, capsys) -> str:
-    code = main(["subcentres", str(scenario), "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    assert re.search(pattern, err, re.S), err
+def test_a_hospital_listed_as_candidate(tmp_path):
+    """H01 (the only hospital) as a candidate is not its own rival: its own catchment is everyone
+    within 30 min outside the seat (20.5–39.5 = 40,000); T01 still competes with it."""
+    rows = _rows(tmp_path, '[subcentres]\ncandidates = ["H01", "T01"]\n')
+    assert _col(rows, "own_catchment_pop") == pytest.approx({"H01": 40_000, "T01": 69_000})
+
+
+def test_capability_from_the_facility_layer(tmp_path):
+    """beds and grade (二级乙等 = 2.25) come from the facility layer and count in the score."""
+    extra = {"T01": {"beds": 150, "grade": "二级乙等"}, "T03": {"beds": 40, "grade": ""}}
+    rows = _rows(tmp_path, '[subcentres]\ncandidates = ["T01", "T03"]\n', extra=extra)
+    assert _col(rows, "beds") == pytest.approx({"T01": 150, "T03": 40})
+    assert rows["T01"]["grade"] == "二级乙等" and float(rows["T01"]["grade_level"]) == 2.25
+    (tmp_path / "plain").mkdir()
+    base = _rows(tmp_path / "plain", '[subcentres]\ncandidates = ["T01", "T03"]\n')
+    gained = {f: _col(rows, "score")[f] - _col(base, "score")[f] for f in rows}
+    assert gained == pytest.approx({"T01": 0.5 * 1.5 + 0.5 * 2.25, "T03": 0.5 * 0.4})
+    assert "150 beds; grade 二级乙等" in rows["T01"]["reasons"]
+
+
+def test_no_ems_rule_in_the_profile_is_said(tmp_path):
+    scenario = build_line_region(tmp_path, profile="leshan-shizhong")
+    with warned("Sub-centre EMS gain with a standards profile that has no EMS rule", match=r"ems_gain_pop"):
+        result = rank_subcentres(load_scenario(scenario))
+    assert result.table["ems_gain_pop"].isna().all() and result.ems_rule is None
+
+
+def _refused(tmp_path: Path, subcentres: str, pattern: str, *, case: str, **kw) -> str:
+    scenario = build_line_region(tmp_path, subcentres, **kw)
+    out = refused_cli(case, ["subcentres", str(scenario), "--quiet"], match=pattern)
     assert not (scenario.parent / "out").exists()
-    return err
+    return out.message
 
 
-def test_unknown_candidate_id(tmp_path, capsys):
-    scenario = build_line_region(tmp_path, '[subcentres]\ncandidates = ["T01", "T99"]\n')
-    _fails(scenario, r"subcentres\.candidates.*T99.*Fix:", capsys)
+def test_unknown_candidate_id(tmp_path):
+    _refused(tmp_path, '[subcentres]\ncandidates = ["T01", "T99"]\n', r"subcentres\.candidates.*T99.*Fix:",
+             case="Sub-centre candidate id not among the facilities")
 
 
-def test_bad_settings_reported_at_once(tmp_path, capsys):
-    scenario = build_line_region(tmp_path, '[subcentres]\nminute = 20\nmin_population = -5\n'
-                                           'county_hospital = "H99"\n')
-    err = _fails(scenario, r"2 problem", capsys)
-    assert "subcentres.minute" in err and "subcentres.min_population" in err
-    scenario = build_line_region(tmp_path, '[subcentres]\ncounty_hospital = "H99"\n')
-    _fails(scenario, r"subcentres\.county_hospital.*H99.*H01", capsys)
+def test_bad_settings_reported_at_once(tmp_path):
+    _refused(tmp_path, '[subcentres]\nminute = 20\nmin_population = -5\nchoose = 1.5\nsensitivity_minutes = [20, -1]\n'
+                       '[subcentres.weights]\npopulaton = 2\nbeds = -1\n',
+             r"(?s)6 problem.*subcentres\.minute\b.*subcentres\.min_population.*subcentres\.sensitivity_minutes.*"
+             r"subcentres\.choose.*subcentres\.weights\.populaton.*subcentres\.weights\.beds",
+             case="Several bad [subcentres] settings at once")
+    _refused(tmp_path, '[subcentres]\ncounty_hospital = "H99"\n', r"subcentres\.county_hospital.*H99.*H01",
+             case="Sub-centre county hospital id not among the facilities")
+
+
+def test_choose_more_than_the_candidates(tmp_path):
+    _refused(tmp_path, "[subcentres]\nchoose = 4\n", r"choose = 4 but there are only 3 candidate",
+             case="Sub-centres: choose more than there are candidates")
+
+
+def test_unknown_ems_rule(tmp_path):
+    _refused(tmp_path, '[subcentres]\nems_rule = "ems_speed"\n', r"ems_rule 'ems_speed'.*ems_radius",
+             case="Sub-centre EMS gain on a rule the profile does not have")
+
+
+@pytest.mark.parametrize("case, extra, pattern", [
+    ("Sub-centre candidate with a grade that is not 一级/二级/三级", {"T01": {"grade": "甲级"}}, r"grade in row\(s\) 3 .*甲级"),
+    ("Sub-centre candidate with a negative bed count", {"T03": {"beds": -5}}, r"bed count in row\(s\) 5 .*-5"),
+])
+def test_bad_capability_values(tmp_path, case, extra, pattern):
+    _refused(tmp_path, "", pattern, case=case, extra=extra)
 
 
 DEMO = ROOT / "geodata" / "demo"
 
 
 @pytest.mark.skipif(not DEMO.exists(), reason="geodata/demo/ not generated (coverage-planner demo --regenerate)")
-def test_demo_ranks_the_central_towns(tmp_path):
+def test_demo_shows_both_outcomes(tmp_path):
+    """The demo's three central towns: Maolin (T02, remote) honestly serves more than 100,000 people
+    nearer to it than to any hospital; Suxi (T01) reaches 425,478 people but only 68,702 of them are
+    its own (a town hospital and the district seat are close); Tuqiao (T03) is small. All three are
+    chosen (choose = 3, Leshan 004 L331)."""
     units = json.loads((DEMO / "units.geojson").read_text(encoding="utf-8"))["features"]
     central = {f["properties"]["unit_id"] for f in units
                if f["properties"].get("central_town") and not f["properties"].get("county_seat")}
     assert len(central) == 3
     assert main(["subcentres", str(ROOT / "scenarios" / "demo.toml"), "--out", str(tmp_path), "--quiet"]) == 0
-    rows = _read_csv(tmp_path / "subcentres.csv")
-    ranked = [r for r in rows if r["unit_id"] in central]
-    assert {r["unit_id"] for r in ranked} == central
-    assert sorted(int(r["rank"]) for r in rows) == list(range(1, len(rows) + 1))
-    for r in ranked:
-        assert r["eligible"] == "True" and r["reasons"] and r["reasons_zh"]
-        assert float(r["pop_within_30min"]) > 0
-
-
-def test_candidates_from_a_file(tmp_path):
-    """candidates_path: a new site N1 at 40 km (not a facility) gets T01's catchment; unit from the map."""
-    write_geojson(tmp_path / "sites.geojson", [
-        {"type": "Feature", "properties": {"id": "N1", "name": "新址", "name_en": "New site"},
-         "geometry": {"type": "Point", "coordinates": list(lonlat(X0 + 40 * KM, Y0 + 100))}}])
-    scenario = build_line_region(tmp_path, '[subcentres]\ncandidates_path = "sites.geojson"\n')
-    assert main(["subcentres", str(scenario), "--quiet"]) == 0
-    (row,) = _read_csv(tmp_path / "out" / "subcentres.csv")
-    assert row["facility_id"] == "N1" and row["unit_id"] == "U1" and row["name"] == "新址"
-    # 100 m off the road: the access leg (100 m at 5 km/h = 1.2 min) pushes the end cells of T01's
-    # catchment (10.5 and 69.5 km, 29.5 min by road) to 30.7 min: 114,000 − 4,000 − 1,200
-    assert float(row["pop_within_30min"]) == pytest.approx(108_800)
-    assert float(row["minutes_from_county_hospital"]) == pytest.approx(30 + 1.2, abs=0.01)
+    rows = {r["facility_id"]: r for r in _read_csv(tmp_path / "subcentres.csv")}
+    assert {r["unit_id"] for r in rows.values()} == central and list(rows) == ["T02", "T01", "T03"]
+    assert _col(rows, "own_catchment_pop") == pytest.approx({"T02": 104_957.8, "T01": 68_701.9, "T03": 16_545.6},
+                                                            abs=0.2)
+    assert _col(rows, "gross_reach_pop") == pytest.approx({"T02": 115_707.1, "T01": 425_477.8, "T03": 20_282.1},
+                                                          abs=0.2)
+    assert {f: r["meets_100k"] for f, r in rows.items()} == {"T02": "True", "T01": "False", "T03": "False"}
+    assert all(r["selected"] == "True" and r["reasons"] and r["reasons_zh"] for r in rows.values())
+    assert sum(_col(rows, "marginal_gain_pop").values()) <= sum(_col(rows, "own_catchment_pop").values())
+    assert _col(rows, "beds") == pytest.approx({"T02": 120, "T01": 120, "T03": 120})
 
 
 def test_help(capsys):
