@@ -255,6 +255,13 @@ def test_p_center_reports_uncoverable_people_not_cells():
 def test_p_center_people_in_the_site_table(siting_region):
     import pandas as pd
 
+    from coverage_planner.standards import profile_path
+
+    # the island is 350-650 m from the grid: with max_access_m = 300 its people stay cut off
+    own = siting_region.parent / "profile_300m.toml"
+    own.write_text(profile_path("chongqing").read_text(encoding="utf-8").replace(
+        "max_access_m = 1000", "max_access_m = 300"), encoding="utf-8")
+    siting_region.write_text(siting_region.read_text().replace('profile = "chongqing"', 'profile = "profile_300m.toml"'))
     assert main(["site", str(siting_region), "--quiet", "-p", "3", "--models", "p_center"]) == 0
     models = pd.read_csv(siting_region.parent / "out" / "siting_models.csv").set_index("model")
     assert models.loc["p_center", "uncoverable_population"] == pytest.approx(480)   # the cut-off island
