@@ -102,7 +102,7 @@ def _gbk_mojibake(frame: pd.DataFrame) -> tuple[str, str] | None:
     (re-encoded as Latin-1 it decodes as GB18030 to text whose letters are mostly CJK), else None."""
     example = None
     for col in frame.columns:
-        if col == frame.geometry.name or frame[col].dtype != object:
+        if col == frame.geometry.name or not (pd.api.types.is_string_dtype(frame[col]) or frame[col].dtype == object):
             continue
         for text in frame[col].dropna().astype(str).unique():
             if text.isascii():
