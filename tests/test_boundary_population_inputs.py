@@ -10,7 +10,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 from conftest import SHARED, UTM, X0, Y0, lonlat, write_raster
