@@ -87,8 +87,11 @@ def unit_polygons(units: gpd.GeoDataFrame, spec: LayerSpec) -> np.ndarray:
     A missing, empty or non-polygon geometry is an InputError naming the features. An invalid
     polygon is repaired with shapely's ``make_valid`` (method "structure": every area the outline
     encloses is kept, also where it loops over itself) keeping only the polygonal parts, and a
-    :class:`PlannerWarning` names the unit, the fault and any gap the repaired outline leaves between
-    it and its neighbours.
+    :class:`PlannerWarning` names the unit and the fault. A hole the repair opens between the unit
+    and its neighbours where the outline crosses itself (the wedges a bow-tie ring does not enclose)
+    is given to the unit, so no one is lost (:func:`_fill_repair_gaps`); the warning says how much,
+    how much of such wedges lies outside the region (a bow-tie on the outer edge) and any other gap
+    left beside the unit.
     """
     geoms = units.geometry.to_numpy()
     polygonal = shapely.get_type_id(geoms) == 3
@@ -110,16 +113,33 @@ def unit_polygons(units: gpd.GeoDataFrame, spec: LayerSpec) -> np.ndarray:
         raise InputError(f"{', '.join(_unit_label(units, i) for i in empty)}: the outline encloses no area "
                          f"({reasons[list(invalid).index(empty[0])]}).", file=spec.path, field="geometry",
                          fix="redraw the unit's outline.")
+    fixed, given = _fill_repair_gaps(geoms, fixed, invalid)
+    outside = _left_outside(geoms, fixed, invalid, units.crs)
     gaps = _gaps_beside(fixed, invalid, units.crs)
-    for i, reason, gap in zip(invalid, reasons, gaps):
+    for k, (i, reason) in enumerate(zip(invalid, reasons)):
         area = _area_km2(fixed[i:i + 1], units.crs)[0]
-        text = (f" It leaves {gap:,.3f} km² between its parts and its neighbours in no unit: people there are "
-                "not counted. A bow-tie outline usually means two vertices are in the wrong order."
-                if gap > 0 else "")
         warn(f"{_unit_label(units, i)} in {spec.path.name} has an invalid polygon ({reason}); it was repaired "
-             f"with make_valid to {shapely.get_num_geometries(fixed[i])} polygon(s), {area:,.3f} km².{text} "
+             f"with make_valid to {shapely.get_num_geometries(fixed[i])} polygon(s), {area:,.3f} km²."
+             f"{_repair_gap_text(_area_km2(given[k:k + 1], units.crs)[0], outside[k], gaps[k])} "
              "Check the outline in a GIS (QGIS: Vector ▸ Geometry Tools ▸ Check Validity) and save it fixed.")
     return fixed
+
+
+def _repair_gap_text(given: float, outside: float, gap: float) -> str:
+    """The warning's sentences on what the repaired outline left between its parts (km² each)."""
+    text = ""
+    if given > 0:
+        text += (f" The repair left {given:,.3f} km² where its outline crosses itself enclosed by the units "
+                 "around it; that area was given to this unit, so the people there are counted in it.")
+    if outside > 0:
+        text += (f" {outside:,.3f} km² where its outline crosses itself on the region's outer edge were left "
+                 "out: they are outside the region and the people there are not counted.")
+    if gap > 0:
+        text += (f" It leaves {gap:,.3f} km² between its parts and its neighbours in no unit: people there are "
+                 "not counted.")
+    if text:
+        text += " A bow-tie outline usually means two vertices are in the wrong order."
+    return text
 
 
 def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
@@ -132,8 +152,9 @@ def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
 def _metric(geoms: np.ndarray, crs: object) -> np.ndarray:
     """The geometries in a metric CRS (their UTM zone when in longitude/latitude)."""
     series = gpd.GeoSeries(geoms, crs=crs)
-    if series.crs is not None and series.crs.is_geographic:
-        series = series.to_crs(series.estimate_utm_crs())
+    drawn = series[~series.is_empty]
+    if series.crs is not None and series.crs.is_geographic and len(drawn):
+        series = series.to_crs(drawn.estimate_utm_crs())
     return series.to_numpy()
 
 
@@ -145,14 +166,79 @@ def _gaps_beside(geoms: np.ndarray, which: np.ndarray, crs: object) -> np.ndarra
     """Per unit in ``which``: km² of holes in the union of all units that touch it (gaps the units
     enclose but none covers)."""
     metric = _metric(geoms, crs)
-    union = shapely.union_all(metric)
-    rings = [shapely.Polygon(part.interiors[k]) for part in shapely.get_parts(union)
-             for k in range(len(part.interiors))]
-    holes = np.array(rings, dtype=object)
+    holes = _holes(shapely.union_all(metric))
     if len(holes) == 0:
         return np.zeros(len(which))
     touching = shapely.intersects(metric[which][:, None], holes[None, :])
     return (touching * shapely.area(holes)[None, :]).sum(axis=1) / 1e6
+
+
+# A hole in the units' union that lies this much inside a repaired unit's self-crossings is the repair's.
+REPAIR_HOLE_SHARE = 0.999
+
+
+def _crossing_quads(geom: shapely.Geometry) -> shapely.Geometry:
+    """Where an outline crosses itself: the union of the convex hulls of each pair of its segments
+    that cross (for a bow-tie, the box the two crossing edges span). Empty if no segments cross."""
+    rings = shapely.get_rings(shapely.get_parts(geom))
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[:-1] == ring[1:]
+    starts, ends = coords[:-1][same], coords[1:][same]
+    segments = shapely.linestrings(np.stack([starts, ends], axis=1))
+    a, b = shapely.STRtree(segments).query(segments, predicate="crosses")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if len(a) == 0:
+        return shapely.Polygon()
+    corners = np.stack([starts[a], ends[a], starts[b], ends[b]], axis=1)
+    return shapely.union_all(shapely.convex_hull(shapely.multipoints(corners)))
+
+
+def _holes(geom: shapely.Geometry) -> np.ndarray:
+    """The gaps a (Multi)Polygon encloses, as polygons: its interior rings, and also areas closed off
+    by parts that touch only at points (a bow-tie's wedge against a neighbour)."""
+    xmin, ymin, xmax, ymax = shapely.bounds(geom)
+    margin = max(xmax - xmin, ymax - ymin, 1.0)
+    frame = shapely.box(xmin - margin, ymin - margin, xmax + margin, ymax + margin)
+    parts = shapely.get_parts(shapely.difference(frame, geom))
+    return parts[(shapely.get_type_id(parts) == 3) & ~shapely.intersects(parts, frame.exterior)]
+
+
+def _fill_repair_gaps(original: np.ndarray, fixed: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give each repaired unit the holes its repair opened between it and its neighbours.
+
+    A hole in the union of all units is put down to a repair when at least ``REPAIR_HOLE_SHARE`` of
+    it lies where a repaired outline crosses itself (:func:`_crossing_quads`): the wedges a bow-tie
+    ring does not enclose but its neighbours do. Each such hole goes to the repaired unit whose
+    crossings hold most of it. Other holes (real gaps in the layer) are left alone.
+
+    Returns the geometries with those holes added and, per unit in ``which``, the area given to it
+    (in the layer's units, as polygons).
+    """
+    fixed = fixed.copy()
+    given = np.array([shapely.Polygon()] * len(which), dtype=object)
+    holes = _holes(shapely.union_all(fixed))
+    if len(holes) == 0:
+        return fixed, given
+    quads = np.array([_crossing_quads(g) for g in original[which]], dtype=object)
+    inside = shapely.area(shapely.intersection(holes[:, None], quads[None, :]))
+    best = inside.argmax(axis=1)
+    owned = inside[np.arange(len(holes)), best] >= REPAIR_HOLE_SHARE * shapely.area(holes)
+    for k in range(len(which)):
+        mine = holes[owned & (best == k)]
+        if len(mine):
+            given[k] = shapely.union_all(mine)
+            fixed[which[k]] = shapely.union_all([fixed[which[k]], given[k]])
+    return fixed, given
+
+
+def _left_outside(original: np.ndarray, fixed: np.ndarray, which: np.ndarray, crs: object) -> np.ndarray:
+    """Per unit in ``which``: km² where its outline crosses itself that lie outside the region (no unit
+    covers them and they are not enclosed by the units): what a bow-tie on the outer edge leaves out."""
+    union = shapely.union_all(fixed)
+    filled = shapely.union_all([union, *_holes(union)])
+    quads = np.array([_crossing_quads(g) for g in original[which]], dtype=object)
+    return _area_km2(shapely.difference(quads, filled), crs)
 
 
 # Overlaps below this share of the smaller unit's area, or below SLIVER_M2, are digitising slivers.

@@ -11,6 +11,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio
 import shapely
 from conftest import SHARED, UTM, X0, Y0, lonlat, write_raster
 from refusals import refused, refused_cli, warned
@@ -74,20 +75,52 @@ def _demo_copy(tmp_path: Path) -> Path:
     return scenario
 
 
-def test_bow_tie_unit_is_repaired_with_a_warning_and_every_person_inside_counted(tmp_path):
+def test_bow_tie_unit_is_repaired_with_a_warning_and_no_person_lost(tmp_path):
+    (tmp_path / "whole").mkdir()
+    whole = _region(_demo_copy(tmp_path / "whole"))
     scenario = _demo_copy(tmp_path)
     data = json.loads((tmp_path / "units.geojson").read_text(encoding="utf-8"))
     ring = data["features"][0]["geometry"]["coordinates"][0]
     ring[1], ring[2] = ring[2], ring[1]            # two vertices swapped: the ring crosses itself
     (tmp_path / "units.geojson").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     with warned("A township outline that crosses itself (bow-tie)",
-                match=r"unit 1 \(J01, 青石街道\).*invalid polygon \(Self-intersection.*repaired.*leaves [0-9.]+ km²"):
+                match=r"unit 1 \(J01, 青石街道\).*invalid polygon \(Self-intersection.*repaired.*left 2\.400 km² "
+                      r"where its outline crosses itself enclosed by the units around it.*given to this unit"):
         region = _region(scenario)
     assert shapely.is_valid(region.units.geometry).all()
-    brute = _pixel_total_inside(tmp_path / "population.tif", region.region)
-    assert region.population_in == pytest.approx(brute, rel=1e-9)
-    assert region.cells["population"].sum() == pytest.approx(brute, rel=1e-9)
-    assert region.unit_pop.sum() == pytest.approx(brute, rel=1e-9)
+    # J01 was a box: the repair's two triangles plus the two wedges between them and the neighbours
+    assert region.units.geometry.iat[0].symmetric_difference(whole.units.geometry.iat[0]).area < 1e-12
+    with rasterio.open(tmp_path / "population.tif") as src:
+        raster = float(src.read(1, masked=True).astype(float).sum())
+    assert raster == pytest.approx(557_295.8, abs=0.05)            # every person of the raster …
+    assert region.population_in == pytest.approx(raster, rel=1e-9)
+    assert region.cells["population"].sum() == pytest.approx(raster, rel=1e-9)
+    assert region.unit_pop.sum() == pytest.approx(raster, rel=1e-9)
+    assert region.unit_pop[0] == pytest.approx(whole.unit_pop[0], rel=1e-12)   # … and J01 keeps all its people
+    assert np.allclose(region.unit_pop, whole.unit_pop, rtol=1e-12)
+
+
+def test_bow_tie_on_the_region_edge_says_what_is_left_outside(tiny_region):
+    # T1 (x 1000-2700) drawn with its last two corners swapped: the ring encloses the top and bottom
+    # triangles; the left wedge lies against S1 (a hole: given to T1), the right one on the outer edge.
+    t1 = [(1000, -100), (2700, -100), (1000, 1100), (2700, 1100)]
+    path = _units_gpkg(tiny_region.parent, {"S1": (-100, -100, 1000, 1100), "T1": t1})
+    _use_units(tiny_region, path)
+    with warned("A bow-tie township outline on the region's outer edge",
+                match=r"unit 2 \(T1, T1\).*left 0\.510 km² .*enclosed by the units around it.*given to this "
+                      r"unit.* 0\.510 km² where its outline crosses itself on the region's outer edge were left "
+                      r"out: they are outside the region"):
+        region = _region(tiny_region)
+    right_wedge = shapely.Polygon([(X0 + 2700, Y0 - 100), (X0 + 2700, Y0 + 1100), (X0 + 1850, Y0 + 500)])
+    expected = shapely.box(X0 - 100, Y0 - 100, X0 + 2700, Y0 + 1100).difference(right_wedge)
+    t1_area = shapely.box(X0 + 1000, Y0 - 100, X0 + 2700, Y0 + 1100).difference(right_wedge)
+    assert region.region.symmetric_difference(expected).area < 1e-3
+    assert region.units.geometry.iat[1].symmetric_difference(t1_area).area < 1e-3
+    brute = _pixel_total_inside(tiny_region.parent / "pop.tif", expected)
+    assert region.cells["population"].sum() == pytest.approx(brute) == pytest.approx(region.population_in)
+    brute_t1 = _pixel_total_inside(tiny_region.parent / "pop.tif", t1_area)
+    assert region.unit_pop[1] == pytest.approx(brute_t1)
+    assert region.unit_pop[0] == pytest.approx(10.0 * 12 * 11)      # S1 untouched: 11 × 12 pixels
 
 
 def test_looping_outline_keeps_every_area_it_encloses(tiny_region):
