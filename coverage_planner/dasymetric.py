@@ -166,7 +166,7 @@ def allocate(units: gpd.GeoDataFrame, weights_points: WeightPoints | np.ndarray,
     counts = pd.to_numeric(units[population], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(counts) | (counts < 0))
     if len(bad):
-        raise InputError(f"{len(bad)} unit(s) have no valid population in '{population}' (rows "
-                         f"{bad[:5].tolist()}).", field=population,
+        raise InputError(f"{len(bad)} unit(s) have no valid population in '{population}' (unit(s) "
+                         f"{', '.join(str(i + 1) for i in bad[:5])}, counting from 1).", field=population,
                          fix="give every unit a population of 0 or more.")
     return allocate_counts(units, counts, *_weight_triple(weights_points), cell_size_m)

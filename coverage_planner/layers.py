@@ -7,6 +7,7 @@ raises :class:`InputError` naming the file, the field and the fix.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, warn
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 
@@ -53,13 +54,23 @@ def existing_path(spec: LayerSpec) -> Path:
 
 
 def read_vector(spec: LayerSpec) -> gpd.GeoDataFrame:
-    """Read a vector file; a missing file, unreadable data or a missing CRS is an InputError."""
+    """Read a vector file; a missing file, unreadable data or a missing CRS is an InputError.
+
+    A Shapefile is read in ``spec.encoding`` when given. Without it and without a ``.cpg`` file, GDAL
+    reads the DBF as Latin-1; when its text then looks like Latin-1 mojibake of Chinese (GBK bytes,
+    the usual case for Chinese boundary data), the file is read again as GB18030 with a warning.
+    """
     path = existing_path(spec)
-    try:
-        frame = gpd.read_file(path, layer=spec.layer) if spec.layer else gpd.read_file(path)
-    except Exception as exc:
-        raise InputError(f"could not read {path} ({type(exc).__name__}: {exc}).", file=path,
-                         field=spec.path_field, fix="give a GeoJSON, GeoPackage or Shapefile.") from None
+    shapefile = path.suffix.lower() in (".shp", ".dbf")
+    frame = _read_frame(spec, spec.encoding if shapefile else None)
+    if shapefile and spec.encoding is None and not path.with_suffix(".cpg").exists():
+        example = _gbk_mojibake(frame)
+        if example:
+            frame = _read_frame(spec, "gb18030")
+            warn(f"the Shapefile {path.name} has no .cpg file and its text reads as Chinese in GBK "
+                 f"(e.g. '{example[0]}' is '{example[1]}'), so it was read as GB18030. To make this "
+                 f"explicit, set encoding = \"gbk\" under [{spec.key or 'layer'}] in the scenario or put "
+                 f"a file {path.with_suffix('.cpg').name} containing GBK next to it.")
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError("the file has no geometry.", file=path, field=spec.path_field,
                          fix="give a GeoJSON, GeoPackage or Shapefile of points or polygons.")
@@ -70,18 +81,67 @@ def read_vector(spec: LayerSpec) -> gpd.GeoDataFrame:
     return frame
 
 
+def _read_frame(spec: LayerSpec, encoding: str | None) -> gpd.GeoDataFrame:
+    """geopandas/pyogrio read of the layer, in ``encoding`` if given; failures are InputErrors."""
+    options = {k: v for k, v in (("layer", spec.layer), ("encoding", encoding)) if v}
+    try:
+        return gpd.read_file(spec.path, **options)
+    except LookupError:
+        raise InputError(f"unknown text encoding '{encoding}'.", file=spec.path, field=f"{spec.key}.encoding",
+                         fix='give an encoding Python knows, e.g. "gbk", "gb18030" or "utf-8".') from None
+    except Exception as exc:
+        raise InputError(f"could not read {spec.path} ({type(exc).__name__}: {exc}).", file=spec.path,
+                         field=spec.path_field, fix="give a GeoJSON, GeoPackage or Shapefile.") from None
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _gbk_mojibake(frame: pd.DataFrame) -> tuple[str, str] | None:
+    """(text, GBK reading) when every non-ASCII text value is Latin-1 mojibake of Chinese GBK bytes
+    (re-encoded as Latin-1 it decodes as GB18030 to text whose letters are mostly CJK), else None."""
+    example = None
+    for col in frame.columns:
+        if col == frame.geometry.name or not (pd.api.types.is_string_dtype(frame[col]) or frame[col].dtype == object):
+            continue
+        for text in frame[col].dropna().astype(str).unique():
+            if text.isascii():
+                continue
+            try:
+                fixed = text.encode("latin-1").decode("gb18030")
+            except UnicodeError:
+                return None
+            letters = [c for c in fixed if c.isalpha()]
+            if 2 * len(_CJK.findall(fixed)) < len(letters):   # e.g. "Fläsch" in Latin-1: not Chinese
+                return None
+            example = example or (text, fixed)
+    return example
+
+
 def region_crs(boundaries: gpd.GeoDataFrame) -> str:
     """The UTM zone (as 'EPSG:xxxxx') that suits the region, from its boundaries."""
     return str(boundaries.estimate_utm_crs().to_string())
 
 
+_COLUMN_EXAMPLES = {"boundaries": 'unit_id = "乡镇代码", name = "乡镇名称"', "facilities": 'type = "机构类型"',
+                    "population": 'population = "人口"'}
+
+
 def require_columns(frame: pd.DataFrame, wanted: dict[str, str], spec: LayerSpec) -> None:
+    """InputError listing the wanted columns the layer lacks, with an example for its scenario table."""
     missing = [f"{ours} (column '{col}')" for ours, col in wanted.items() if col not in frame.columns]
     if missing:
+        example = _COLUMN_EXAMPLES.get(spec.key, 'name = "名称"')
         raise InputError(f"column(s) not found: {', '.join(missing)}. The file has: "
                          f"{', '.join(map(str, frame.columns))}.", file=spec.path,
                          field=f"{spec.key}.columns", fix=f"name the right columns under "
-                         f"[{spec.key}.columns] in the scenario, e.g. type = \"机构类型\".")
+                         f"[{spec.key}.columns] in the scenario, e.g. {example}.")
+
+
+def rows_text(index: np.ndarray, limit: int = 10) -> str:
+    """Row positions (0-based) as the 1-based list planners see in a table, e.g. "2, 5, 9 …"."""
+    index = np.asarray(index)
+    return ", ".join(str(int(i) + 1) for i in index[:limit]) + (" …" if len(index) > limit else "")
 
 
 _TRUE_WORDS = {"true", "t", "yes", "y", "1", "是", "对"}
@@ -102,6 +162,7 @@ def numeric_column(frame: pd.DataFrame, col: str | None, spec: LayerSpec, defaul
     values = pd.to_numeric(frame[col], errors="coerce")
     bad = values.isna() & frame[col].notna()
     if bad.any():
-        raise InputError(f"non-numeric values in rows {list(np.flatnonzero(bad.to_numpy())[:5])}.",
+        raise InputError(f"non-numeric values in row(s) {rows_text(np.flatnonzero(bad.to_numpy()))} "
+                         "(counting features from 1).",
                          file=spec.path, field=col, fix="give numbers (or leave the cell empty).")
     return values.fillna(default).to_numpy(dtype=float)

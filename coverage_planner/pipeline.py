@@ -24,7 +24,7 @@ from .boundaries import attach_census, load_boundaries
 from .facilities import load_facilities
 from .facility_types import has_role, warn_unmatched_rule
 from .layers import region_crs
-from .population import load_population
+from .population import check_population_total, load_population, population_in_region
 from .roads import load_roads, scenario_clip
 from .scenario import Scenario, load_scenario
 from .standards import Rule
@@ -42,6 +42,7 @@ class Region:
     roads: object
     unit_pop: np.ndarray
     fac_unit: np.ndarray
+    population_in: float = float("nan")   # people of the input inside the units, counted independently
 
 
 @dataclass
@@ -127,8 +128,11 @@ def load_region(scn: Scenario, steps: Steps) -> Region:
         zone = np.where(pd.isna(zone), by_density, zone)
     cells["zone"] = zone.astype(str)
     unit_pop = np.bincount(unit_idx, weights=cells["population"].to_numpy(), minlength=len(units))
+    population_in = (float(units["census_population"].sum()) if scn.census_column else
+                     population_in_region(scn.population, crs, region))
+    check_population_total(float(cells["population"].sum()), unit_pop, population_in)
     fac_unit = _assign_units(units, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
-    return Region(crs, units, region, facilities, cells, roads, unit_pop, fac_unit)
+    return Region(crs, units, region, facilities, cells, roads, unit_pop, fac_unit, population_in)
 
 
 def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
