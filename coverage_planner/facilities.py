@@ -18,6 +18,12 @@ OSM_HEALTH_TYPES = {"hospital": "hospital", "clinic": "clinic", "doctors": "clin
 
 
 OSM_HEALTH_FILTER = {"amenity": ["hospital", "clinic", "doctors"], "healthcare": True}
+# Resources read for ratio and share rules: our name → accepted column names. A column that is not
+# there gives NaN (the rule is reported as not checked), never 0.
+RESOURCE_ALIASES = {"beds": ("beds", "床位", "床位数"),
+                    "doctors": ("doctors", "执业（助理）医师", "执业(助理)医师", "执业医师"),
+                    "nurses": ("nurses", "注册护士"), "gps": ("gps", "全科医生"),
+                    "negative_pressure_ambulances": ("negative_pressure_ambulances", "负压救护车")}
 
 
 def read_points(spec: LayerSpec, noun: tuple[str, str] = ("feature", "features")) -> gpd.GeoDataFrame:
@@ -75,6 +81,7 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
         "type": types.to_numpy(),
         "ambulances": numeric_column(frame, spec.column("ambulances", "ambulances"), spec, 0),
         "turnout_min": numeric_column(frame, spec.column("turnout_min", "turnout_min"), spec, np.nan),
+        **resource_columns(frame, spec),
     }, geometry=frame.geometry.to_numpy(), crs=frame.crs).to_crs(crs)
     if region is not None:
         outside = ~shapely.contains_xy(shapely.buffer(region, 5000), out.geometry.x, out.geometry.y)
@@ -84,6 +91,15 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
                              fix="check that longitude and latitude are not swapped, and that the "
                                  "coordinate system (coords = wgs84/gcj02/bd09) is right.")
     return out.reset_index(drop=True)
+
+
+def resource_columns(frame: pd.DataFrame, spec: LayerSpec) -> dict[str, np.ndarray]:
+    """Beds, doctors, nurses, GPs and negative-pressure ambulances per facility (NaN where not given),
+    from the column named under [facilities.columns] or the first alias present."""
+    named = {k: spec.column(k) for k in RESOURCE_ALIASES if spec.column(k)}
+    require_columns(frame, named, spec)
+    return {name: numeric_column(frame, named.get(name) or next((a for a in aliases if a in frame), None),
+                                 spec, np.nan) for name, aliases in RESOURCE_ALIASES.items()}
 
 
 def osm_facilities(path: Path) -> gpd.GeoDataFrame:
