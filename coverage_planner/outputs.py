@@ -198,6 +198,7 @@ def _pct(value) -> str:
 def print_summary(result) -> None:
     """A terminal table: one line per rule and zone, pass/fail in colour, failing units listed."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     s = result.summary
@@ -236,7 +237,7 @@ def print_summary(result) -> None:
                     f"{row['required']:g}"
             else:
                 covered, share, target = _num(row["value"]), "", _num(row["required"], ".1f")
-            table.add_row(f"{rule.id}: {rule.name_zh}\n{rule.threshold_label()}\n[{rule.basis}]", str(row["zone"]),
+            table.add_row(f"{rule.id}: {rule.name_zh}\n{rule.threshold_label()}\n" + escape(f"[{rule.basis}]"), str(row["zone"]),
                           _num(row["population"], ",.0f"), covered, share, target, verdict, names)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)

@@ -86,7 +86,8 @@ def _judge_levels(rule: Rule, out: pd.DataFrame, ok: np.ndarray) -> pd.DataFrame
         units = verdict[~region]
         verdict[region] = None if units.isna().any() and not (units == False).any() else bool(  # noqa: E712
             (units == True).all())  # noqa: E712
-    out["pass"] = verdict
+    out["pass"] = [None if v is None else bool(v) for v in verdict]
+    out["pass"] = out["pass"].astype(object)
     return out
 
 
@@ -287,7 +288,7 @@ def combine_any(rule: Rule, parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for uid in ids:
         known = [v.loc[uid] for v in verdicts.values() if uid in v.index]
-        passed = [pid for pid, v in verdicts.items() if uid in v.index and v.loc[uid, "ok"] is True]
+        passed = [pid for pid, v in verdicts.items() if uid in v.index and _true(v.loc[uid, "ok"])]
         rows.append({"zone": known[0]["zone"], "unit_id": uid, "unit_name": known[0]["unit_name"],
                      "population": max(k["population"] for k in known), "value": float(len(passed)),
                      "required": 1.0, "passed_by": " + ".join(passed), "pass": bool(passed)})
@@ -301,7 +302,13 @@ def combine_any(rule: Rule, parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
              "required": float(len(out)), "passed_by": by, "pass": bool(whole) or every}
     out = pd.concat([out, pd.DataFrame([total])], ignore_index=True)
     out["target"] = out["required"]
+    out["pass"] = [bool(v) for v in out["pass"]]
+    out["pass"] = out["pass"].astype(object)
     return out
+
+
+def _true(value) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and bool(value)
 
 
 def _region_pass(frame: pd.DataFrame, zones: tuple[str, ...]) -> bool:
