@@ -206,7 +206,7 @@ def print_summary(result) -> None:
                         f"{result.scenario.profile.name_zh} {result.scenario.profile.name_en} standards",
                   caption=f"population 人口 {result.population_total:,.0f}; spatial rules pass when ≥ "
                           f"{result.scenario.profile.min_share:.0%} of people meet them (planning assumption); "
-                          "[plan] = the plan sets the figure 规划指标, [assumption] = a planning assumption 规划假设 "
+                          "\\[plan] = the plan sets the figure 规划指标, \\[assumption] = a planning assumption 规划假设 "
                           "(summary.json: basis_note); region-level rules are judged once for the whole "
                           "jurisdiction 全域判定")
     for col in ("rule 规则 [basis 依据]", "zone 区域", "population 人口", "covered / value 覆盖", "share 比例",
@@ -232,6 +232,15 @@ def print_summary(result) -> None:
                     ("" if pd.isna(row["target"]) else f"{'<' if rule.strict else '≤'}{row['target']:g} min")
             elif rule.kind == "share":
                 covered, share, target = _pct(row["value"]), "", f"≥{rule.min_value:.0%}"
+            elif rule.kind == "ratio":
+                unknown = ok is None and row.get("facilities_without_value", 0) > 0
+                covered = "not checked 未检查" if unknown else \
+                    f"{row['value']:,.6g} ({row['rate']:.2f} per {rule.per_people:,.0f})"
+                share, target = "", f"{row['required']:,.1f}"
+            elif rule.kind == "per_village":
+                covered = _num(row["value"]) + " villages served 村"
+                share = "" if pd.isna(row.get("shared", np.nan)) else f"{row['shared']:g} share a neighbour's"
+                target = _num(row["required"])
             elif rule.kind == "any_of":
                 covered, share, target = f"{row['value']:g} units", str(row.get("passed_by", "")), \
                     f"{row['required']:g}"

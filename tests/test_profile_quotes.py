@@ -78,3 +78,16 @@ def test_every_bundled_rule_states_basis_and_level(name):
 def test_chongqing_response_time_is_an_assumption():
     rule = load_profile("chongqing").rule("ems_response")
     assert rule.basis == "assumption" and "No Chongqing plan" in rule.basis_note
+
+
+def test_readme_standards_table_is_current():
+    """The README's standards table is the one tools/standards_table.py writes from the profiles."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("standards_table", ROOT / "tools" / "standards_table.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert tool.START in text and tool.END in text
+    assert tool.updated(text) == text, "run python tools/standards_table.py"
+    assert "`ems_response`" in text and "assumption: No Chongqing plan" in text
