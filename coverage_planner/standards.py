@@ -471,6 +471,15 @@ def _rule_from_table(table: dict, path: Path, min_share: float, key_prefix: str 
 
 
 def _override(rule: Rule, changes: dict, path: Path) -> Rule:
+    """The rule with a scenario's changes; a changed value is no longer the plan's figure, so the
+    rule becomes an assumption saying what was changed (unless the override sets basis itself)."""
     prefix = f"standards.overrides.{rule.id}"
     _check_keys(changes, rule.kind, rule.id, path, prefix)
-    return _validated(replace(rule, **_fields(changes, rule.kind, path, prefix)), path, prefix)
+    fields = _fields(changes, rule.kind, path, prefix)
+    changed = {k: v for k, v in changes.items() if k not in ("basis", "basis_note", "note", "name_zh", "name_en")}
+    if changed and "basis" not in changes:
+        said = ", ".join(f"{k} = {v!r}" for k, v in changed.items())
+        fields["basis"] = "assumption"
+        fields["basis_note"] = (f"changed by the scenario {Path(path).name} ({said}); "
+                                f"{rule.basis}{': ' + rule.basis_note if rule.basis_note else ''} before").strip()
+    return _validated(replace(rule, **fields), path, prefix)

@@ -366,3 +366,35 @@ def test_demo_villages_layer_loads_with_population():
     made = build_region()["villages"]
     assert len(villages) == len(made) and villages["population"].tolist() == [round(v.people) for v in made]
     assert (villages.geom_type == "Point").all() and villages["name"].str.endswith("村").all()
+
+
+def test_resource_columns_read_under_chinese_aliases(tmp_path):
+    """床位 and 执业（助理）医师 are read as beds and doctors; an absent resource is NaN (not zero); a
+    column named under [facilities.columns] that the file lacks is refused."""
+    from coverage_planner.facilities import load_facilities
+    from coverage_planner.layers import LayerSpec
+
+    feats = [{"type": "Feature", "properties": {"id": "H1", "type": "hospital", "床位": 120, "执业（助理）医师": 35},
+              "geometry": {"type": "Point", "coordinates": list(lonlat(X0, Y0))}},
+             {"type": "Feature", "properties": {"id": "T1", "type": "thc", "床位": None, "执业（助理）医师": 4},
+              "geometry": {"type": "Point", "coordinates": list(lonlat(X0 + 500, Y0))}}]
+    write_geojson(tmp_path / "fac.geojson", feats)
+    fac = load_facilities(LayerSpec(path=tmp_path / "fac.geojson", key="facilities"), "EPSG:32648")
+    assert fac["beds"].iloc[0] == 120 and np.isnan(fac["beds"].iloc[1])
+    assert fac["doctors"].tolist() == [35, 4] and fac["nurses"].isna().all()
+    spec = LayerSpec(path=tmp_path / "fac.geojson", key="facilities", columns={"nurses": "护士数"})
+    with refused("A resource column named in the scenario that the facility file lacks",
+                 match=r"nurses \(column '护士数'\)"):
+        load_facilities(spec, "EPSG:32648")
+
+
+def test_scenario_override_turns_a_plan_figure_into_an_assumption(tiny_region):
+    """[standards.overrides.ems_radius] urban_km = 4 is not Chongqing's 3.5 km: the rule is then shown
+    as an assumption naming the change; untouched rules keep basis = plan."""
+    from coverage_planner.scenario import load_scenario
+
+    tiny_region.write_text(tiny_region.read_text() + "\n[standards.overrides.ems_radius]\nurban_km = 4.0\n")
+    prof = load_scenario(tiny_region).profile
+    radius = prof.rule("ems_radius")
+    assert radius.urban == 4.0 and radius.basis == "assumption" and "urban_km = 4.0" in radius.basis_note
+    assert prof.rule("service_circle").basis == "plan"
