@@ -89,7 +89,8 @@ def summary_json(result) -> dict:
     rules = []
     for rule in result.rules:
         rows = result.summary[result.summary["rule_id"] == rule.id]
-        rows = rows.drop(columns=["rule_id", "rule_zh", "rule_en", "kind", "threshold", "source", "basis", "level"])
+        rows = rows.drop(columns=["rule_id", "rule_zh", "rule_en", "kind", "threshold", "source", "basis",
+                                  "level"])
         empty = [c for c in rows.columns if rows[c].isna().all() and c not in ("pass", "value", "target")]
         rows = rows.drop(columns=empty)   # columns of other rule kinds
         region_row = rows[rows["unit_id"] == "ALL"]
@@ -113,10 +114,16 @@ def summary_json(result) -> dict:
                         "default_turnout_min": scn.profile.default_turnout_min},
         "warnings": list(result.warnings), "rules": rules,
         "not_checked": [dict(vars(item)) for item in scn.profile.not_checked],
-        "census_scaling": None if getattr(result.region, "census_scaling", None) is None else [
-            {k: _jsonable(v) for k, v in r.items()} for r in result.region.census_scaling.to_dict(orient="records")],
+        "census_scaling": _census_rows(getattr(result.region, "census_scaling", None)),
         "credits": "Road data © OpenStreetMap contributors (ODbL) where OSM files are used.",
     }
+
+
+def _census_rows(report) -> list[dict] | None:
+    """Per unit: raster and census totals and the factor, when population was scaled to a census."""
+    if report is None:
+        return None
+    return [{k: _jsonable(v) for k, v in r.items()} for r in report.to_dict(orient="records")]
 
 
 def _level(rule) -> str:
@@ -209,7 +216,7 @@ def print_summary(result) -> None:
                           "\\[plan] = the plan sets the figure 规划指标, \\[assumption] = a planning assumption 规划假设 "
                           "(summary.json: basis_note); region-level rules are judged once for the whole "
                           "jurisdiction 全域判定")
-    for col in ("rule 规则 [basis 依据]", "zone 区域", "population 人口", "covered / value 覆盖", "share 比例",
+    for col in ("rule 规则 \\[basis 依据]", "zone 区域", "population 人口", "covered / value 覆盖", "share 比例",
                 "target 目标", "result 结果", "failing units 未达标单元"):
         table.add_column(col, overflow="fold")
     for rule in result.rules:
@@ -246,8 +253,9 @@ def print_summary(result) -> None:
                     f"{row['required']:g}"
             else:
                 covered, share, target = _num(row["value"]), "", _num(row["required"], ".1f")
-            table.add_row(f"{rule.id}: {rule.name_zh}\n{rule.threshold_label()}\n" + escape(f"[{rule.basis}]"), str(row["zone"]),
-                          _num(row["population"], ",.0f"), covered, share, target, verdict, names)
+            label = f"{rule.id}: {rule.name_zh}\n{rule.threshold_label()}\n" + escape(f"[{rule.basis}]")
+            table.add_row(label, str(row["zone"]), _num(row["population"], ",.0f"), covered, share, target, verdict,
+                          names)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     for text in result.warnings:

@@ -293,6 +293,10 @@ def test_population_scaled_to_census_totals(tiny_region):
     assert by_unit["S1"] == pytest.approx(2640) and by_unit["T1"] == pytest.approx(1020)
     report = result.region.census_scaling.set_index("unit_id")
     assert report.loc["S1", "factor"] == pytest.approx(2.0) and report.loc["T1", "factor"] == pytest.approx(0.5)
+    from coverage_planner.outputs import summary_json
+
+    listed = {r["unit_id"]: r for r in summary_json(result)["census_scaling"]}
+    assert listed["T1"]["raster_population"] == 2040 and listed["T1"]["census_population"] == 1020
 
 
 def test_census_table_missing_a_unit_is_refused(tiny_region):
