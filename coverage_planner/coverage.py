@@ -15,6 +15,7 @@ import shapely
 from .errors import InputError, warn
 from .facility_types import has_role
 from .network import RoadNetwork, largest_component, seconds_per_segment, travel_profile, with_speeds
+from .rule_kinds import combine_any, required_count, summarise_counts, summarise_villages  # noqa: F401
 from .standards import Profile, Rule
 from .travel import FROM_FACILITY, Router, Snapped, snap, straight_nearest
 
@@ -246,50 +247,6 @@ def _mean_limit(rule: Rule, zone: str) -> float:
     return np.nan if limit is None else limit / 60.0
 
 
-def summarise_counts(rule: Rule, units: pd.DataFrame, unit_pop: np.ndarray, facilities,
-                     fac_unit: np.ndarray) -> pd.DataFrame:
-    """Ratio and count-per-unit rules, per administrative unit and for the whole region.
-
-    Counts the facilities with one of the rule's roles that stand inside the region (``in_region``;
-    those a little outside serve people but belong to a neighbour's count).
-    """
-    inside = facilities["in_region"].to_numpy(dtype=bool) if "in_region" in facilities else True
-    mine = has_role(facilities["type"], rule.facility_types) & inside
-    if rule.kind == "ratio":
-        amount = facilities[rule.attribute].to_numpy(dtype=float) * mine
-    else:
-        amount = mine.astype(float)
-    per_unit = np.bincount(fac_unit[fac_unit >= 0], weights=amount[fac_unit >= 0], minlength=len(units))
-    frame = pd.DataFrame({"zone": units["zone"].fillna("n/a").to_numpy(), "unit_id": units["unit_id"].to_numpy(),
-                          "unit_name": units["name"].to_numpy(), "kind": units["kind"].to_numpy(),
-                          "population": unit_pop, "value": per_unit})
-    if rule.kind == "count_per_unit" and rule.unit_kinds:
-        frame = frame[frame["kind"].isin(rule.unit_kinds)]
-    total = pd.DataFrame([{"zone": "all", "unit_id": "ALL", "unit_name": "全部 all", "kind": "all",
-                           "population": frame["population"].sum(),
-                           "value": per_unit.sum() if rule.kind == "ratio" else frame["value"].sum()}])
-    out = pd.concat([frame, total], ignore_index=True).drop(columns="kind")
-    out["required"] = required_count(rule, out["population"].to_numpy(dtype=float))
-    if rule.kind == "count_per_unit":  # the region row needs every unit to pass, not a sum
-        unit_rows = out["unit_id"] != "ALL"
-        out.loc[~unit_rows, "required"] = out.loc[unit_rows, "required"].sum()
-    out["pass"] = out["value"] >= out["required"] - 1e-9
-    if rule.kind == "count_per_unit":
-        out.loc[out["unit_id"] == "ALL", "pass"] = bool(out.loc[out["unit_id"] != "ALL", "pass"].all())
-    out["target"] = out["required"]
-    return out
-
-
-def required_count(rule: Rule, population: np.ndarray) -> np.ndarray:
-    """How many facilities (or ambulances) a unit of this population needs under the rule."""
-    if rule.kind == "ratio":
-        return rule.min_count * population / rule.per_people
-    need = np.full(len(population), float(rule.min_count))
-    if rule.people_per_facility:
-        need = np.maximum(need, np.ceil(population / rule.people_per_facility))
-    return need
-
-
 def warn_coordinate_offset(model: TravelModel, facilities) -> str | None:
     """Warn when facilities declared WGS84 look like GCJ-02 or BD-09 coordinates.
 
@@ -397,7 +354,8 @@ def describe_ways(net: RoadNetwork, segs: np.ndarray, limit: int = 8) -> str:
 
 
 __all__ = [
-    "FROM_FACILITY", "GAP_REASONS", "TravelModel", "build_travel_model", "cell_thresholds", "judge_cells",
+    "FROM_FACILITY", "GAP_REASONS", "TravelModel", "build_travel_model", "cell_thresholds", "combine_any",
+    "judge_cells",
     "nearest_measures", "required_count", "rule_facilities", "rule_value", "summarise_counts",
-    "summarise_spatial", "turnout_seconds", "warn_cut_off", "warn_long_access_legs",
+    "summarise_spatial", "summarise_villages", "turnout_seconds", "warn_cut_off", "warn_long_access_legs",
 ]

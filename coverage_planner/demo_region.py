@@ -732,6 +732,18 @@ def write_facilities(facilities: list[dict], geojson: Path, csv: Path) -> None:
     csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
+def write_villages(villages: list[Village], path: Path) -> None:
+    """villages.geojson (WGS84): one point per administrative village (行政村) with its population,
+    for per-village rules (a 村卫生室 in every 行政村)."""
+    lon, lat = to_lonlat([v.x for v in villages], [v.y for v in villages])
+    feats = [{"type": "Feature",
+              "properties": {"id": f"V{k + 1:02d}", "name": v.name if v.name.endswith("村") else f"{v.name}村",
+                             "name_en": v.name_en, "population": int(round(v.people))},
+              "geometry": {"type": "Point", "coordinates": [round(float(lo), 6), round(float(la), 6)]}}
+             for k, (v, lo, la) in enumerate(zip(villages, lon, lat))]
+    path.write_text(feature_collection(feats), encoding="utf-8")
+
+
 def _csv_field(value) -> str:
     text = str(value)
     return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text
@@ -810,11 +822,12 @@ def summarise(region: dict) -> dict:
 
 
 def write_region(region: dict, out: Path) -> None:
-    """Write the six files of the region into the folder ``out``."""
+    """Write the files of the region (roads, population, facilities, units, villages, README) into ``out``."""
     (out / "roads.osm").write_text(region["osm"].to_xml(), encoding="utf-8")
     write_population(region["population"], out / "population.tif")
     write_facilities(region["facilities"], out / "facilities.geojson", out / "facilities.csv")
     write_units(region["units"], out / "units.geojson")
+    write_villages(region["villages"], out / "villages.geojson")
     (out / "README.md").write_text(readme_text(summarise(region)), encoding="utf-8")
 
 

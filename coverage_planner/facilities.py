@@ -37,6 +37,12 @@ OSM_SPECIALITY_KINDS = {
     "reflexology": "alternative"}
 FACILITY_MARGIN_M = 5000.0   # facilities this far outside the boundaries still serve people inside
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
+# Resources read for ratio and share rules: our name → accepted column names. A column that is not
+# there gives NaN (the rule is reported as not checked), never 0.
+RESOURCE_ALIASES = {"beds": ("beds", "床位", "床位数"),
+                    "doctors": ("doctors", "执业（助理）医师", "执业(助理)医师", "执业医师"),
+                    "nurses": ("nurses", "注册护士"), "gps": ("gps", "全科医生"),
+                    "negative_pressure_ambulances": ("negative_pressure_ambulances", "负压救护车")}
 
 
 def read_points(spec: LayerSpec, noun: tuple[str, str] = ("feature", "features")) -> gpd.GeoDataFrame:
@@ -138,6 +144,7 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
         "type": types,
         "ambulances": numeric_column(frame, spec.column("ambulances", "ambulances"), spec, 0),
         "turnout_min": numeric_column(frame, spec.column("turnout_min", "turnout_min"), spec, np.nan),
+        **resource_columns(frame, spec),
     }, geometry=frame.geometry.to_numpy(), crs=frame.crs)
     lonlat = out if out.crs is not None and out.crs.is_geographic else None
     out = out.to_crs(crs)
@@ -159,6 +166,15 @@ def _check_unique_ids(ids: pd.Series, labels: list[str], spec: LayerSpec, id_col
     raise InputError(f"{len(groups)} facility id{'s are' if len(groups) > 1 else ' is'} used more than once: "
                      f"{listing}{more}.", file=spec.path, field=id_col,
                      fix="give every facility its own id (e.g. H01, E01, T01), or remove the repeated rows.")
+
+
+def resource_columns(frame: pd.DataFrame, spec: LayerSpec) -> dict[str, np.ndarray]:
+    """Beds, doctors, nurses, GPs and negative-pressure ambulances per facility (NaN where not given),
+    from the column named under [facilities.columns] or the first alias present."""
+    named = {k: spec.column(k) for k in RESOURCE_ALIASES if spec.column(k)}
+    require_columns(frame, named, spec)
+    return {name: numeric_column(frame, named.get(name) or next((a for a in aliases if a in frame), None),
+                                 spec, np.nan) for name, aliases in RESOURCE_ALIASES.items()}
 
 
 def clip_to_region(fac: gpd.GeoDataFrame, region: shapely.Geometry, margin_m: float, spec: LayerSpec,

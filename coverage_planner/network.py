@@ -43,6 +43,20 @@ TRAVEL_PROFILES: dict[str, dict] = {
         "access_kmh": 5.0,
         "ferry_kmh": 10.0,
     },
+    # On foot at 5 km/h on footways, paths, pedestrian ways and streets; no motorways or trunk roads;
+    # one-way rules do not apply to pedestrians (for the urban 15-minute circle of primary care).
+    "walk": {
+        "speeds_kmh": {
+            "footway": 5, "path": 5, "pedestrian": 5, "steps": 5, "living_street": 5, "residential": 5,
+            "service": 5, "unclassified": 5, "tertiary": 5, "tertiary_link": 5, "secondary": 5,
+            "secondary_link": 5, "primary": 5, "primary_link": 5, "road": 5, "track": 5, "cycleway": 5,
+        },
+        "maxspeed_factor": 1.0,
+        "max_kmh": 5.0,           # posted limits are for vehicles: everything is walked at 5 km/h
+        "access_kmh": 5.0,
+        "ferry_kmh": 10.0,
+        "oneway": 0,              # 0: one-way streets are walked both ways
+    },
 }
 
 # Implicit national limits written as "CC:zone" in OSM maxspeed (km/h). China sets no national
@@ -200,6 +214,9 @@ def with_speeds(net: RoadNetwork, profile: dict) -> RoadNetwork:
     keep = np.isfinite(speed) & (speed > 0)
     out = net.subset(keep)
     out.seg_speed_kmh = speed[keep]
+    if not profile.get("oneway", 1):   # pedestrians: every segment both ways
+        out.seg_fwd = np.ones(out.n_segments, dtype=bool)
+        out.seg_bwd = np.ones(out.n_segments, dtype=bool)
     return out
 
 

@@ -141,13 +141,18 @@ def summary_json(result) -> dict:
     rules = []
     for rule in result.rules:
         rows = result.summary[result.summary["rule_id"] == rule.id]
-        rows = rows.drop(columns=["rule_id", "rule_zh", "rule_en", "kind", "threshold", "source"])
+        rows = rows.drop(columns=["rule_id", "rule_zh", "rule_en", "kind", "threshold", "source", "basis",
+                                  "level"])
+        empty = [c for c in rows.columns if rows[c].isna().all() and c not in ("pass", "value", "target")]
+        rows = rows.drop(columns=empty)   # columns of other rule kinds
         region_row = rows[rows["unit_id"] == "ALL"]
         overall = region_row[region_row["zone"] == "all"]
         rules.append({
             "id": rule.id, "name_zh": rule.name_zh, "name_en": rule.name_en, "kind": rule.kind,
             "threshold": rule.threshold_label(), "facility_types": list(rule.facility_types),
             "source": rule.source, "line": rule.line, "quote": rule.quote, "note": rule.note,
+            "basis": rule.basis, "basis_note": rule.basis_note, "level": _level(rule),
+            "measure": rule.measure, "travel_profile": rule.travel_profile if rule.spatial else None,
             "pass": _jsonable(overall["pass"].iloc[0]) if len(overall) and overall["pass"].iloc[0] is not None else None,
             "rows": [{k: _jsonable(v) for k, v in r.items()} for r in rows.to_dict(orient="records")],
         })
@@ -160,8 +165,24 @@ def summary_json(result) -> dict:
                         "urban_density_per_km2": scn.profile.urban_density_per_km2,
                         "default_turnout_min": scn.profile.default_turnout_min},
         "warnings": list(result.warnings), "rules": rules,
+        "not_checked": [dict(vars(item)) for item in scn.profile.not_checked],
+        "census_scaling": _census_rows(getattr(result.region, "census_scaling", None)),
         "credits": "Road data © OpenStreetMap contributors (ODbL) where OSM files are used.",
     }
+
+
+def _census_rows(report) -> list[dict] | None:
+    """Per unit: raster and census totals and the factor, when population was scaled to a census."""
+    if report is None:
+        return None
+    return [{k: _jsonable(v) for k, v in r.items()} for r in report.to_dict(orient="records")]
+
+
+def _level(rule) -> str:
+    """region or unit for ratio, share and count rules; zone for spatial rules (by zone and unit)."""
+    from .standards import LEVEL_KINDS
+
+    return rule.level if rule.kind in LEVEL_KINDS else "zone"
 
 
 def write_outputs(result, out_dir: Path) -> Path:
@@ -225,17 +246,29 @@ def _passed(ok: object) -> bool:
     return ok is True or ok is np.True_
 
 
+def _num(value, spec: str = "g") -> str:
+    return "not checked 未检查" if value is None or pd.isna(value) else format(float(value), spec)
+
+
+def _pct(value) -> str:
+    return "not checked 未检查" if value is None or pd.isna(value) else f"{float(value):.1%}"
+
+
 def print_summary(result) -> None:
     """A terminal table: one line per rule and zone, pass/fail in colour, failing units listed."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     s = result.summary
     table = Table(title=f"{result.scenario.title_zh} {result.scenario.title_en} — "
                         f"{result.scenario.profile.name_zh} {result.scenario.profile.name_en} standards",
                   caption=f"population 人口 {result.population_total:,.0f}; spatial rules pass when ≥ "
-                          f"{result.scenario.profile.min_share:.0%} of people meet them (planning assumption)")
-    for col in ("rule 规则", "zone 区域", "population 人口", "covered / value 覆盖", "share 比例",
+                          f"{result.scenario.profile.min_share:.0%} of people meet them (planning assumption); "
+                          "\\[plan] = the plan sets the figure 规划指标, \\[assumption] = a planning assumption 规划假设 "
+                          "(summary.json: basis_note); region-level rules are judged once for the whole "
+                          "jurisdiction 全域判定")
+    for col in ("rule 规则 \\[basis 依据]", "zone 区域", "population 人口", "covered / value 覆盖", "share 比例",
                 "target 目标", "result 结果", "failing units 未达标单元"):
         table.add_column(col, overflow="fold")
     for rule in result.rules:
@@ -257,10 +290,25 @@ def print_summary(result) -> None:
                 share = f"{lost:,.0f} people have no time, not in the mean 无时间人口未计入" if lost > 0 else ""
                 covered, target = f"mean {row['value']:.1f} min", \
                     ("" if pd.isna(row["target"]) else f"{'<' if rule.strict else '≤'}{row['target']:g} min")
+            elif rule.kind == "share":
+                covered, share, target = _pct(row["value"]), "", f"≥{rule.min_value:.0%}"
+            elif rule.kind == "ratio":
+                unknown = ok is None and row.get("facilities_without_value", 0) > 0
+                covered = "not checked 未检查" if unknown else \
+                    f"{row['value']:,.6g} ({row['rate']:.2f} per {rule.per_people:,.0f})"
+                share, target = "", f"{row['required']:,.1f}"
+            elif rule.kind == "per_village":
+                covered = _num(row["value"]) + " villages served 村"
+                share = "" if pd.isna(row.get("shared", np.nan)) else f"{row['shared']:g} share a neighbour's"
+                target = _num(row["required"])
+            elif rule.kind == "any_of":
+                covered, share, target = f"{row['value']:g} units", str(row.get("passed_by", "")), \
+                    f"{row['required']:g}"
             else:
-                covered, share, target = f"{row['value']:g}", "", f"{row['required']:.1f}"
-            table.add_row(f"{rule.id}: {rule.name_zh}\n{rule.threshold_label()}", str(row["zone"]),
-                          f"{row['population']:,.0f}", covered, share, target, verdict, names)
+                covered, share, target = _num(row["value"]), "", _num(row["required"], ".1f")
+            label = f"{rule.id}: {rule.name_zh}\n{rule.threshold_label()}\n" + escape(f"[{rule.basis}]")
+            table.add_row(label, str(row["zone"]), _num(row["population"], ",.0f"), covered, share, target, verdict,
+                          names)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)  # the run's warnings went to stderr once, as they were raised
     console.print(f"Outputs 输出: {result.scenario.out_dir}/ (coverage.html, summary.csv, summary.json, "

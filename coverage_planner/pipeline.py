@@ -27,7 +27,7 @@ from .layers import region_crs
 from .population import check_population_total, load_population, population_in_region
 from .roads import load_roads, scenario_clip
 from .scenario import Scenario, load_scenario
-from .standards import Rule
+from .standards import LEVEL_KINDS, Rule
 
 
 @dataclass
@@ -42,6 +42,8 @@ class Region:
     roads: object
     unit_pop: np.ndarray
     fac_unit: np.ndarray
+    villages: gpd.GeoDataFrame | None = None      # 行政村 with population, unit_id, unit_name, zone
+    census_scaling: pd.DataFrame | None = None    # per unit: raster and census totals, factor
     population_in: float = float("nan")   # people of the input inside the units, counted independently
 
 
@@ -119,6 +121,14 @@ def load_region(scn: Scenario, steps: Steps) -> Region:
             cells = load_population(scn.population, crs, region, scn.cell_size_m)
     x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
     unit_idx = _assign_units(units, x, y)
+    scaling = None
+    if scn.census_scale_path:   # 常住人口 per unit: each unit's cells scaled to its census total
+        from .census import scale_to_census
+
+        pop, scaling = scale_to_census(cells["population"].to_numpy(dtype=float), unit_idx, units,
+                                       scn.census_scale_path, scn.census_scale_key, scn.census_scale_column,
+                                       scn.population.encoding)
+        cells["population"] = pop
     cells["unit_id"] = units["unit_id"].to_numpy()[unit_idx]
     cells["unit_name"] = units["name"].to_numpy()[unit_idx]
     zone = units["zone"].to_numpy()[unit_idx]
@@ -128,11 +138,29 @@ def load_region(scn: Scenario, steps: Steps) -> Region:
         zone = np.where(pd.isna(zone), by_density, zone)
     cells["zone"] = zone.astype(str)
     unit_pop = np.bincount(unit_idx, weights=cells["population"].to_numpy(), minlength=len(units))
-    population_in = (float(units["census_population"].sum()) if scn.census_column else
-                     population_in_region(scn.population, crs, region))
+    if scaling is not None:       # the census totals are the population now (people in = people counted)
+        population_in = float(scaling["census_population"].sum())
+    elif scn.census_column:
+        population_in = float(units["census_population"].sum())
+    else:
+        population_in = population_in_region(scn.population, crs, region)
     check_population_total(float(cells["population"].sum()), unit_pop, population_in)
     fac_unit = _assign_units(units, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
-    return Region(crs, units, region, facilities, cells, roads, unit_pop, fac_unit, population_in)
+    villages = _load_villages(scn, units, crs) if scn.villages else None
+    return Region(crs, units, region, facilities, cells, roads, unit_pop, fac_unit, villages, scaling, population_in)
+
+
+def _load_villages(scn: Scenario, units: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
+    """The [villages] layer with the unit (and its zone) each village lies in."""
+    from .villages import load_villages
+
+    villages = load_villages(scn.villages, crs)
+    seat = villages.geometry.representative_point()
+    idx = _assign_units(units, seat.x.to_numpy(), seat.y.to_numpy())
+    villages["unit_id"] = units["unit_id"].to_numpy()[idx]
+    villages["unit_name"] = units["name"].to_numpy()[idx]
+    villages["zone"] = pd.Series(units["zone"].to_numpy()[idx]).fillna("n/a").astype(str).to_numpy()
+    return villages
 
 
 def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
@@ -185,9 +213,17 @@ def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
                                         value if rule.kind == "mean_time" else None)
         rows.append(_tag(summary, rule))
         _store_cell_columns(cells, rule, meas, value, passed, reason, applies, fac)
+    frames = {r.id: f for r, f in zip([r for r in rules if r.spatial], rows)}
+    for rule in rules:  # ratios, shares, counts and villages; then any_of from its parts
+        if rule.kind == "per_village":
+            frames[rule.id] = _tag(cov.summarise_villages(rule, region.villages, fac, region.region), rule)
+        elif not rule.spatial and rule.kind != "any_of":
+            frames[rule.id] = _tag(cov.summarise_counts(rule, region.units, region.unit_pop, fac, region.fac_unit),
+                                   rule)
     for rule in rules:
-        if not rule.spatial:
-            rows.append(_tag(cov.summarise_counts(rule, region.units, region.unit_pop, fac, region.fac_unit), rule))
+        if rule.kind == "any_of":
+            frames[rule.id] = _tag(cov.combine_any(rule, {p: frames[p] for p in rule.parts}), rule)
+    rows = [frames[r.id] for r in rules]
     first = next(iter(models.values()), None)
     if first is not None:
         cells["access_m"] = first.cell_snap.access_m
@@ -201,6 +237,8 @@ def _tag(frame: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     frame.insert(2, "rule_en", rule.name_en)
     frame.insert(3, "kind", rule.kind)
     frame.insert(4, "threshold", rule.threshold_label())
+    frame.insert(5, "basis", rule.basis)
+    frame.insert(6, "level", rule.level if rule.kind in LEVEL_KINDS else "zone")
     frame["source"] = f"{rule.source} L{rule.line}"
     return frame
 

@@ -23,7 +23,8 @@ SECTIONS = {
     "boundaries": {"path", "layer", "columns", "admin_level"},
     "facilities": {"path", "layer", "columns", "coords", "encoding", "types"},
     "population": {"path", "layer", "columns", "cell_size_m", "census_column", "census_path", "census_key",
-                   "encoding"},
+                   "encoding", "census_scale_path", "census_scale_key", "census_scale_column"},
+    "villages": {"path", "layer", "columns", "coords", "encoding"},
     "roads": {"path"},
     "outputs": {"dir", "isochrone_minutes", "cache_dir"},
     "siting": None,  # validated by the siting module
@@ -58,6 +59,10 @@ class Scenario:
     cache_dir: Path
     isochrone_minutes: list[float]
     raw: dict = field(default_factory=dict)
+    villages: LayerSpec | None = None            # 行政村 points or polygons with population
+    census_scale_path: Path | None = None        # 常住人口 per unit: cells are scaled to these totals
+    census_scale_key: str = "name"
+    census_scale_column: str = "population"
 
 
 def _positive(value) -> bool:
@@ -86,9 +91,12 @@ def _is_zero(value) -> bool:
 TEXT_KEYS = {("scenario", k) for k in ("name", "title_zh", "title_en", "crs")} | {
     (sec, k) for sec in ("boundaries", "facilities", "population") for k in ("path", "layer", "encoding")} | {
     ("population", "census_column"), ("population", "census_path"), ("population", "census_key"),
+    ("population", "census_scale_path"), ("population", "census_scale_key"), ("population", "census_scale_column"),
+    ("villages", "path"), ("villages", "layer"), ("villages", "coords"), ("villages", "encoding"),
     ("roads", "path"), ("outputs", "dir"), ("outputs", "cache_dir"), ("standards", "profile"),
     ("travel", "profile"), ("facilities", "coords")}
 TEXT_TABLE_KEYS = {("boundaries", "columns"), ("facilities", "columns"), ("population", "columns"),
+                   ("villages", "columns"),
                    ("facilities", "types")}
 
 
@@ -141,6 +149,11 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
     for section, p in paths.items():
         if not p.exists():
             problem(f"{section}.path", f"the file {p} does not exist.",
+                    "check the path; relative paths are read from the scenario file's folder.")
+    for section, key in (("villages", "path"), ("population", "census_scale_path")):
+        given = data.get(section, {}).get(key)
+        if isinstance(given, str) and not (base / given).exists():
+            problem(f"{section}.{key}", f"the file {(base / given).resolve()} does not exist.",
                     "check the path; relative paths are read from the scenario file's folder.")
     fac = data.get("facilities", {})
     coords = str(fac.get("coords", "wgs84")).lower()
@@ -223,4 +236,18 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
         out_dir=Path(out_dir) if out_dir else (base / outputs["dir"] if "dir" in outputs else Path("maps") / name),
         cache_dir=base / outputs["cache_dir"] if "cache_dir" in outputs else Path(".cache/coverage-planner"),
         isochrone_minutes=[float(m) for m in minutes], raw=data,
+        villages=_villages_spec(data.get("villages"), base),
+        census_scale_path=(base / data["population"]["census_scale_path"]).resolve()
+        if data["population"].get("census_scale_path") else None,
+        census_scale_key=str(data["population"].get("census_scale_key", "name")),
+        census_scale_column=str(data["population"].get("census_scale_column", "population")),
     )
+
+
+def _villages_spec(table: dict | None, base: Path) -> LayerSpec | None:
+    """The [villages] layer (行政村 with population), or None when the scenario has none."""
+    if not table or not table.get("path"):
+        return None
+    return LayerSpec(path=(base / table["path"]).resolve(), layer=table.get("layer"), columns=table.get("columns"),
+                     encoding=table.get("encoding"), coords=str(table.get("coords", "wgs84")).lower(),
+                     key="villages")

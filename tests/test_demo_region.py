@@ -21,7 +21,7 @@ from coverage_planner.cli import main
 from coverage_planner.demo_region import DEMO_DIR
 
 UTM = "EPSG:32648"
-TEXT_FILES = ["roads.osm", "facilities.geojson", "facilities.csv", "units.geojson", "README.md"]
+TEXT_FILES = ["roads.osm", "facilities.geojson", "facilities.csv", "units.geojson", "README.md", "villages.geojson"]
 _to_utm = Transformer.from_crs("EPSG:4326", UTM, always_xy=True)
 
 
