@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.showwarning = _show_warning
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)   # libraries' notes to developers, not planners
     try:
         return int(args.func(args) or 0)
     except InputError as exc:

@@ -606,7 +606,7 @@ def capability(scn: Scenario, region: Region, cand: gpd.GeoDataFrame) -> pd.Data
     (甲等/乙等/丙等), is an InputError naming the row.
     """
     fac = region.facilities
-    frame = fac if {"beds", "grade"} & set(fac.columns) else _raw_facility_table(scn)
+    frame = fac if {"beds", "grade"} <= set(fac.columns) else _raw_facility_table(scn)
     out = pd.DataFrame({"beds": np.full(len(cand), np.nan), "grade": [""] * len(cand),
                         "grade_level": np.full(len(cand), np.nan)})
     if frame is None:
