@@ -217,13 +217,23 @@ def road_grids(draw):
 
 
 def points_near(draw, net: RoadNetwork, n_min: int, n_max: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random points over the network's extent and 300 m around it."""
+    """Random points over the network's extent and 300 m around it; some exactly on a node or on a
+    road (where a point and its snapped position coincide, and two points may share a spot)."""
     n = draw(st.integers(n_min, n_max))
     x0, x1 = net.node_x.min() - 300, net.node_x.max() + 300
     y0, y1 = net.node_y.min() - 300, net.node_y.max() + 300
-    xs = draw(st.lists(st.floats(x0, x1, **finite), min_size=n, max_size=n))
-    ys = draw(st.lists(st.floats(y0, y1, **finite), min_size=n, max_size=n))
-    return np.array(xs), np.array(ys)
+    xs = np.array(draw(st.lists(st.floats(x0, x1, **finite), min_size=n, max_size=n)))
+    ys = np.array(draw(st.lists(st.floats(y0, y1, **finite), min_size=n, max_size=n)))
+    where = draw(st.lists(st.sampled_from(["free", "free", "free", "node", "road"]), min_size=n, max_size=n))
+    for k, kind in enumerate(where):
+        if kind == "node":
+            i = draw(st.integers(0, net.n_nodes - 1))
+            xs[k], ys[k] = net.node_x[i], net.node_y[i]
+        elif kind == "road":
+            on = shapely.line_interpolate_point(net.seg_geometry[draw(st.integers(0, net.n_segments - 1))],
+                                                draw(st.sampled_from([0.0, 0.5, 1.0, 0.1])), normalized=True)
+            xs[k], ys[k] = on.x, on.y
+    return xs, ys
 
 
 @st.composite
@@ -311,30 +321,46 @@ def test_raising_a_threshold_never_lowers_any_coverage_share(case, low, factor):
         assert (looser.fillna(0) >= strict.fillna(0)).all(), (kind, measure)
 
 
+def pair_costs(model, direction: str, weight: str, facs) -> np.ndarray:
+    """Cost of every (cell, facility) pair from Router.bounded with no practical limit (the covering
+    sets behind isochrones and siting): turnout + facility access leg + road + cell access leg."""
+    v = model.access_mps
+    src, cells = model.fac_snap, model.cell_snap
+    if weight == "time":
+        mat = model.router(direction, "time").bounded(src, facs[2] + src.access_m / v, cells, cells.access_m / v, 1e15)
+    else:
+        mat = model.router(direction, "length").bounded(src, src.access_m, cells, cells.access_m, 1e15)
+    out = np.full(mat.shape, np.inf)
+    coo = mat.tocoo()
+    out[coo.row, coo.col] = coo.data
+    return out
+
+
 @PROPERTY
 @given(case=coverage_cases())
 def test_network_distance_and_time_are_bounded_by_the_straight_line(case):
-    """Network metres ≥ the straight line to the facility reached (access legs included), and
-    seconds ≥ turnout + that straight line at the profile's top speed (maxspeed tags are capped)."""
+    """For every cell and facility: network metres ≥ the straight line between them (access legs
+    included), and seconds ≥ turnout + that straight line at the profile's top speed (maxspeed tags
+    and overrides are capped at max_kmh; access legs are walked, slower). The nearest facility's
+    cost is the least of the pair costs (nearest search and covering matrix agree)."""
     net, name, overrides, cells, facs, direction = case
     model = travel_model(net, name, overrides, cells, facs)
     fx, fy, turnout = facs
     m = measures(model, np.arange(len(fx)), facs, cells, direction)
     top_mps = float(travel_profile(name, overrides)["max_kmh"]) / 3.6
     assert (model.net.seg_speed_kmh <= top_mps * 3.6 + 1e-9).all()
-    for value, fac in ((m["network_m"], m["network_fac"]), (m["time_s"], m["time_fac"])):
-        reached = np.isfinite(value)
-        assert ((fac >= 0) == reached).all()
-    ok = np.isfinite(m["network_m"])
-    f = m["network_fac"][ok]
-    line = np.hypot(cells[0][ok] - fx[f], cells[1][ok] - fy[f])
-    assert (m["network_m"][ok] >= line - 1e-6 * (1 + line)).all()
-    assert (m["network_m"][ok] >= m["straight_m"][ok] - 1e-6 * (1 + line)).all()
-    ok = np.isfinite(m["time_s"])
-    f = m["time_fac"][ok]
-    line = np.hypot(cells[0][ok] - fx[f], cells[1][ok] - fy[f])
-    bound = turnout[f] + line / top_mps
-    assert (m["time_s"][ok] >= bound - 1e-6 * (1 + bound)).all()
+    line = np.hypot(cells[0][:, None] - fx[None, :], cells[1][:, None] - fy[None, :])   # cells × facilities
+    metres, seconds = pair_costs(model, direction, "length", facs), pair_costs(model, direction, "time", facs)
+    assert (metres >= line - 1e-6 * (1 + line)).all()
+    bound = turnout[None, :] + line / top_mps
+    assert (seconds >= bound - 1e-6 * (1 + bound)).all()
+    assert m["straight_m"] == pytest.approx(line.min(axis=1), rel=1e-12)
+    for key, label, pairs in (("network_m", "network_fac", metres), ("time_s", "time_fac", seconds)):
+        assert m[key] == pytest.approx(pairs.min(axis=1), rel=1e-9), key
+        reached = np.isfinite(m[key])
+        assert ((m[label] >= 0) == reached).all()
+        got = pairs[np.flatnonzero(reached), m[label][reached]]     # the facility named is the one reached
+        assert got == pytest.approx(m[key][reached], rel=1e-9), label
 
 
 def tiny_net(nodes, segs) -> RoadNetwork:
