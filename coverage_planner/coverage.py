@@ -83,9 +83,16 @@ def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, ce
     if net.n_segments == 0:
         raise InputError("no driveable roads in the road file for this travel profile.", file=roads.source,
                          field="highway", fix="use an extract with roads (highway=primary, residential, ...).")
-    linked = largest_component(net)
-    main = largest_component(net, strong=True)
     reachable_from_side = ~np.isin(net.seg_highway.astype(str), NO_ACCESS_CLASSES) & ~net.seg_ferry
+    # the routable core: the strongly connected part with the most roads a point may join
+    main = largest_component(net, strong=True, counted=reachable_from_side)
+    if not main.any():
+        raise InputError("no part of the road network can be driven both ways and joined from the roadside: "
+                         "every road is one-way out of the extract, a motorway, a ramp or a ferry.",
+                         file=roads.source, field="highway",
+                         fix="use an extract that holds the local streets (highway=primary, residential, ...) "
+                             "of the region, not only expressways or ferries.")
+    linked = largest_component(net, counted=main)
     snappable = main & reachable_from_side
     main_tree = shapely.STRtree(net.seg_geometry[np.flatnonzero(snappable)])
     nearest = snap(net, cell_x, cell_y, allowed=reachable_from_side)

@@ -220,12 +220,15 @@ def with_speeds(net: RoadNetwork, profile: dict) -> RoadNetwork:
     return out
 
 
-def largest_component(net: RoadNetwork, strong: bool = False) -> np.ndarray:
+def largest_component(net: RoadNetwork, strong: bool = False, counted: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of segments in the largest connected part of the network.
 
     ``strong=False``: weakly connected (ignoring one-way rules) — what is physically linked.
     ``strong=True``: strongly connected — every node can reach every other one, respecting one-way
     streets; one-way stubs that leave an extract and never come back are outside it.
+    ``counted``: a segment mask; the part with the most of these segments wins (e.g. the roads a
+    point may join, so that a ring of motorways or ferries is never the "largest" part). All False
+    when no part holds one.
     """
     if net.n_segments == 0:
         return np.zeros(0, dtype=bool)
@@ -236,8 +239,14 @@ def largest_component(net: RoadNetwork, strong: bool = False) -> np.ndarray:
         tail, head = net.seg_a, net.seg_b
     adj = sp.coo_matrix((np.ones(len(tail)), (tail, head)), shape=(net.n_nodes, net.n_nodes)).tocsr()
     _, labels = connected_components(adj, directed=True, connection="strong" if strong else "weak")
-    used = np.concatenate([net.seg_a, net.seg_b])
-    biggest = np.argmax(np.bincount(labels[used]))
+    if counted is not None:
+        inner = (labels[net.seg_a] == labels[net.seg_b]) & counted
+        if not inner.any():
+            return np.zeros(net.n_segments, dtype=bool)
+        biggest = np.argmax(np.bincount(labels[net.seg_a[inner]]))
+    else:
+        used = np.concatenate([net.seg_a, net.seg_b])
+        biggest = np.argmax(np.bincount(labels[used]))
     return (labels[net.seg_a] == biggest) & (labels[net.seg_b] == biggest)
 
 

@@ -54,9 +54,11 @@ def load_population(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
     if region is not None:
         inside = shapely.contains_xy(region, x, y)
         if not inside.any():
-            raise InputError("the population layer does not overlap the region's boundaries.",
+            raise InputError("no people of the population layer lie inside the region's boundaries: the layer "
+                             "does not overlap the region, or holds only 0 or nodata there.",
                              file=spec.path, field="population.path",
-                             fix="use a layer that covers the region (check its CRS and extent).")
+                             fix="use a layer that covers the region with its people (check its CRS and extent, "
+                                 "and that the boundaries are the region you mean).")
         x, y, pop = x[inside], y[inside], pop[inside]
     if cell_size_m and cell_size_m >= cell * (1 - 1e-6):
         x, y, pop = aggregate_to_grid(x, y, pop, cell_size_m)

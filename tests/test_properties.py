@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import UTM, write_raster
+from refusals import refused
 from coverage_planner import coords
 from coverage_planner.coverage import (
     build_travel_model, judge_cells, nearest_measures, rule_value, summarise_spatial,
@@ -259,10 +260,7 @@ def travel_model(net, name, overrides, cells, facs):
                                   geometry=gpd.points_from_xy(facs[0], facs[1]), crs=UTM)
     try:
         return build_travel_model(net, name, overrides, cells[0], cells[1], facilities, 1e12)
-    except InputError:           # no driveable road at all for the profile
-        assume(False)
-    except ValueError as exc:    # a core of ferries or motorways only: a known, reported crash (see
-        assert "no road segments to snap to" in str(exc)   # test_a_core_of_ferries_or_motorways_only_is_not_a_crash)
+    except InputError:           # no driveable road at all for the profile, or none to join
         assume(False)
 
 
@@ -389,19 +387,25 @@ CORE_WITHOUT_LOCAL_ROADS = {
 }
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="reported to the lead, not fixed here "
-                   "(coverage.build_travel_model): when the largest strongly connected part of the roads "
-                   "holds only ferries or motorways, nothing may be joined and snap() raises a bare "
-                   "ValueError (a traceback) instead of routing on the local roads or an InputError")
 @pytest.mark.parametrize("core", sorted(CORE_WITHOUT_LOCAL_ROADS))
 def test_a_core_of_ferries_or_motorways_only_is_not_a_crash(core):
+    """The routable core is the strongly connected part with the most joinable roads: the local
+    two-way street here, not the larger ring of ferries or motorways (found by hypothesis)."""
     facilities = gpd.GeoDataFrame({"facility_id": ["F1"]}, geometry=gpd.points_from_xy([50.0], [10.0]), crs=UTM)
-    try:
-        model = build_travel_model(CORE_WITHOUT_LOCAL_ROADS[core], "ambulance", None, np.array([100.0]),
-                                   np.array([20.0]), facilities, 500.0)
-    except InputError:
-        return
-    assert model.snappable[model.fac_snap.seg].all()
+    net = CORE_WITHOUT_LOCAL_ROADS[core]
+    model = build_travel_model(net, "ambulance", None, np.array([100.0]), np.array([20.0]), facilities, 500.0)
+    assert model.snappable[model.fac_snap.seg].all() and model.snappable.any()
+    assert not (model.net.seg_ferry[model.main] | np.isin(model.net.seg_highway[model.main].astype(str),
+                                                           ["motorway", "motorway_link"])).any()
+
+
+def test_no_joinable_road_at_all_is_refused():
+    """Only a two-way motorway: nothing a point may join, refused with a message (not a traceback)."""
+    net = tiny_net([(0, 0), (500, 0), (1000, 0)], [(0, 1, "motorway", True, True, False),
+                                                   (1, 2, "motorway", True, True, False)])
+    facilities = gpd.GeoDataFrame({"facility_id": ["F1"]}, geometry=gpd.points_from_xy([50.0], [10.0]), crs=UTM)
+    with refused("A road file with only motorways, ramps or ferries", match="joined from the roadside"):
+        build_travel_model(net, "ambulance", None, np.array([100.0]), np.array([20.0]), facilities, 500.0)
 
 
 # --------------------------------------------------------------------------------------------------
