@@ -74,8 +74,9 @@ def refused_cli(case: str, argv: list[str], match: str | None = None) -> Outcome
     text = err.getvalue()
     assert code == 2, f"exit {code}, stderr: {text}"
     assert "Traceback" not in text, text
-    message = "\n".join(line for line in text.splitlines() if line.startswith(("error:", "usage:")) or
-                        "error:" in line) or text
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if "error:" in line), 0)
+    message = "\n".join(lines[first:]).strip() or text      # the paragraph (or list of problems)
     if match:
         assert re.search(match, text), f"{match!r} not in: {text}"
     out = Outcome(message=message.replace("error: ", "", 1) if message.startswith("error: ") else message)
