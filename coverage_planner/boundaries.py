@@ -11,7 +11,7 @@ import pandas as pd
 import shapely
 
 from .errors import InputError, warn
-from .layers import OSM_SUFFIXES, LayerSpec, read_vector, require_columns, rows_text, truthy
+from .layers import OSM_SUFFIXES, LayerSpec, check_frame, read_vector, require_columns, rows_text, truthy
 from .population import check_population_values
 
 ZONE_WORDS = {
@@ -32,6 +32,30 @@ def load_boundaries(spec: LayerSpec, crs: str | None = None, census_column: str 
     ``census_column``, also ``census_population`` (checked: numbers ≥ 0).
     """
     frame = osm_boundaries(spec) if spec.path.name.lower().endswith(OSM_SUFFIXES) else read_vector(spec)
+    return boundaries_from_frame(frame, spec, crs, census_column)
+
+
+def boundaries_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str | None = None,
+                          census_column: str | None = None) -> gpd.GeoDataFrame:
+    """The checks and columns of :func:`load_boundaries` on a layer already read (or given as a frame).
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        One (Multi)Polygon per unit, with a CRS.
+    spec : LayerSpec
+        Where it comes from and its column names (``spec.columns``), for messages.
+    crs : str, optional
+        The CRS to return the units in (their own when None).
+    census_column : str, optional
+        A column of census counts, returned as ``census_population``.
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns unit_id, name, name_en, kind, zone (or None), county_seat, central_town.
+    """
+    frame = check_frame(frame, spec)
     if len(frame) == 0:
         raise InputError("the boundary layer is empty (no features).", file=spec.path, field=spec.path_field,
                          fix="give a layer with one polygon per township or street (镇/街道) of the region.")

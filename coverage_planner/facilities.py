@@ -19,7 +19,8 @@ from pyproj import Transformer
 
 from .errors import InputError, warn
 from .facility_types import ROLE_SEPARATOR, normalise_word, resolve_types
-from .layers import OSM_SUFFIXES, LayerSpec, existing_path, numeric_column, read_vector, require_columns
+from .layers import (OSM_SUFFIXES, LayerSpec, check_frame, existing_path, numeric_column, read_vector,
+                     require_columns)
 
 # OSM tags read as facilities; which of them are facilities of the plan is decided by OSM_ROLES.
 OSM_HEALTH_FILTER = {"amenity": ["hospital", "clinic", "doctors", "pharmacy", "dentist"], "healthcare": True,
@@ -58,7 +59,28 @@ def read_points(spec: LayerSpec, noun: tuple[str, str] = ("feature", "features")
         table = read_table(spec.path, encoding=spec.encoding, layer=spec.key, sheet=spec.layer,
                            header_names=tuple(c for c in (lon_col, lat_col) if c))
         return points_from_table(table, spec.path, lon_col, lat_col, coords=spec.coords)
-    frame = read_vector(spec)
+    return points_from_frame(read_vector(spec), spec, noun)
+
+
+def points_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec,
+                      noun: tuple[str, str] = ("feature", "features")) -> gpd.GeoDataFrame:
+    """The point checks of :func:`read_points` on a vector layer already read (or given as a frame).
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Points or polygons (polygons become representative points), with a CRS.
+    spec : LayerSpec
+        Where it comes from and its coordinate system (``spec.coords``: wgs84, gcj02, bd09).
+    noun : (str, str)
+        What the features are (singular, plural), for messages.
+
+    Returns
+    -------
+    GeoDataFrame
+        The features as points (in WGS84 when converted from GCJ-02/BD-09).
+    """
+    frame = check_frame(frame, spec)
     missing = np.flatnonzero((frame.geometry.isna() | frame.geometry.is_empty).to_numpy())
     if len(missing):
         rows = ", ".join(str(i + 1) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
@@ -66,6 +88,9 @@ def read_points(spec: LayerSpec, noun: tuple[str, str] = ("feature", "features")
         raise InputError(f"{len(missing)} {which} no location (feature {rows}, counting from 1).", file=spec.path,
                          field="geometry", fix=f"give every {noun[0]} a location, or remove those features.")
     frame = frame.set_geometry(frame.geometry.representative_point())
+    if spec.coords not in ("wgs84", "gcj02", "bd09"):
+        raise InputError(f"unknown coordinate system '{spec.coords}'.", file=spec.path, field="coords",
+                         fix="use one of wgs84, gcj02, bd09.")
     if spec.coords != "wgs84":
         from .coords import to_wgs84
 
@@ -120,6 +145,28 @@ def load_facilities(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
     """
     osm = existing_path(spec).name.lower().endswith(OSM_SUFFIXES)
     frame = osm_facilities(spec.path, type_map) if osm else read_points(spec, ("facility", "facilities"))
+    return facilities_from_frame(frame, spec, crs, region, type_map, profile, osm=osm)
+
+
+def facilities_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str, region: shapely.Geometry | None = None,
+                          type_map: dict | None = None, profile: object | None = None,
+                          osm: bool = False) -> gpd.GeoDataFrame:
+    """The checks and columns of :func:`load_facilities` on facility points already read.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Facility points (from :func:`read_points`, :func:`points_from_frame` or :func:`osm_facilities`).
+    spec, crs, region, type_map, profile
+        As for :func:`load_facilities`.
+    osm : bool
+        The points come from an OSM file (rows are named by their OSM id).
+
+    Returns
+    -------
+    GeoDataFrame
+        As :func:`load_facilities`.
+    """
     if len(frame) == 0:
         raise InputError("the facility layer is empty.", file=spec.path, field="facilities",
                          fix="give at least one facility, or check the file's filter.")

@@ -34,10 +34,22 @@ class LayerSpec:
     coords: str = "wgs84"
     key: str = ""                 # the scenario key, for messages (e.g. "facilities")
     admin_level: str | None = None  # OSM boundaries: which admin_level are the units
+    given: str | None = None      # set when the layer is a library argument: how messages name it
+
+    @classmethod
+    def of_frame(cls, argument: str, key: str, columns: dict | None = None) -> LayerSpec:
+        """The spec of a layer given to the library API as a GeoDataFrame (``argument``, e.g. "units").
+
+        Messages name it as ``<units GeoDataFrame>`` where a file's name would stand.
+        """
+        return cls(path=Path(f"<{argument} GeoDataFrame>"), columns=columns, key=key,
+                   given=f"the {argument} GeoDataFrame")
 
     @property
     def path_field(self) -> str:
-        """The scenario key that names this file, for messages."""
+        """The scenario key that names this file (or the library argument), for messages."""
+        if self.given:
+            return self.path.name.strip("<>")
         return self.key if "." in self.key else f"{self.key}.path"
 
     def column(self, ours: str, default: str | None = None) -> str | None:
@@ -71,11 +83,32 @@ def read_vector(spec: LayerSpec) -> gpd.GeoDataFrame:
                  f"(e.g. '{example[0]}' is '{example[1]}'), so it was read as GB18030. To make this "
                  f"explicit, set encoding = \"gbk\" under [{spec.key or 'layer'}] in the scenario or put "
                  f"a file {path.with_suffix('.cpg').name} containing GBK next to it.")
+    return check_frame(frame, spec)
+
+
+def check_frame(frame: object, spec: LayerSpec) -> gpd.GeoDataFrame:
+    """The layer as a GeoDataFrame with a CRS, or an InputError (a file read without geometry, or a
+    GeoDataFrame given to the library API without a CRS).
+
+    Parameters
+    ----------
+    frame : object
+        What was read from ``spec.path``, or the object given to the library API.
+    spec : LayerSpec
+        Where the layer comes from; ``spec.given`` tells a library argument from a file.
+    """
     if not isinstance(frame, gpd.GeoDataFrame):
-        raise InputError("the file has no geometry.", file=path, field=spec.path_field,
+        if spec.given:
+            raise InputError(f"{spec.given} must be a GeoDataFrame, got {type(frame).__name__}.", file=spec.path,
+                             field=spec.path_field, fix="pass a geopandas GeoDataFrame (e.g. gpd.read_file(...), "
+                             "or gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=4326)).")
+        raise InputError("the file has no geometry.", file=spec.path, field=spec.path_field,
                          fix="give a GeoJSON, GeoPackage or Shapefile of points or polygons.")
     if frame.crs is None:
-        raise InputError("the layer has no coordinate reference system (CRS).", file=path, field="crs",
+        if spec.given:
+            raise InputError(f"{spec.given} has no coordinate reference system (CRS).", file=spec.path,
+                             field="crs", fix="set it, e.g. frame.set_crs(4326) for longitude/latitude.")
+        raise InputError("the layer has no coordinate reference system (CRS).", file=spec.path, field="crs",
                          fix="save it with a CRS (e.g. EPSG:4326 for longitude/latitude), or for a "
                              "Shapefile add the .prj file.")
     return frame
@@ -132,10 +165,12 @@ def require_columns(frame: pd.DataFrame, wanted: dict[str, str], spec: LayerSpec
     missing = [f"{ours} (column '{col}')" for ours, col in wanted.items() if col not in frame.columns]
     if missing:
         example = _COLUMN_EXAMPLES.get(spec.key, 'name = "名称"')
-        raise InputError(f"column(s) not found: {', '.join(missing)}. The file has: "
+        fix = (f"name the right columns under [{spec.key}.columns] in the scenario, e.g. {example}." if not spec.given
+               else f"rename the columns of {spec.given}, or map them with the columns argument "
+                    f"({{'{spec.key}': {{our name: your column}}}}), e.g. {example}.")
+        raise InputError(f"column(s) not found: {', '.join(missing)}. The {'frame' if spec.given else 'file'} has: "
                          f"{', '.join(map(str, frame.columns))}.", file=spec.path,
-                         field=f"{spec.key}.columns", fix=f"name the right columns under "
-                         f"[{spec.key}.columns] in the scenario, e.g. {example}.")
+                         field=f"{spec.key}.columns", fix=fix)
 
 
 def rows_text(index: np.ndarray, limit: int = 10) -> str:

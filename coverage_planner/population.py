@@ -13,7 +13,7 @@ import pandas as pd
 import shapely
 
 from .errors import InputError, PlannerWarning, warn
-from .layers import LayerSpec, read_vector, require_columns, rows_text
+from .layers import LayerSpec, check_frame, read_vector, require_columns, rows_text
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 
@@ -44,7 +44,35 @@ def load_population(spec: LayerSpec, crs: str, region: shapely.Geometry | None =
     if spec.path.suffix.lower() in RASTER_SUFFIXES:
         x, y, pop, cell = _raster_points(spec, crs)
     else:
-        x, y, pop, cell = _vector_points(spec, crs)
+        x, y, pop, cell = _frame_points(read_vector(spec), spec, crs)
+    return _cells(x, y, pop, cell, spec, crs, region, cell_size_m)
+
+
+def population_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str, region: shapely.Geometry | None = None,
+                          cell_size_m: float | None = None) -> gpd.GeoDataFrame:
+    """:func:`load_population` on a vector layer already read (or given to the library API as a frame).
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Polygons or points with a population column (``spec.column("population")``), with a CRS.
+    spec : LayerSpec
+        Where it comes from, for messages.
+    crs, region, cell_size_m
+        As for :func:`load_population`.
+
+    Returns
+    -------
+    GeoDataFrame
+        Cell centres with columns population and cell_m.
+    """
+    x, y, pop, cell = _frame_points(frame, spec, crs)
+    return _cells(x, y, pop, cell, spec, crs, region, cell_size_m)
+
+
+def _cells(x: np.ndarray, y: np.ndarray, pop: np.ndarray, cell: float, spec: LayerSpec, crs: str,
+           region: shapely.Geometry | None, cell_size_m: float | None) -> gpd.GeoDataFrame:
+    """Points with people → cells inside the region, aggregated to ``cell_size_m`` when coarser."""
     if not np.isfinite(cell):
         if not cell_size_m:
             raise InputError("the population layer has a single point, so its cell size is unknown.",
@@ -107,9 +135,9 @@ def _feature_rows(index: np.ndarray) -> str:
     return f"feature(s) {rows_text(index)} (counting from 1)"
 
 
-def _vector_points(spec: LayerSpec, crs: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def _frame_points(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Points, people and cell width of a vector population layer (polygons or points)."""
-    frame = read_vector(spec)
+    frame = check_frame(frame, spec)
     if len(frame) == 0:
         raise InputError("the population layer is empty (no features).", file=spec.path, field="population.path",
                          fix="give a grid of polygons or points with a population column.")
@@ -225,18 +253,20 @@ def aggregate_to_grid(x: np.ndarray, y: np.ndarray, pop: np.ndarray, size: float
     return (keys[:, 0] + 0.5) * size, (keys[:, 1] + 0.5) * size, sums
 
 
-def population_in_region(spec: LayerSpec, crs: str, region: shapely.Geometry) -> float:
+def population_in_region(spec: LayerSpec, crs: str, region: shapely.Geometry,
+                         frame: gpd.GeoDataFrame | None = None) -> float:
     """The people of the population layer inside ``region`` (in ``crs``), read afresh from the file.
 
     Independent of the cells: a raster is read again in a window over the region, every valid
     pixel whose centre lies in the region counts; a vector layer counts the features whose
-    representative point lies in it. Nodata and sentinel values count nothing.
+    representative point lies in it. Nodata and sentinel values count nothing. ``frame`` is the
+    vector layer when it was given to the library API rather than read from ``spec.path``.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PlannerWarning)   # already reported by load_population
-        if spec.path.suffix.lower() in RASTER_SUFFIXES:
+        if frame is None and spec.path.suffix.lower() in RASTER_SUFFIXES:
             return _raster_total(spec, crs, region)
-        frame = read_vector(spec)
+        frame = read_vector(spec) if frame is None else frame
     pop = pd.to_numeric(frame[spec.column("population", "population")], errors="coerce").to_numpy(dtype=float)
     pts = frame.to_crs(crs).geometry.representative_point()
     inside = shapely.contains_xy(region, pts.x.to_numpy(), pts.y.to_numpy()) & ~is_sentinel(pop) & (pop > 0)

@@ -248,6 +248,13 @@ def _read_xml(path: Path):
     except Exception as exc:  # osmnx/xml raise many kinds of errors for broken files
         raise InputError(f"could not read the OSM XML file ({type(exc).__name__}: {exc}).", file=path,
                          field="roads.path", fix="check that the file is a complete OSM XML extract.") from None
+    return _graph_edges(graph)
+
+
+def _graph_edges(graph) -> tuple[pd.DataFrame, dict]:
+    """Directed edges (u, v, way, highway, maxspeed, route, geometry) and node coordinates of an osmnx graph."""
+    import osmnx as ox
+
     if graph.number_of_edges() == 0:
         return pd.DataFrame(columns=["u", "v", "way", "highway", "maxspeed", "oneway", "route", "geometry"]), {}
     nodes, edges = ox.graph_to_gdfs(graph, nodes=True, edges=True, fill_edge_geometry=True)
@@ -324,8 +331,54 @@ def _pbf_ferries(path: Path):
     return frame, coords
 
 
-def _to_network(frame: pd.DataFrame, coords: dict, crs: str, source: str) -> RoadNetwork:
-    """Directed road edges (lon/lat) → projected RoadNetwork with segments and direction flags."""
+def roads_from_graph(graph: object, crs: str, source: str = "<roads graph>") -> RoadNetwork:
+    """An OSMnx graph (``networkx.MultiDiGraph``) as a projected :class:`RoadNetwork`.
+
+    Each directed edge is one drivable direction (as osmnx builds them, so ``oneway`` is already in
+    the edges); its ``highway``, ``maxspeed``, ``route`` (ferries), ``osmid`` and ``geometry``
+    (straight from node to node when absent) are read as :func:`load_roads` reads an OSM XML file,
+    and lengths are measured on the projected geometry as for a file (the edges' ``length`` is not
+    used). The graph's own CRS (``graph.graph["crs"]``, longitude/latitude when absent) is honoured.
+    The same ways give the same network, and the same travel times, as the file.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        From ``osmnx.graph_from_place``, ``graph_from_xml``, ``load_graphml``, ... (simplified or not,
+        projected or not).
+    crs : str
+        The region's metric CRS.
+    source : str
+        How messages and the network name the graph.
+
+    Returns
+    -------
+    RoadNetwork
+
+    Raises
+    ------
+    InputError
+        When ``graph`` is not a directed networkx graph, or has no edge tagged highway=* (or a ferry).
+    """
+    import networkx as nx
+
+    if not isinstance(graph, nx.DiGraph | nx.MultiDiGraph):
+        raise InputError(f"roads must be an OSM file path or an OSMnx graph (networkx.MultiDiGraph), got "
+                         f"{type(graph).__name__}.", file=source, field="roads",
+                         fix="pass a .osm.pbf/.osm path, or a graph from osmnx (e.g. ox.graph_from_place(...)).")
+    edges, coords = _graph_edges(graph)
+    graph_crs = graph.graph.get("crs") or "EPSG:4326"
+    net = _to_network(edges, coords, crs, source, src_crs=graph_crs)
+    if net.n_segments == 0:
+        raise InputError("the roads graph has no edge tagged highway=* (or route=ferry).", file=source,
+                         field="roads", fix="build the graph from OpenStreetMap with osmnx, which keeps the "
+                                            "highway tag on every edge.")
+    return net
+
+
+def _to_network(frame: pd.DataFrame, coords: dict, crs: str, source: str, src_crs: object = "EPSG:4326") -> RoadNetwork:
+    """Directed road edges (in ``src_crs``, lon/lat by default) → projected RoadNetwork with segments
+    and direction flags."""
     import geopandas as gpd
 
     highway = frame["highway"].astype(object).where(frame["highway"].notna(), None)
@@ -334,10 +387,10 @@ def _to_network(frame: pd.DataFrame, coords: dict, crs: str, source: str) -> Roa
     frame = frame[keep].reset_index(drop=True)
     is_ferry = is_ferry[keep]
     highway = np.where(is_ferry, "ferry", frame["highway"].astype(str).to_numpy()).astype(object)
-    geom = gpd.GeoSeries(frame["geometry"].to_numpy(), crs="EPSG:4326").to_crs(crs).to_numpy()
+    geom = gpd.GeoSeries(frame["geometry"].to_numpy(), crs=src_crs).to_crs(crs).to_numpy()
     osm_ids = np.unique(np.concatenate([frame["u"].to_numpy(), frame["v"].to_numpy()]).astype(np.int64))
     lonlat = np.array([coords[i] for i in osm_ids.tolist()], dtype=float).reshape(-1, 2)
-    xy = gpd.GeoSeries(gpd.points_from_xy(lonlat[:, 0], lonlat[:, 1]), crs="EPSG:4326").to_crs(crs)
+    xy = gpd.GeoSeries(gpd.points_from_xy(lonlat[:, 0], lonlat[:, 1]), crs=src_crs).to_crs(crs)
     u = np.searchsorted(osm_ids, frame["u"].to_numpy().astype(np.int64))
     v = np.searchsorted(osm_ids, frame["v"].to_numpy().astype(np.int64))
     maxspeed = np.array([parse_maxspeed(m) for m in frame["maxspeed"]]) if "maxspeed" in frame \

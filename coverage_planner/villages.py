@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .layers import LayerSpec, existing_path, read_vector, require_columns
+from .layers import LayerSpec, check_frame, existing_path, read_vector, require_columns
 from .population import check_population_values
 
 POPULATION_ALIASES = ("population", "常住人口", "人口", "户籍人口")
@@ -23,13 +23,40 @@ def load_villages(spec: LayerSpec, crs: str) -> gpd.GeoDataFrame:
     from .facilities import read_points
 
     path = existing_path(spec)
-    frame = read_vector(spec) if path.suffix.lower() not in (".csv", ".txt", ".tsv") else None
-    polygons = frame is not None and frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).all()
-    if frame is not None and not polygons and not frame.geometry.geom_type.isin(["Point"]).all():
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        return _villages(read_points(spec, ("village", "villages")), spec, crs)
+    return villages_from_frame(read_vector(spec), spec, crs)
+
+
+def villages_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str) -> gpd.GeoDataFrame:
+    """:func:`load_villages` on a vector layer already read (or given to the library API as a frame).
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        One point (the village seat) or one polygon per 行政村, with a population column and a CRS.
+    spec : LayerSpec
+        Where it comes from and its columns, for messages.
+    crs : str
+        The CRS of the result.
+
+    Returns
+    -------
+    GeoDataFrame
+        As :func:`load_villages`.
+    """
+    from .facilities import points_from_frame
+
+    frame = check_frame(frame, spec)
+    polygons = frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+    if not polygons and not frame.geometry.geom_type.isin(["Point"]).all():
         raise InputError("the villages layer mixes points and polygons (or holds lines).", file=spec.path,
                          field="geometry", fix="give one point (the village seat) or one polygon per 行政村.")
-    if not polygons:
-        frame = read_points(spec, ("village", "villages"))
+    return _villages(frame if polygons else points_from_frame(frame, spec, ("village", "villages")), spec, crs)
+
+
+def _villages(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str) -> gpd.GeoDataFrame:
+    """The population, id and name columns of the villages, checked."""
     pop_col = spec.column("population") or next((c for c in POPULATION_ALIASES if c in frame), "population")
     id_col, name_col = spec.column("id", "id"), spec.column("name", "name")
     require_columns(frame, {"population": pop_col}, spec)
