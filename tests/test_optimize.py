@@ -4,6 +4,7 @@ limits, and the same answers as spopt (PuLP + CBC) on spopt's own San Francisco 
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -598,7 +599,10 @@ def test_every_model_keeps_its_time_limit(hard, model):
            "dsm": lambda: opt.backup_coverage(cover, loose, w, 40, alpha=0.8, time_limit=limit)}[model]
     t0 = time.perf_counter()
     s = run()
-    assert time.perf_counter() - t0 <= 1.1 * limit + 0.5   # a constant for HiGHS to answer a stop
+    # A constant for HiGHS to answer a stop (it finishes a cut round or heuristic first), longer when
+    # the machine runs more than one process per core (a shared test machine).
+    busy = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    assert time.perf_counter() - t0 <= 1.1 * limit + 0.5 * busy
     assert s.status in ("time_limit", "heuristic")   # it would have taken longer
     assert s.bound >= s.objective if model in ("mclp", "mexclp", "dsm") else s.bound <= s.objective
 
