@@ -14,6 +14,12 @@ is seeded with a greedy (+ swap) solution. MCLP adds a Lagrangian bound, which a
 on instances far too large for an LP (1M cells). The proven bound and the relative gap are always
 reported; at the time limit the best solution found is returned with status "time_limit", never
 silently as if it were optimal.
+
+The time limit bounds the whole call, model building included: HiGHS gets what is left, is stopped
+through its interrupt callback at the deadline, is not started on a model it could not even set up
+in the time left, and runs without presolve on large models (neither presolve nor the MIP set-up
+watches the clock). Every solution HiGHS hands back is checked against the objective it reports
+(HiGHS 1.16 can report an optimum but hand back the start solution).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import median_lagrange as _ml
+from . import median_swap as _ms
 from .solver_errors import BadP, InfeasibleModel, SitingModelError, SolverFailure, SolverTimeLimit
 
 __all__ = [
@@ -367,15 +374,56 @@ def _solve_mip(A, cost, lower, upper, row_lo, row_hi, integer, maximize: bool, t
     this proves optimality 2–3× sooner than HiGHS's defaults.)
     ``interior=True`` solves an LP by interior point without crossover (approximate duals, fast).
     """
+    A = sp.csc_matrix(A, dtype=float)
+    if time_limit < HIGHS_SETUP_SECONDS_PER_NONZERO * A.nnz:   # HiGHS would overrun the limit setting up
+        return _Mip(TIME_LIMIT, None, math.nan)
+    deadline = time.perf_counter() + max(float(time_limit), 1e-3)
+    h, state, info = _highs_solve(A, cost, lower, upper, row_lo, row_hi, integer, maximize, deadline, mip_gap,
+                                  start, offset, proof_only, interior)
+    if state == OPTIMAL and start is not None and not _solution_matches(h, info, cost, offset):
+        # HiGHS 1.16 can report the optimum of a presolved MIP yet hand back the start solution as
+        # its solution: solve again without the start rather than return that one as optimal.
+        h, state, info = _highs_solve(A, cost, lower, upper, row_lo, row_hi, integer, maximize, deadline,
+                                      mip_gap, None, offset, proof_only, interior)
+    if state == "infeasible":
+        return _Mip("infeasible", None, math.nan)
+    x = np.asarray(h.getSolution().col_value) if info.primal_solution_status == 2 else None
+    if state == OPTIMAL and np.any(integer) and not _solution_matches(h, info, cost, offset):
+        state = TIME_LIMIT   # the optimum's solution was not handed back: claim no more than its bound
+    if np.any(integer):
+        bound, duals = float(info.mip_dual_bound), None
+    else:
+        bound, duals = float(info.objective_function_value), np.asarray(h.getSolution().row_dual)
+    return _Mip(state, x, bound if np.isfinite(bound) else math.nan, duals)
+
+
+# HiGHS does not watch the clock while it sets up a MIP (clique table, MIP start, root): about 4 µs
+# per nonzero, more on a busy machine (4–7 s for the 1M nonzeros of a 350k-pair p-median model), so
+# it is not started with less time left than this allows.
+HIGHS_SETUP_SECONDS_PER_NONZERO = 1e-5
+# HiGHS's presolve does not watch the clock either: about 12 µs per nonzero (22 s of a 7 s limit on the
+# demo's backup-coverage model, 1.9M nonzeros), so it runs only when it would take a quarter of the
+# time left at most.
+PRESOLVE_SECONDS_PER_NONZERO = 5e-5
+# Told to stop, HiGHS may finish a cut round or a root heuristic first (a second on 300k nonzeros of a
+# busy machine), so it is told that much before the deadline (at most 10% of its time).
+HIGHS_STOP_SECONDS_PER_NONZERO = 4e-6
+
+
+def _highs_solve(A, cost, lower, upper, row_lo, row_hi, integer, maximize, deadline, mip_gap, start, offset,
+                 proof_only, interior):
+    """Pass the model to a fresh HiGHS, solve it until ``deadline`` and return (highs, state, info);
+    state is OPTIMAL, TIME_LIMIT or "infeasible"."""
     import highspy
 
-    A = sp.csc_matrix(A, dtype=float)
     h = _new_highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(max(time_limit, 1e-3)))
+    h.setOptionValue("time_limit", float(max(deadline - time.perf_counter(), 1e-3)))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     h.setOptionValue("threads", int(os.cpu_count() or 1))
     h.setOptionValue("random_seed", 0)
+    if deadline - time.perf_counter() < PRESOLVE_SECONDS_PER_NONZERO * A.nnz:
+        h.setOptionValue("presolve", "off")
     if proof_only:
         for name in ("rins", "rens", "feasibility_jump", "root_reduced_cost"):
             h.setOptionValue(f"mip_heuristic_run_{name}", False)
@@ -394,44 +442,58 @@ def _solve_mip(A, cost, lower, upper, row_lo, row_hi, integer, maximize: bool, t
         raise SolverFailure("HiGHS", "HiGHS rejected the model.")
     if start is not None:
         h.setSolution(int(n_col), np.arange(n_col, dtype=np.int32), np.asarray(start, dtype=float))
-    _run_interruptibly(h)
+    left = deadline - time.perf_counter()
+    _run_interruptibly(h, deadline - min(0.1 * left, HIGHS_STOP_SECONDS_PER_NONZERO * A.nnz))
     ms, info = h.getModelStatus(), h.getInfo()
     M = highspy.HighsModelStatus
     if ms in (M.kInfeasible, M.kUnboundedOrInfeasible):
-        return _Mip("infeasible", None, math.nan)
-    x = np.asarray(h.getSolution().col_value) if info.primal_solution_status == 2 else None
+        return h, "infeasible", info
     if ms == M.kOptimal:
-        state = OPTIMAL
-    elif ms in (M.kTimeLimit, M.kIterationLimit, M.kSolutionLimit, M.kInterrupt, M.kHighsInterrupt,
-                M.kUnknown, M.kMemoryLimit):
-        state = TIME_LIMIT
-    else:
-        raise SolverFailure("HiGHS", f"HiGHS stopped: {h.modelStatusToString(ms)}.")
-    if np.any(integer):
-        bound, duals = float(info.mip_dual_bound), None
-    else:
-        bound, duals = float(info.objective_function_value), np.asarray(h.getSolution().row_dual)
-    return _Mip(state, x, bound if np.isfinite(bound) else math.nan, duals)
+        return h, OPTIMAL, info
+    if ms in (M.kTimeLimit, M.kIterationLimit, M.kSolutionLimit, M.kInterrupt, M.kHighsInterrupt,
+              M.kUnknown, M.kMemoryLimit):
+        return h, TIME_LIMIT, info
+    raise SolverFailure("HiGHS", f"HiGHS stopped: {h.modelStatusToString(ms)}.")
 
 
-def _run_interruptibly(h) -> None:
-    """Run HiGHS in a thread of its own so that Ctrl-C stops it at once.
+def _solution_matches(h, info, cost, offset: float) -> bool:
+    """Does the solution HiGHS hands back have the objective value it reports?"""
+    if info.primal_solution_status != 2:
+        return False
+    x = np.asarray(h.getSolution().col_value)
+    value = float(np.dot(np.asarray(cost, dtype=float), x)) + float(offset)
+    reported = float(info.objective_function_value)
+    return abs(value - reported) <= 1e-6 * max(1.0, abs(reported))
+
+
+def _run_interruptibly(h, deadline: float = math.inf) -> None:
+    """Run HiGHS in a thread of its own so that Ctrl-C stops it at once, and stop it at ``deadline``.
 
     HiGHS runs in C, where Python's signal handler cannot act; here the main thread waits in short
     steps, and on ``KeyboardInterrupt`` tells HiGHS to stop (its interrupt callback), gives it half a
     second to do so and raises the interrupt again, marked ``solver_running`` when HiGHS is still busy
-    (it may take seconds to reach its next check).
+    (it may take seconds to reach its next check). HiGHS checks its own time limit only now and then
+    (rarely in cut rounds); at ``deadline`` it is told to stop through the same callback.
     """
     h.HandleUserInterrupt = True
     thread = h.startSolve()
+    cancelled = False
     try:
         while not h.wait(0.05)[0]:
-            pass
+            if not cancelled and time.perf_counter() > deadline:
+                h.cancelSolve()
+                cancelled = True
     except KeyboardInterrupt as exc:
         h.cancelSolve()
         thread.join(0.5)
         exc.solver_running = thread.is_alive()  # the CLI then exits at once rather than wait for HiGHS
         raise
+
+
+def _proven(bound: float, ceiling: float) -> float:
+    """HiGHS's dual bound of a maximisation, or ``ceiling`` (a trivial bound) when it proved none
+    (stopped in presolve or the root LP: its bound is then nan, not the incumbent's value)."""
+    return min(bound, ceiling) if np.isfinite(bound) else ceiling
 
 
 def _time_left(t0: float, time_limit: float | None) -> float:
@@ -1113,7 +1175,8 @@ def _prep_cost(cost, weights, fixed):
     return M, w, fixed, fixed_mask, unc
 
 
-def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 1e-6) -> Solution:
+def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 1e-6,
+             seed=None) -> Solution:
     """p-median: choose p NEW sites (plus ``fixed``) minimising the weighted cost to the nearest one.
 
     Assignment variables exist only for stored pairs. Rows with no stored pair are reported as
@@ -1123,6 +1186,8 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
     ``MEDIAN_MAX_PAIRS`` pairs (else the best solution found is returned with its proven bound, status
     "heuristic"). Raises :class:`InfeasibleModel` when no choice of p sites gives every coverable row
     an allowed open site, :class:`SolverTimeLimit` when none was found within the time limit.
+    ``seed``: candidate sites to try as a start (e.g. the existing stations when they may move); the
+    starts are improved by vertex-substitution swaps (:mod:`coverage_planner.median_swap`).
     """
     t0 = time.perf_counter()
     M, w, fixed, fixed_mask, unc = _prep_cost(cost, weights, fixed)
@@ -1131,7 +1196,8 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
     Mk = M[keep]
     rep, inverse = _group_rows(Mk, with_values=True)
     Ma, wa = Mk[rep], np.bincount(inverse, weights=w[keep], minlength=len(rep))
-    chosen, bound, status = _median_solve(Ma, wa, fixed_mask, p, t0 + float(time_limit), mip_gap)
+    chosen, bound, status = _median_solve(Ma, wa, fixed_mask, p, t0 + float(time_limit), mip_gap,
+                                           None if seed is None else _as_fixed(seed, M.shape[1]))
     best, _ = _row_min(M, np.isin(np.arange(M.shape[1]), chosen))
     obj = float(np.sum(w[keep] * best[keep]))
     total = float(w[keep].sum())
@@ -1144,15 +1210,49 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
 MEDIAN_MAX_PAIRS = 400_000   # pairs of the exact p-median model; about 1 GB of HiGHS memory at most
 
 
+def _share(deadline: float, fraction: float) -> float:
+    """The clock value ``fraction`` of the way from now to ``deadline``."""
+    now = time.perf_counter()
+    return now + fraction * max(0.0, deadline - now)
+
+
+def _median_start(Ma, wa, fixed_mask: np.ndarray, p: int, deadline: float, mip_gap: float,
+                  seed: np.ndarray | None) -> np.ndarray:
+    """The cheapest of the greedy start and (with ``seed``) the seed sites topped up greedily, each
+    improved by swaps (:func:`coverage_planner.median_swap.swap_search`). An open mask."""
+    starts = [_median_greedy(Ma, wa, fixed_mask, ~fixed_mask, p)]
+    if seed is not None and len(seed):
+        first = np.setdiff1d(np.asarray(seed, dtype=np.int64), np.flatnonzero(fixed_mask))[:p]
+        is_open = fixed_mask.copy()
+        is_open[first] = True
+        starts.append(np.concatenate([first, _median_greedy(Ma, wa, is_open, ~is_open, p - len(first))]))
+    best, best_cost = None, math.inf
+    for k, cols in enumerate(starts):
+        mask = fixed_mask | np.isin(np.arange(Ma.shape[1]), cols)
+        if not np.isfinite(_ml.assignment_cost(Ma, wa, mask)) or len(cols) < p:
+            continue
+        mask = _ms.swap_search(Ma, wa, mask, fixed_mask, deadline=_share(deadline, 0.2 / (len(starts) - k)))
+        cost = _ml.assignment_cost(Ma, wa, mask)
+        if cost < best_cost:
+            best, best_cost = mask, cost
+    if best is None:
+        best = _median_feasible_start(Ma, wa, fixed_mask, p, deadline, mip_gap)
+        best = _ms.swap_search(Ma, wa, best, fixed_mask, deadline=_share(deadline, 0.2))
+    return best
+
+
 def _median_solve(Ma, wa, fixed_mask: np.ndarray, p: int, deadline: float,
-                  mip_gap: float) -> tuple[np.ndarray, float, str]:
-    """Open columns, proven lower bound and status: greedy, Lagrangian bound and fixing, then HiGHS."""
-    start = _median_greedy(Ma, wa, fixed_mask, ~fixed_mask, p)
-    start_mask = fixed_mask | np.isin(np.arange(Ma.shape[1]), start)
-    if not np.isfinite(_ml.assignment_cost(Ma, wa, start_mask)):
-        start_mask = _median_feasible_start(Ma, wa, fixed_mask, p, deadline, mip_gap)
+                  mip_gap: float, seed: np.ndarray | None = None) -> tuple[np.ndarray, float, str]:
+    """Open columns, proven lower bound and status: greedy (and ``seed``) starts improved by swaps,
+    Lagrangian bound and fixing, then HiGHS."""
+    start_mask = _median_start(Ma, wa, fixed_mask, p, deadline, mip_gap, seed)
     budget = max(0.0, deadline - time.perf_counter())
     lag = _ml.subgradient(Ma, wa, fixed_mask, p, start_mask, time.perf_counter() + budget / 2, mip_gap)
+    if not np.array_equal(lag.open_cols, start_mask):   # a better set met on the way: polish it too
+        polished = _ms.swap_search(Ma, wa, lag.open_cols, fixed_mask, deadline=_share(deadline, 0.25))
+        cost = _ml.assignment_cost(Ma, wa, polished)
+        if cost < lag.cost:
+            lag.open_cols, lag.cost = polished, cost
     incumbent = np.flatnonzero(lag.open_cols)
     if lag.cost - lag.bound <= mip_gap * abs(lag.cost):
         return incumbent, lag.cost, OPTIMAL
@@ -1195,7 +1295,7 @@ def _median_feasible_start(Ma, wa, fixed_mask: np.ndarray, p: int, deadline: flo
         if _time_left_until(deadline) > 0:
             exact, status, lower = _lscp_exact(Sa, sel, _time_left_until(deadline), mip_gap)
             sel = exact if len(exact) < len(sel) else sel
-        if len(sel) > p and status != OPTIMAL and lower <= p:
+        if len(sel) > p and lower <= p:   # not proven either way (or HiGHS's solution was lost)
             raise SolverTimeLimit("p-median", "p-median: no feasible solution found within the time limit.",
                                   math.nan)
     if len(sel) > p:
@@ -1248,10 +1348,10 @@ def _center_try(M, radius, fixed, free, p, time_left, mip_gap):
         return "no", None
     if time_left <= 0:
         return "unknown", None
-    sel, status, lower = _lscp_exact(Sa, sel, time_left, mip_gap)
+    sel, _, lower = _lscp_exact(Sa, sel, time_left, mip_gap)
     if len(sel) <= p:
         return "yes", free[sel]
-    if status == OPTIMAL or lower > p:
+    if lower > p:   # proven, not merely "the solver said optimal" (its solution may still have more sites)
         return "no", None
     return "unknown", None
 
@@ -1400,7 +1500,9 @@ def mexclp(cover, weights, p: int, busy_fraction: float, fixed=None, max_per_sit
     summary = (f"{p} new ambulance{'s' if p != 1 else ''} ({int(counts.sum())} in all at {len(chosen)} sites); "
                f"expected coverage {obj:,.0f} of {total_w:,.0f} people ({obj / total_w if total_w else 0:.1%}) "
                f"with busy fraction {q:.2f}")
-    return _result("MEXCLP", t0, chosen, obj, obj if mip.status == OPTIMAL else max(obj, mip.bound), mip.status,
+    ceiling = float(np.sum(wa * (1 - q ** levels)))   # every row covered by all the ambulances it can see
+    bound = obj if mip.status == OPTIMAL else max(obj, _proven(mip.bound, ceiling))
+    return _result("MEXCLP", t0, chosen, obj, bound, mip.status,
                    C.shape[0], R, unc, float(w[unc].sum()), summary, counts=counts[chosen].astype(np.int64))
 
 
@@ -1510,6 +1612,8 @@ def backup_coverage(cover, cover_loose, weights, p: int, alpha: float = 0.95, fi
     summary = (f"{_sites_text(p, len(fixed))}; {obj:,.0f} of {wk:,.0f} reachable people covered twice within the "
                f"{double_within} standard ({obj / wk if wk else 0:.1%}), {strict / wk if wk else 0:.1%} within "
                f"the strict one, all within the loose one")
-    return _result("backup", t0, chosen, obj, obj if mip.status == OPTIMAL else max(obj, mip.bound), mip.status,
+    ceiling = float(wa[(Da @ cap) >= 2 - 1e-9].sum())   # every row that two ambulances can reach
+    bound = obj if mip.status == OPTIMAL else max(obj, _proven(mip.bound, ceiling))
+    return _result("backup", t0, chosen, obj, bound, mip.status,
                    C.shape[0], R, unc, float(w[unc].sum()), summary, dropped=bool(w[unc].sum() > 0),
                    counts=counts[chosen].astype(np.int64))

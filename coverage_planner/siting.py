@@ -332,7 +332,8 @@ def solve_models(problem: SitingProblem, settings: dict, models: list[str], step
     runners = {
         "lscp": lambda: opt.lscp(problem.cover, w, fixed=fixed, time_limit=limit_s),
         "mclp": lambda: opt.mclp(problem.cover, w, p, fixed=fixed, time_limit=limit_s),
-        "p_median": lambda: opt.p_median(problem.cost, w, p, fixed=fixed, time_limit=limit_s),
+        "p_median": lambda: opt.p_median(problem.cost, w, p, fixed=fixed, time_limit=limit_s,
+                                         seed=np.arange(problem.n_existing)),   # moved stations as a start
         "p_center": lambda: opt.p_center(problem.cost, p, fixed=fixed, time_limit=limit_s, weights=w),
         "mexclp": lambda: opt.mexclp(problem.cover, w, p, float(settings["busy_fraction"]), fixed=fixed,
                                      time_limit=limit_s),
