@@ -59,6 +59,27 @@ def write_geojson(path: Path, features: list[dict], crs: bool = True) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
+# The siting settings of the tiny region: an 800 m radius and candidates on the road grid.
+SITING = """
+[standards.overrides.ems_radius]
+urban_km = 0.8
+rural_km = 0.8
+
+[siting]
+candidates = "network"
+spacing_m = 500
+p = 1
+time_limit_s = 30
+"""
+
+
+@pytest.fixture
+def siting_region(tiny_region: Path) -> Path:
+    """The tiny region with the [siting] settings of SITING (returns the scenario file)."""
+    tiny_region.write_text(tiny_region.read_text() + SITING)
+    return tiny_region
+
+
 @pytest.fixture
 def tiny_region(tmp_path: Path) -> Path:
     """The tiny region of :func:`build_tiny_region` in a temporary folder; returns the scenario file."""

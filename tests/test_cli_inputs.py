@@ -22,17 +22,6 @@ from coverage_planner import optimize as opt
 from coverage_planner.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-SITING = """
-[standards.overrides.ems_radius]
-urban_km = 0.8
-rural_km = 0.8
-
-[siting]
-candidates = "network"
-spacing_m = 500
-p = 1
-time_limit_s = 30
-"""
 
 
 def _no_loading(monkeypatch):
@@ -162,12 +151,6 @@ def test_isochrone_minutes_follow_the_scenario_rule(tiny_region, monkeypatch, mi
 
 
 # ------------------------------------------------------------------------------ --models
-
-@pytest.fixture
-def siting_region(tiny_region):
-    tiny_region.write_text(tiny_region.read_text() + SITING)
-    return tiny_region
-
 
 def test_models_hyphen_or_underscore_and_only_those(siting_region, monkeypatch):
     import pandas as pd

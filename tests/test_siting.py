@@ -13,23 +13,7 @@ from coverage_planner.cli import main
 from coverage_planner.scenario import load_scenario
 from coverage_planner.siting import run_siting
 
-SITING = """
-[standards.overrides.ems_radius]
-urban_km = 0.8
-rural_km = 0.8
 
-[siting]
-candidates = "network"
-spacing_m = 500
-p = 1
-time_limit_s = 30
-"""
-
-
-@pytest.fixture
-def siting_region(tiny_region):
-    tiny_region.write_text(tiny_region.read_text() + SITING)
-    return tiny_region
 
 
 def test_lscp_and_mclp_exact(siting_region):
