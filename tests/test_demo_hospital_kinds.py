@@ -86,3 +86,24 @@ def test_unit_level_count_with_a_plain_hospital_per_unit():
     with warned("Hospitals without their kind in a unit-level count", match=r"1 facility is of type hospital"):
         out = summarise_counts(rule, UNITS, POP, fac, np.array([0, 1]))
     assert out.set_index("unit_id")["pass"].to_dict() == {"A": True, "B": None, "ALL": None}
+
+
+@pytest.mark.parametrize("profile, rule_id, types, value, ok", [
+    ("ganzhou", "county_tcm_hospital", ["综合医院", "中医院"], 1, True),       # 003 L289
+    ("ganzhou", "county_tcm_hospital", ["综合医院", "妇幼保健院"], 0, False),
+    ("ganzhou", "county_mch_hospital", ["综合医院", "妇幼保健院"], 1, True),
+    ("zhejiang", "county_tcm_hospital", ["中西医结合医院"], 1, True),          # 002 L122
+    ("zhejiang", "county_tcm_hospital", ["人民医院"], 0, False),
+    ("chongqing", "county_mch", ["妇幼保健计划生育服务中心"], 1, True),         # 001 L613
+    ("chongqing", "county_mch", ["中医院"], 0, False),
+    ("chongqing", "ems_centre_per_county", ["人民医院"], 0, False),            # 001 L487
+    ("chongqing", "ems_centre_per_county", ["人民医院、急救站"], 1, True),
+])
+def test_county_hospitals_of_each_kind(profile, rule_id, types, value, ok):
+    """The plans' other county-level counts, now that hospitals carry their kind: one county TCM and
+    one MCH hospital (Ganzhou, Zhejiang), an MCH institution and an EMS centre per district (Chongqing)."""
+    rule = load_profile(profile).rule(rule_id)
+    resolved = resolve_types(pd.Series(types), None, rule.facility_types)
+    fac = pd.DataFrame({"facility_id": [f"H{i + 1}" for i in range(len(types))], "type": resolved})
+    out = _region(summarise_counts(rule, UNITS, POP, fac, np.zeros(len(types), dtype=int)))
+    assert out["value"] == value and out["required"] == 1 and out["pass"] is ok
