@@ -12,9 +12,13 @@ formats, so the demo passes through the same loaders as real data:
   road is cut off from the rest;
 - ``population.tif`` — GeoTIFF, people per 100 m cell, EPSG:32648, nodata on the river and outside
   the district;
-- ``facilities.geojson`` and ``facilities.csv`` (经度/纬度 columns), WGS84 — hospitals, township
-  health centres (``thc``; one town has none), community health centres (``chc``; one street has
-  none) and EMS stations;
+- ``facilities.geojson`` and ``facilities.csv`` (经度/纬度 columns), WGS84 — hospitals (general,
+  TCM and maternal-child: ``hospital;general``, ``hospital;tcm``, ``hospital;mch``), township health
+  centres (``thc``; one town has none), community health centres (``chc``; one street has none),
+  community health stations (``chs``; one street has too few), village clinics (``village_clinic``;
+  three villages have none) and EMS stations, with ambulances, beds, doctors, nurses and GPs;
+- ``villages.geojson``, WGS84 — administrative villages (行政村) as points with their population, one
+  of them under 800 people without a clinic of its own;
 - ``units.geojson``, WGS84 — streets (街道, urban, county seat) and towns (镇, rural) that tile the
   district, with ``central_town`` flags.
 
@@ -638,7 +642,28 @@ def shared_vertices(polygons: list[shapely.Polygon]) -> list[shapely.Polygon]:
 
 # ---------------------------------------------------------------- facilities
 
-FIELDS = ("id", "name", "name_en", "type", "ambulances", "beds", "turnout_min", "unit_id")
+FIELDS = ("id", "name", "name_en", "type", "ambulances", "negative_pressure_ambulances", "beds", "doctors",
+          "nurses", "gps", "turnout_min", "unit_id")
+# Staff and negative-pressure ambulances per facility: (doctors 执业（助理）医师, nurses 注册护士,
+# gps 全科医生, negative-pressure ambulances). Plausible for a district of ~600,000: doctors 2.9 and
+# nurses 3.5 per 1,000 (below Chongqing's 3.6 and 4.7, above Ganzhou's 2.6 and 3.1), GPs 4.1 per
+# 10,000 (above Chongqing's 4), 8 of the EMS stations' 23 ambulances negative-pressure (35%, below
+# Zhejiang's 40%).
+STAFF = {
+    "H01": (600, 820, 12, 1), "H02": (240, 290, 4, 0), "H03": (150, 210, 2, 0), "H04": (130, 170, 8, 0),
+    "E01": (26, 30, 0, 4), "E02": (12, 14, 0, 2), "E03": (10, 11, 0, 1), "E04": (8, 9, 0, 1), "E05": (8, 9, 0, 0),
+}
+STAFF_BY_TYPE = {"central_thc": (45, 48, 14, 0), "thc": (18, 17, 6, 0), "chc": (48, 52, 24, 0),
+                 "chs": (4, 4, 3, 0), "village_clinic": (1, 0, 0, 0)}
+# Community health stations (社区卫生服务站) per street: one per 20,000 people (Chongqing 001 L566)
+# everywhere but 玉堂街道 Yutang (J04: 43,000 people, 2 stations where 3 are needed).
+CHS_PER_STREET = {"J01": 3, "J02": 4, "J03": 3, "J04": 2, "J05": 3, "J06": 3}
+# Villages without a village clinic (村卫生室): the per-village rule fails there.
+NO_CLINIC_VILLAGES = ("石门村", "红岩村", "新桥村")
+# A small administrative village (under 800 people: 001 L568 lets it share a neighbour's clinic) on
+# the road of the village named second; its people are farmsteads along that road (already in the
+# raster's dispersed population), so the raster does not change.
+SMALL_VILLAGE = ("回龙村", "Huilong", "凤凰村", 640)
 
 
 def build_facilities(osm: OsmBuilder) -> list[dict]:
@@ -649,13 +674,13 @@ def build_facilities(osm: OsmBuilder) -> list[dict]:
     """
     suxi, maolin = town("Z01"), town("Z02")
     rows = [  # id, name, name_en, type, ambulances, beds, turnout_min, unit, road node, offset, service road
-        ("H01", "青衣区人民医院", "Qingyi District People's Hospital", "hospital", 3, 1200, 3.0, "J05",
+        ("H01", "青衣区人民医院", "Qingyi District People's Hospital", "hospital;general", 3, 1200, 3.0, "J05",
          (15.2 * KM, 17.0 * KM), (70.0, 70.0), True),
-        ("H02", "青衣区中医医院", "Qingyi District TCM Hospital", "hospital", 1, 500, 3.0, "J01",
+        ("H02", "青衣区中医医院", "Qingyi District TCM Hospital", "hospital;tcm", 1, 500, 3.0, "J01",
          (13.2 * KM, 15.8 * KM), (70.0, 70.0), True),
-        ("H03", "青衣区妇幼保健院", "Qingyi District Maternal and Child Health Hospital", "hospital", 1, 300, 3.0,
-         "J06", (16.8 * KM, 18.4 * KM), (70.0, 70.0), True),
-        ("H04", "苏溪镇人民医院", "Suxi Town People's Hospital", "hospital", 2, 350, 3.0, "Z01",
+        ("H03", "青衣区妇幼保健院", "Qingyi District Maternal and Child Health Hospital", "hospital;mch", 1, 300,
+         3.0, "J06", (16.8 * KM, 18.4 * KM), (70.0, 70.0), True),
+        ("H04", "苏溪镇人民医院", "Suxi Town People's Hospital", "hospital;general", 2, 350, 3.0, "Z01",
          (suxi.x - 250.0, suxi.y), (80.0, 80.0), True),
         ("E01", "青衣区急救中心", "Qingyi District Emergency Centre", "ems", 8, 0, 2.0, "J04",
          (13.6 * KM, 17.0 * KM), (60.0, 60.0), True),
@@ -683,7 +708,53 @@ def build_facilities(osm: OsmBuilder) -> list[dict]:
         x, y = nx + dx, ny + dy
         if spur:
             service_spur(osm, (nx, ny), (x, y), f"{values[1]}通道", f"{values[2]} access")
-        out.append({**dict(zip(FIELDS, values)), "x": float(x), "y": float(y)})
+        out.append(_facility(*values, x=x, y=y))
+    return out
+
+
+def _facility(fid: str, name: str, name_en: str, ftype: str, ambulances: int, beds: int, turnout: float,
+              unit_id: str, x: float, y: float) -> dict:
+    """One facility row with its staff (:data:`STAFF`, else by type) in the order of :data:`FIELDS`."""
+    kind = "central_thc" if ftype == "thc" and beds >= 120 else ftype
+    doctors, nurses, gps, negative = STAFF.get(fid) or STAFF_BY_TYPE[kind]
+    values = (fid, name, name_en, ftype, ambulances, negative, beds, doctors, nurses, gps, turnout, unit_id)
+    return {**dict(zip(FIELDS, values)), "x": float(x), "y": float(y)}
+
+
+def small_village(osm: OsmBuilder, villages: list[Village]) -> Village:
+    """:data:`SMALL_VILLAGE`: at 55% of the way along its neighbour's village road, from the village."""
+    name, name_en, neighbour, people = SMALL_VILLAGE
+    (refs,) = [refs for refs, tags in osm.ways if tags.get("name") == f"{neighbour}道"]
+    road = shapely.LineString([osm.xy[r - 1] for r in refs])
+    point = road.interpolate(0.55, normalized=True)
+    return Village(name, f"{name_en} Village", round(point.x, -1), round(point.y, -1), float(people))
+
+
+def build_primary_care(villages: list[Village], units) -> list[dict]:
+    """Community health stations in the streets (:data:`CHS_PER_STREET`) and a village clinic in every
+    village but :data:`NO_CLINIC_VILLAGES` and the small village; coordinates in metres.
+
+    Stations stand 30 m off a street in the middle of a block (as the community health centres do),
+    spread across their street in two rows away from the community health centre; clinics 35 m off their village street. No road is added.
+    """
+    out = []
+    for k, street in enumerate(STREETS):
+        i, j = k % 3, k // 3
+        n = CHS_PER_STREET[street.unit_id]
+        for m in range(n):
+            col = min(9, max(1, int(round((m + 0.5) * 10 / n))))
+            x, y = STREET_X[i] + col * BLOCK - 100.0, STREET_Y[j] + (3 if m % 2 == 0 else 9) * BLOCK + 15.0
+            out.append(_facility(f"S{street.unit_id[1:]}{m + 1}", f"{street.name}第{m + 1}社区卫生服务站",
+                                 f"{street.name_en} Community Health Station {m + 1}", "chs", 0, 0, 3.0,
+                                 street.unit_id, x, y))
+    small = SMALL_VILLAGE[0]
+    for k, v in enumerate(villages):
+        if v.name in NO_CLINIC_VILLAGES or v.name == small:
+            continue
+        x, y = v.x + 60.0, v.y + 47.0
+        unit = next(u.unit_id for u, *_, poly in units if poly.contains(shapely.Point(x, y)))
+        out.append(_facility(f"VC{k + 1:02d}", f"{v.name}卫生室", f"{v.name_en} Clinic", "village_clinic", 0, 0,
+                             3.0, unit, x, y))
     return out
 
 
@@ -763,7 +834,7 @@ def write_population(pop: np.ndarray, path: Path) -> None:
 
 def readme_text(s: dict) -> str:
     """The README of geodata/demo/."""
-    c = s["counts"]
+    c, st = s["counts"], s["staff"]
     return (
         "# Demo region 演示区 — 青衣区 Qingyi District (fictional)\n\n"
         "A fictional hilly Sichuan district modelled on Leshan Shizhong (seed 004), generated by "
@@ -775,11 +846,21 @@ def readme_text(s: dict) -> str:
         "roads; an expressway. Files: `roads.osm` (OSM XML 0.6, WGS84; also a river, one railway and one "
         "footway that the loader drops, and a ferry hamlet cut off from the network), `population.tif` "
         "(people per 100 m cell, EPSG:32648, nodata −9999 on the river and outside the district), "
-        "`facilities.geojson` and `facilities.csv` (经度/纬度; WGS84), `units.geojson` (streets and towns "
-        "with `kind`, `zone`, `county_seat`, `central_town`; WGS84). "
+        "`facilities.geojson` and `facilities.csv` (经度/纬度; WGS84; with `ambulances`, "
+        "`negative_pressure_ambulances`, `beds`, `doctors`, `nurses`, `gps` and `turnout_min`; hospital types "
+        "say their kind: `hospital;general` 综合医院, `hospital;tcm` 中医院, `hospital;mch` 妇幼保健院), "
+        "`units.geojson` (streets and towns with `kind`, `zone`, `county_seat`, `central_town`; WGS84), "
+        "`villages.geojson` (行政村 points with `population`; WGS84). "
+        "On purpose, not every standard is met: 枫林镇 Fenglin has no township health centre, 书院街道 Shuyuan "
+        "no community health centre, 玉堂街道 Yutang two community health stations where 43,000 people need "
+        f"three, and {'、'.join(NO_CLINIC_VILLAGES)} no village clinic; {SMALL_VILLAGE[0]} ({SMALL_VILLAGE[3]} "
+        f"people) shares {SMALL_VILLAGE[2]}'s clinic. "
         f"Totals: {s['population_total']:,.0f} people on {s['area_km2']:.0f} km² in {s['units']} units; "
         f"{c['hospital']} hospitals, {c['thc']} township health centres, {c['chc']} community health "
-        f"centres, {c['ems']} EMS stations; {s['ambulances']} ambulances; {s['villages']} villages.\n"
+        f"centres, {c['chs']} community health stations, {c['village_clinic']} village clinics, {c['ems']} EMS "
+        f"stations; {s['ambulances']} ambulances ({st['negative_pressure_ambulances']} negative-pressure); "
+        f"{st['doctors']:,} doctors, {st['nurses']:,} nurses, {st['gps']} general practitioners; "
+        f"{s['villages']} villages.\n"
     )
 
 
@@ -799,6 +880,8 @@ def build_region() -> dict:
     build_extras(osm)
     population = build_population(osm, villages, district, water, rng)
     units = build_units(district)
+    villages = villages + [small_village(osm, villages)]
+    facilities = facilities + build_primary_care(villages, units)
     return {"osm": osm, "villages": villages, "facilities": facilities, "population": population,
             "units": units, "district": district}
 
@@ -813,8 +896,10 @@ def summarise(region: dict) -> dict:
         "area_km2": round(sum(u[4].area for u in region["units"]) / 1e6, 1),
         "units": len(region["units"]),
         "villages": len(region["villages"]),
-        "counts": {t: sum(f["type"] == t for f in fac) for t in ("hospital", "thc", "chc", "ems")},
+        "counts": {t: sum(f["type"].split(";")[0] == t for f in fac)
+                   for t in ("hospital", "thc", "chc", "chs", "village_clinic", "ems")},
         "ambulances": int(sum(f["ambulances"] for f in fac)),
+        "staff": {k: int(sum(f[k] for f in fac)) for k in ("doctors", "nurses", "gps", "negative_pressure_ambulances")},
         "road_ways": sum("highway" in tags for _, tags in osm.ways),
         "bridge_ways": sum(tags.get("bridge") == "yes" for _, tags in osm.ways),
         "osm_nodes": len(osm.xy),

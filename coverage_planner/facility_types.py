@@ -2,7 +2,8 @@
 
 A facility list's ``type`` column holds words such as 乡镇卫生院, 急救站, ``hospital`` or ``THC``.
 :func:`resolve_types` turns each into the type ids the standards profiles use (``hospital``, ``ems``,
-``thc``, ``chc``, ``chs``, ``village_clinic``, ``clinic``), through the scenario's
+``thc``, ``chc``, ``chs``, ``village_clinic``, ``clinic``; hospitals may add their kind, ``general``,
+``tcm`` or ``mch``), through the scenario's
 ``[facilities.types]`` table first and the built-in :data:`VOCABULARY` second. A facility may have
 several roles, written with ``;``, ``、``, ``,``, ``/`` or ``|`` between them (``hospital;ems``: a
 hospital that is also an ambulance base); the resolved type keeps them as ``"hospital;ems"``. Every
@@ -27,13 +28,18 @@ ROLE_SEPARATOR = ";"
 _SPLIT = re.compile(r"[;、,/|]")          # after NFKC: ；→;  ，→,  ／→/  ｜→|
 
 TYPE_IDS = ("hospital", "ems", "thc", "chc", "chs", "village_clinic", "clinic")
+# Kinds of hospital, written as a second role: ``hospital;general`` (综合医院), ``hospital;tcm``
+# (中医院 and 中西医结合/民族医院), ``hospital;mch`` (妇幼保健院). A plain ``hospital`` has no known kind.
+SUBTYPES: dict[str, tuple[str, ...]] = {"hospital": ("general", "tcm", "mch")}
+SUBTYPE_IDS = tuple(t for kinds in SUBTYPES.values() for t in kinds)
 
 _WORDS: dict[str, tuple[str, ...]] = {
-    "hospital": (
-        "hospital", "general hospital", "tcm hospital", "county hospital",
-        "医院", "综合医院", "中医院", "中医医院", "中西医结合医院", "民族医院", "民族医医院", "妇幼保健院",
-        "妇幼保健计划生育服务中心", "人民医院", "县医院", "县人民医院", "县级医院", "区人民医院", "市人民医院",
-        "中心医院", "公立医院"),
+    "hospital": ("hospital", "医院", "县级医院", "公立医院", "区县级医院"),
+    "hospital;general": (
+        "general", "general hospital", "county hospital", "综合医院", "综合性医院", "人民医院", "县医院", "县人民医院",
+        "区人民医院", "市人民医院", "中心医院", "县办综合医院", "区县级综合医院"),
+    "hospital;tcm": ("tcm", "tcm hospital", "中医院", "中医医院", "中西医结合医院", "民族医院", "民族医医院"),
+    "hospital;mch": ("mch", "mch hospital", "maternal and child health hospital", "妇幼保健院", "妇幼保健计划生育服务中心"),
     "ems": (
         "ems", "ambulance", "ambulance station", "ems station", "emergency centre", "emergency center",
         "急救中心", "急救站", "120急救分站", "急救分站", "院前急救站", "120急救站", "120急救中心", "120急救",
@@ -91,6 +97,29 @@ def has_role(types: pd.Series | Sequence[str] | np.ndarray, wanted: Iterable[str
     return hit[codes]                     # code -1 (missing) takes the trailing False
 
 
+def unspecified_kind(types: pd.Series | Sequence[str] | np.ndarray, wanted: Iterable[str]) -> np.ndarray:
+    """Facilities that may or may not be of the ``wanted`` kinds: a rule looks for a kind of a type
+    (``general``: a kind of ``hospital``) and the facility has the type but no kind at all.
+
+    Parameters
+    ----------
+    types : Series or sequence of str
+        Resolved facility types (``"hospital"``, ``"hospital;tcm"``, ...).
+    wanted : iterable of str
+        Type ids a rule looks for.
+
+    Returns
+    -------
+    numpy.ndarray of bool, one per facility; all False when ``wanted`` names no kind.
+    """
+    wanted = set(wanted)
+    out = np.zeros(len(types), dtype=bool)
+    for parent, kinds in SUBTYPES.items():
+        if wanted & set(kinds) and parent not in wanted:
+            out |= has_role(types, [parent]) & ~has_role(types, kinds)
+    return out
+
+
 def roles_present(types: pd.Series | Sequence[str]) -> list[str]:
     """The distinct roles among the facilities, sorted."""
     return sorted({r for t in pd.unique(pd.Series(types, dtype=object).dropna()) for r in str(t).split(ROLE_SEPARATOR)})
@@ -120,10 +149,10 @@ def _resolve_one(raw: str, user: dict[str, str], known: set[str]) -> tuple[str |
             return None, unknown
     roles = []
     for target in parts:                            # a target may itself name several roles
-        for role in split_roles(target):
-            role = VOCABULARY.get(role, role)
-            if role not in roles:
-                roles.append(role)
+        for word in split_roles(target):            # and a word several (综合医院 → hospital;general)
+            for role in VOCABULARY.get(word, word).split(ROLE_SEPARATOR):
+                if role not in roles:
+                    roles.append(role)
     return ROLE_SEPARATOR.join(roles) if roles else None, []
 
 
@@ -159,7 +188,7 @@ def resolve_types(values: pd.Series, type_map: dict[str, str] | None, known: Ite
         would map it; or naming the rows without a type.
     """
     user = {normalise_word(k): str(v) for k, v in (type_map or {}).items()}
-    known = set(known) | set(TYPE_IDS) | {r for v in user.values() for r in split_roles(v)}
+    known = set(known) | set(TYPE_IDS) | set(SUBTYPE_IDS) | {r for v in user.values() for r in split_roles(v)}
     text = values.astype("string").fillna("").str.strip()
     rows = list(rows) if rows is not None else [f"row {i + 1}" for i in range(len(values))]
     empty = np.flatnonzero((text == "").to_numpy())
@@ -208,8 +237,8 @@ def warn_unmatched_rule(rule_id: str, wanted: Sequence[str], types: pd.Series) -
 
     Returns True when it warned.
     """
-    if has_role(types, wanted).any():
-        return False
+    if has_role(types, wanted).any() or unspecified_kind(types, wanted).any():
+        return False                      # hospitals of unknown kind: the rule itself warns
     present = ", ".join(roles_present(types)) or "none"
     warn(f"rule '{rule_id}' looks for facilities of type {', '.join(wanted)}, but no facility has that type "
          f"(the types present are: {present}); its coverage is 0. Check the type column, or map your words "
@@ -217,5 +246,5 @@ def warn_unmatched_rule(rule_id: str, wanted: Sequence[str], types: pd.Series) -
     return True
 
 
-__all__ = ["ROLE_SEPARATOR", "TYPE_IDS", "VOCABULARY", "has_role", "normalise_word", "resolve_types",
-           "roles_present", "split_roles", "suggest", "warn_unmatched_rule"]
+__all__ = ["ROLE_SEPARATOR", "SUBTYPES", "SUBTYPE_IDS", "TYPE_IDS", "VOCABULARY", "has_role", "normalise_word",
+           "resolve_types", "roles_present", "split_roles", "suggest", "unspecified_kind", "warn_unmatched_rule"]

@@ -30,6 +30,9 @@ TYPE_LABELS = {
     "chc": ("社区卫生服务中心", "Community health centre", "#1f77b4"), "ems": ("急救站", "EMS station", "#ff7f0e"),
     "chs": ("社区卫生服务站", "Community health station", "#17becf"),
     "village_clinic": ("村卫生室", "Village clinic", "#8c564b"),
+    "hospital;general": ("综合医院", "General hospital", "#d62728"),
+    "hospital;tcm": ("中医院", "TCM hospital", "#e377c2"),
+    "hospital;mch": ("妇幼保健院", "Maternal and child health hospital", "#9467bd"),
 }
 GAP_LABELS = {"no_road_access": "无道路可达 no road access", "cut_off": "路网不连通 cut off from the network",
               "beyond_threshold": "超出标准 beyond the threshold"}
@@ -305,7 +308,9 @@ def print_summary(result) -> None:
                 covered, share, target = f"{row['value']:g} units", str(row.get("passed_by", "")), \
                     f"{row['required']:g}"
             else:
-                covered, share, target = _num(row["value"]), "", _num(row["required"], ".1f")
+                maybe = row.get("unspecified", 0)
+                covered, target = _num(row["value"]), _num(row["required"], ".1f")
+                share = f"+{maybe:g} of unknown kind 类别不明" if pd.notna(maybe) and maybe > 0 else ""
             label = f"{rule.id}: {rule.name_zh}\n{rule.threshold_label()}\n" + escape(f"[{rule.basis}]")
             table.add_row(label, str(row["zone"]), _num(row["population"], ",.0f"), covered, share, target, verdict,
                           names)

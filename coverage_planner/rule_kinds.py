@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 
 from .errors import warn
-from .facility_types import has_role
+from .facility_types import SUBTYPES, has_role, unspecified_kind
 from .standards import Rule
 
 ALL = {"zone": "all", "unit_id": "ALL", "unit_name": "全部 all"}
@@ -168,23 +168,52 @@ def _warn_unknown(rule: Rule, what: str, n_unknown: int, n_counting: int) -> Non
 
 def summarise_count(rule: Rule, units: pd.DataFrame, unit_pop: np.ndarray, facilities,
                     fac_unit: np.ndarray) -> pd.DataFrame:
-    """Facilities of the types counted per unit and for the region, against ``required_count``."""
+    """Facilities of the types counted per unit and for the region, against ``required_count``.
+
+    When the rule looks for a kind of a type (``general`` hospitals) and some facilities have the type
+    but no kind (a plain ``hospital``), they may or may not count: column ``unspecified``. The verdict
+    stands where the known facilities decide it (enough without them, or too few even with them);
+    elsewhere it is None, with a warning naming them.
+    """
     mine = facility_mask(rule.facility_types, facilities).astype(float)
-    per_unit = per_unit_sum(mine, fac_unit, len(units))
-    frame = unit_frame(units, unit_pop).assign(value=per_unit)
+    maybe = (unspecified_kind(facilities["type"], rule.facility_types) & facility_mask(
+        tuple(SUBTYPES), facilities)).astype(float)
+    frame = unit_frame(units, unit_pop).assign(value=per_unit_sum(mine, fac_unit, len(units)),
+                                               unspecified=per_unit_sum(maybe, fac_unit, len(units)))
     frame = _selected_units(rule, frame)
     if rule.level == "region":  # the whole jurisdiction: every facility and every resident
         total_pop, total_value = float(np.sum(unit_pop)), float(mine[fac_unit >= 0].sum())
+        total_maybe = float(maybe[fac_unit >= 0].sum())
     else:
-        total_pop, total_value = frame["population"].sum(), frame["value"].sum()
-    total = pd.DataFrame([{**ALL, "kind": "all", "population": total_pop, "value": total_value}])
+        total_pop, total_value, total_maybe = (frame[c].sum() for c in ("population", "value", "unspecified"))
+    total = pd.DataFrame([{**ALL, "kind": "all", "population": total_pop, "value": total_value,
+                           "unspecified": total_maybe}])
     out = pd.concat([frame, total], ignore_index=True).drop(columns="kind")
     out["required"] = required_count(rule, out["population"].to_numpy(dtype=float))
     region = (out["unit_id"] == "ALL").to_numpy()
     if rule.level == "unit":  # the region needs every unit to pass, not a sum
         out.loc[region, "required"] = out.loc[~region, "required"].sum()
     out["target"] = out["required"]
-    return _judge_levels(rule, out, (out["value"] >= out["required"] - 1e-9).to_numpy())
+    value, need, extra = (out[c].to_numpy(dtype=float) for c in ("value", "required", "unspecified"))
+    ok = value >= need - 1e-9
+    decided = ok | (value + extra < need - 1e-9)
+    verdict = np.where(decided, ok, None)
+    if not maybe.any():
+        out = out.drop(columns="unspecified")
+    elif not decided[region if rule.level == "region" else ~region].all():
+        _warn_unspecified(rule, facilities, maybe.astype(bool))
+    return _judge_levels(rule, out, verdict)
+
+
+def _warn_unspecified(rule: Rule, facilities, maybe: np.ndarray) -> None:
+    """Warn that facilities of unknown kind left a count rule undecided."""
+    ids = facilities["facility_id"] if "facility_id" in facilities else pd.Series(range(1, len(maybe) + 1))
+    names = ", ".join(str(i) for i in np.asarray(ids)[maybe][:5]) + (" …" if maybe.sum() > 5 else "")
+    kinds = ", ".join(rule.facility_types)
+    warn(f"rule {rule.id} ({rule.name_en}) is not checked where it counts {kinds}: {int(maybe.sum())} "
+         f"facilit{'y is' if maybe.sum() == 1 else 'ies are'} of type hospital with no kind ({names}), so it is not "
+         "known whether they count. Write the kind in the type column: 综合医院 (hospital;general), 中医院 "
+         "(hospital;tcm) or 妇幼保健院 (hospital;mch).")
 
 
 def summarise_counts(rule: Rule, units: pd.DataFrame, unit_pop: np.ndarray, facilities,

@@ -7,12 +7,14 @@ from html.parser import HTMLParser
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 from conftest import ROOT
 from nxref import reference_costs
 
 from coverage_planner.cli import main
+from coverage_planner.facility_types import has_role
 from coverage_planner.network import seconds_per_segment
 from coverage_planner.pipeline import run
 from coverage_planner.scenario import load_scenario
@@ -63,7 +65,9 @@ def test_html_map_has_the_layers(demo_run):
     assert "html" in checker.tags and "div" in checker.tags and checker.scripts >= 3
     assert "L.map(" in html and "L.control.layers(" in html
     for label in ("未覆盖人口 Uncovered", "15 分钟等时圈", "30 分钟等时圈", "行政区划 Units", "急救站 EMS station",
-                  "医院 Hospital", "乡镇卫生院 Township health centre", "图例 Legend", "© OpenStreetMap contributors"):
+                  "综合医院 General hospital", "中医院 TCM hospital", "妇幼保健院 Maternal and child health hospital",
+                  "乡镇卫生院 Township health centre", "社区卫生服务站 Community health station",
+                  "村卫生室 Village clinic", "图例 Legend", "© OpenStreetMap contributors"):
         assert label in html or json.dumps(label)[1:-1] in html, label   # layer names are JSON-escaped
     for name in result.region.facilities["name"].head(5):
         assert name in html
@@ -76,7 +80,7 @@ def test_travel_times_match_networkx(demo_run, rule_id):
     rule = result.scenario.profile.rule(rule_id)
     model = result.models[rule.travel_profile]
     fac = result.region.facilities
-    idx = np.flatnonzero(fac["type"].isin(rule.facility_types).to_numpy())
+    idx = np.flatnonzero(has_role(fac["type"], rule.facility_types))
     src = model.fac_snap.take(idx)
     turnout = fac["turnout_min"].fillna(result.scenario.profile.default_turnout_min).to_numpy()[idx] * 60.0
     offsets = (turnout if rule.include_turnout else 0.0) + src.access_m / model.access_mps
@@ -107,3 +111,30 @@ def test_straight_line_coverage_matches_buffer_join(demo_run):
         # a 256-segment polygon is inscribed in the circle: it may miss points within 0.05 m of it
         assert np.all(np.abs(ours[differ] - radius) < 0.05), np.flatnonzero(differ)[:5]
         assert mine.sum() > 0
+
+
+def test_demo_gives_a_verdict_for_every_rule(demo_run):
+    """Issue 8: every rule of the demo has a verdict (none 'not checked'), some pass and some fail as in
+    a real district. Figures from the generator (tests/test_demo_region.py checks them on the files):
+    38 ambulances, 3,060 beds, 1,738 doctors, 2,124 nurses, 272 GPs, 18 stations where 19 are needed (玉堂街道
+    2 of 3), 2 general hospitals (TCM and MCH not counted), 18 of 21 villages served (回龙村 shares
+    凤凰村's clinic; 石门村、红岩村、新桥村 have none)."""
+    out, _ = demo_run
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    s = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+    rows = s[(s["unit_id"] == "ALL") & (s["zone"] == "all")].set_index("rule_id")
+    assert rows["pass"].notna().all(), rows[rows["pass"].isna()].index.tolist()
+    assert rows.loc[["ambulances_per_10k", "beds_per_1000", "doctors_per_1000", "nurses_per_1000", "gps_per_10k",
+                     "chs_per_20k", "county_general_hospital", "village_clinic_per_village"], "value"].tolist() == \
+        [38, 3060, 1738, 2124, 272, 18, 2, 18]
+    verdicts = rows["pass"].astype(str).to_dict()
+    assert {k: verdicts[k] for k in ("doctors_per_1000", "nurses_per_1000", "gps_per_10k", "chs_per_20k",
+                                     "county_general_hospital", "village_clinic_per_village")} == {
+        "doctors_per_1000": "False", "nurses_per_1000": "False", "gps_per_10k": "True", "chs_per_20k": "False",
+        "county_general_hospital": "True", "village_clinic_per_village": "False"}
+    chs = s[(s["rule_id"] == "chs_per_20k") & (s["unit_id"] != "ALL")]
+    assert chs.loc[chs["pass"].astype(str) == "False", "unit_id"].tolist() == ["J04"]
+    village = rows.loc["village_clinic_per_village"]
+    assert village["required"] == 21 and village["shared"] == 1 and village["failing_villages"] == "石门村、红岩村、新桥村"
+    assert "basis" in s.columns and set(s["basis"]) == {"plan", "assumption"}
+    assert not [w for w in summary["warnings"] if "not checked" in w or "no facility has that type" in w]

@@ -70,7 +70,9 @@ def test_regenerating_gives_the_committed_files(regenerated):
     with rasterio.open(out / "population.tif") as new, rasterio.open(DEMO_DIR / "population.tif") as old:
         assert new.profile == old.profile
         assert np.array_equal(new.read(1), old.read(1))
-    assert summary["counts"] == {"hospital": 4, "thc": 8, "chc": 5, "ems": 5}
+    assert summary["counts"] == {"hospital": 4, "thc": 8, "chc": 5, "chs": 18, "village_clinic": 17, "ems": 5}
+    assert summary["staff"] == {"doctors": 1738, "nurses": 2124, "gps": 272, "negative_pressure_ambulances": 9}
+    assert summary["villages"] == 21
 
 
 def test_population_raster(regenerated, osm):
@@ -137,13 +139,16 @@ def test_facilities_csv_and_geojson_agree():
     data = json.loads((DEMO_DIR / "facilities.geojson").read_text(encoding="utf-8"))
     with open(DEMO_DIR / "facilities.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["id", "name", "name_en", "type", "ambulances", "beds", "turnout_min", "unit_id", "经度", "纬度"]
+    fields = ["id", "name", "name_en", "type", "ambulances", "negative_pressure_ambulances", "beds", "doctors", "nurses",
+              "gps", "turnout_min", "unit_id"]
+    assert list(rows[0]) == fields + ["经度", "纬度"]
     feats = data["features"]
     assert [f["properties"]["id"] for f in feats] == [r["id"] for r in rows]
     for feat, row in zip(feats, rows):
         p = feat["properties"]
-        assert list(p) == ["id", "name", "name_en", "type", "ambulances", "beds", "turnout_min", "unit_id"]
-        assert isinstance(p["ambulances"], int) and isinstance(p["beds"], int) and isinstance(p["turnout_min"], float)
+        assert list(p) == fields
+        assert all(isinstance(p[k], int) for k in fields[4:10]) and isinstance(p["turnout_min"], float)
+        assert all(int(row[k]) == p[k] for k in fields[4:10])
         assert (p["type"], p["name"], p["unit_id"]) == (row["type"], row["name"], row["unit_id"])
         assert int(row["ambulances"]) == p["ambulances"] and float(row["turnout_min"]) == p["turnout_min"]
         lon, lat = feat["geometry"]["coordinates"]
@@ -165,7 +170,9 @@ def test_facilities_stand_in_their_units_and_break_the_right_rules():
     with_chc = {f["properties"]["unit_id"] for f in data if f["properties"]["type"] == "chc"}
     assert len({u for u, k in kinds.items() if k == "town"} - with_thc) == 1      # one town without a THC
     assert len({u for u, k in kinds.items() if k == "street"} - with_chc) == 1    # one street without a CHC
-    hospitals = [f["properties"]["id"] for f in data if f["properties"]["type"] == "hospital"]
+    hospitals = [f["properties"]["id"] for f in data if f["properties"]["type"].startswith("hospital;")]
+    assert sorted(f["properties"]["type"] for f in data if f["properties"]["id"] in hospitals) == [
+        "hospital;general", "hospital;general", "hospital;mch", "hospital;tcm"]
     in_seat = [h for h in hospitals if unit_of[h]["county_seat"]]
     assert 3 <= len(in_seat) <= 4 and len(hospitals) - len(in_seat) == 1
     assert next(unit_of[h] for h in hospitals if h not in in_seat)["central_town"]
@@ -238,3 +245,42 @@ def test_osmnx_loads_the_roads_with_one_cut_off_part():
     parts = sorted(nx.weakly_connected_components(roads), key=len, reverse=True)
     assert len(parts) == 2, [len(p) for p in parts]          # the network and the ferry hamlet's lane
     assert len(parts[1]) <= 5 and len(parts[0]) > 1000
+
+
+def _street_people() -> dict[str, float]:
+    props, geoms = _units_utm()
+    with rasterio.open(DEMO_DIR / "population.tif") as src:
+        values = src.read(1)
+        rows, cols = np.nonzero(values > 0)
+        x, y = rasterio.transform.xy(src.transform, rows, cols)
+    points = shapely.points(np.asarray(x), np.asarray(y))
+    people = values[rows, cols].astype("float64")
+    return {p["unit_id"]: people[shapely.contains(g, points)].sum() for p, g in zip(props, geoms)
+            if p["kind"] == "street"}
+
+
+def test_primary_care_and_staff_break_the_right_rules():
+    """Stations: one per 20,000 people in every street but 玉堂街道 (J04); a village clinic in every
+    village but three, and the one village under 800 people has a neighbour's; doctors and nurses
+    per 1,000 between Ganzhou's and Chongqing's standards, GPs above Chongqing's 4 per 10,000, and
+    under 40% of the EMS stations' ambulances negative-pressure."""
+    data = [f["properties"] for f in json.loads((DEMO_DIR / "facilities.geojson").read_text(encoding="utf-8"))["features"]]
+    stations = {}
+    for f in data:
+        if f["type"] == "chs":
+            stations[f["unit_id"]] = stations.get(f["unit_id"], 0) + 1
+    needed = {u: int(np.ceil(p / 20_000)) for u, p in _street_people().items()}
+    assert {u for u in needed if stations.get(u, 0) < needed[u]} == {"J04"}
+    villages = json.loads((DEMO_DIR / "villages.geojson").read_text(encoding="utf-8"))["features"]
+    clinics = {f["name"].removesuffix("卫生室") for f in data if f["type"] == "village_clinic"}
+    without = [v["properties"] for v in villages if v["properties"]["name"] not in clinics]
+    assert sorted((v["name"], v["population"] < 800) for v in without) == [
+        ("回龙村", True), ("新桥村", False), ("石门村", False), ("红岩村", False)]
+    with rasterio.open(DEMO_DIR / "population.tif") as src:
+        total = float(src.read(1, masked=True).sum(dtype="float64"))
+    per_1000 = {k: sum(f[k] for f in data) / total * 1000 for k in ("doctors", "nurses")}
+    assert 2.6 < per_1000["doctors"] < 3.6 and 3.1 < per_1000["nurses"] < 4.7, per_1000
+    assert 4.0 < sum(f["gps"] for f in data if f["type"] != "ems") / total * 10_000 < 5.0
+    ems = [f for f in data if f["type"] == "ems"]
+    assert 0 < sum(f["negative_pressure_ambulances"] for f in ems) / sum(f["ambulances"] for f in ems) < 0.4
+    assert all(f["negative_pressure_ambulances"] <= f["ambulances"] for f in data)

@@ -167,7 +167,8 @@ def demo_rows() -> list[list]:
     """The demo's facility list as cell values (numbers as numbers, as Excel holds them)."""
     with open(ROOT / "geodata" / "demo" / "facilities.csv", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    numeric = {"ambulances", "beds", "turnout_min", "经度", "纬度"}
+    numeric = {"ambulances", "negative_pressure_ambulances", "beds", "doctors", "nurses", "gps", "turnout_min",
+               "经度", "纬度"}
     return [rows[0]] + [[float(v) if rows[0][j] in numeric else v for j, v in enumerate(r)] for r in rows[1:]]
 
 
@@ -181,14 +182,14 @@ def test_workbook_with_title_rows_reads_like_the_csv(tmp_path):
     from_xlsx = load_facilities(LayerSpec(path, columns=columns, key="facilities"), UTM)
     from_csv = load_facilities(LayerSpec(ROOT / "geodata" / "demo" / "facilities.csv", columns=columns,
                                          key="facilities"), UTM)
-    assert len(from_xlsx) == 22
-    for col in ("facility_id", "name", "type", "ambulances", "turnout_min"):
+    assert len(from_xlsx) == 57
+    for col in ("facility_id", "name", "type", "ambulances", "beds", "doctors", "nurses", "gps", "turnout_min"):
         assert from_xlsx[col].tolist() == from_csv[col].tolist(), col
     assert np.allclose(from_xlsx.geometry.x, from_csv.geometry.x, atol=1e-6, rtol=0)
     assert np.allclose(from_xlsx.geometry.y, from_csv.geometry.y, atol=1e-6, rtol=0)
     # the sheet named by the scenario's layer key is read even when another sheet has coordinates too
     write_workbook(path, {"旧表": demo_rows()[:3], "名录": demo_rows()})
-    assert len(load_facilities(LayerSpec(path, layer="名录", key="facilities"), UTM)) == 22
+    assert len(load_facilities(LayerSpec(path, layer="名录", key="facilities"), UTM)) == 57
 
 
 def test_workbook_problems_name_the_sheet_row(tmp_path):
