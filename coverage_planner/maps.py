@@ -39,7 +39,7 @@ class MapControl(MacroElement):
 var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
 {{ this.get_name() }}.onAdd = function () {
   var div = L.DomUtil.create('div', {{ this.css_class|tojson }});
-  div.innerHTML = {{ this.html|tojson }};
+  div.innerHTML = {{ this.html_js }};
   L.DomEvent.disableClickPropagation(div);
   L.DomEvent.disableScrollPropagation(div);
   return div;
@@ -50,6 +50,17 @@ var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
     def __init__(self, html: str, position: str, css_class: str):
         super().__init__()
         self.html, self.position, self.css_class = html, position, css_class
+        self.html_js = js_string(html)
+
+
+def js_string(text: str) -> str:
+    """A JavaScript string literal of ``text`` that is safe inside a <script> element and keeps 中文
+    readable in the page source (``<``, ``>``, ``&`` and quotes are written as \\u escapes)."""
+    import json
+
+    return (json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("&", "\\u0026").replace("'", "\\u0027").replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029"))
 
 
 class ScaleBar(MacroElement):
