@@ -109,8 +109,7 @@ def water_features(path: Path, box_4326: tuple[float, float, float, float]) -> g
     """
     empty = gpd.GeoDataFrame({"kind": []}, geometry=[], crs="EPSG:4326")
     path = Path(path)
-    if path.suffix.lower() not in (".osm", ".pbf", ".xml", ".bz2", ".gz") or not path.exists() \
-            or path.stat().st_size > MAX_WATER_FILE_MB * 1e6:
+    if water_skipped(path):
         return empty
     import osmium
 
@@ -127,6 +126,17 @@ def water_features(path: Path, box_4326: tuple[float, float, float, float]) -> g
         return empty
     frame = gpd.GeoDataFrame({"kind": [k for k, _ in rows]}, geometry=[g for _, g in rows], crs="EPSG:4326")
     return frame[frame.intersects(shapely.box(*box_4326))].reset_index(drop=True)
+
+
+def water_skipped(path: Path | None) -> str | None:
+    """Why water is not read from ``path`` (not an OSM file, missing, too large), or None."""
+    if path is None or Path(path).suffix.lower() not in (".osm", ".pbf", ".xml", ".bz2", ".gz"):
+        return "the roads are not an OSM file"
+    if not Path(path).exists():
+        return "the roads file is gone"
+    if Path(path).stat().st_size > MAX_WATER_FILE_MB * 1e6:
+        return f"the roads file is over {MAX_WATER_FILE_MB} MB"
+    return None
 
 
 def _water_row(obj) -> list[tuple[str, shapely.Geometry]]:
@@ -196,6 +206,8 @@ def add_basemap(fmap: folium.Map, roads, roads_path: Path | None, units: gpd.Geo
                                                  "weight": f["properties"]["weight"], "opacity": 1}).add_to(layer)
     layer.add_to(fmap)
     note = "底图: 本情景道路与水系（离线） basemap: the scenario's roads and water (offline)"
+    if water_skipped(roads_path):
+        note += f"; 水系未绘制 water not drawn: {water_skipped(roads_path)}"
     if lines.attrs.get("dropped"):
         note += f"; {lines.attrs['dropped']:,} minor road segments not drawn 次要道路未绘制"
     return note

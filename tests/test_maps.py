@@ -8,7 +8,6 @@ reason, where Playwright or Chromium is missing).
 from __future__ import annotations
 
 import re
-import shutil
 import warnings
 from dataclasses import replace
 
@@ -164,6 +163,16 @@ def test_basemap_reads_the_demo_river_from_the_osm_file():
     assert basemap.water_features(ROOT / "geodata" / "demo" / "roads.osm", (0.0, 0.0, 1.0, 1.0)).empty
 
 
+def test_basemap_says_when_water_is_not_drawn(monkeypatch, demo_result):
+    monkeypatch.setattr(basemap, "MAX_WATER_FILE_MB", 0.001)
+    fmap = folium.Map(tiles=None)
+    note = basemap.add_basemap(fmap, demo_result.region.roads, ROOT / "geodata" / "demo" / "roads.osm",
+                               demo_result.region.units)
+    assert "water not drawn: the roads file is over 0.001 MB" in note
+    rendered = fmap.get_root().render()
+    assert "cp-basemap" in rendered and basemap.WATER_COLOUR not in rendered
+
+
 def test_written_maps_draw_the_basemap_and_no_tiles_by_default(demo_maps):
     for name in MAPS:
         text = (demo_maps / name).read_text(encoding="utf-8")
@@ -314,11 +323,3 @@ def test_legend_scale_bar_title_and_layer_control_do_not_overlap(browser_reports
     assert rep["overlapping"] == [] and rep["outside"] == []
     layers = rep["boxes"]["layers"]
     assert (layers["right"] - layers["left"]) * (layers["bottom"] - layers["top"]) < 0.05 * size[0] * size[1]
-
-
-def test_screenshots_can_be_copied(browser_reports, tmp_path):
-    """The screenshots are plain PNG files (the README's examples are taken the same way)."""
-    _, shots = browser_reports
-    assert sorted(p.name for p in shots.glob("*.png")) == sorted(
-        f"{n[:-5]}_{w}x{h}.png" for n in MAPS for w, h in ((1400, 1000), (1000, 700)))
-    shutil.copy(next(shots.glob("*.png")), tmp_path / "x.png")
