@@ -1,4 +1,11 @@
-"""The coverage-gap map (folium): facilities, isochrones, uncovered population, boundaries, legend."""
+"""The coverage-gap map (folium): facilities, isochrones, uncovered population, boundaries, legend.
+
+Every page works offline: the basemap is drawn from the scenario's own roads and water
+(:mod:`coverage_planner.basemap`), Leaflet is inlined by :func:`coverage_planner.outputs.finalize_html`,
+and markers are circles (no icon fonts). The title, legend, scale bar and layer control are Leaflet
+controls in separate corners, so they stack instead of covering one another; every text that comes
+from the user's data (names, ids, titles) is HTML-escaped.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +15,134 @@ import folium
 import geopandas as gpd
 import numpy as np
 import shapely
-from branca.element import Element
+from branca.element import MacroElement
+from jinja2 import Template
 
 from .outputs import GAP_LABELS, TYPE_LABELS, cell_polygons
 
 OSM_CREDIT = "© OpenStreetMap contributors"
 POP_COLOURS = ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"]
+ZONE_COLOURS = {"urban": "#6a51a3", "rural": "#b8860b"}   # purple / dark goldenrod: no isochrone colour
+ZONE_FILL_OPACITY = 0.12
+ISOCHRONE_COLOURS = ["#31a354", "#3182bd", "#dd3497", "#e6550d"]
+UNIT_LINE = "#444444"
 
 
-def base_map(frame_4326: gpd.GeoDataFrame, title: str) -> folium.Map:
-    """A map fitted to the layer, with OSM tiles, their credit and a title."""
+class MapControl(MacroElement):
+    """A Leaflet control holding fixed HTML, in one of the map's corners.
+
+    Controls in the same corner stack (Leaflet lays them out), so a legend never covers the scale bar.
+    ``html`` must already be escaped where it holds user text.
+    """
+
+    _template = Template("""{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
+{{ this.get_name() }}.onAdd = function () {
+  var div = L.DomUtil.create('div', {{ this.css_class|tojson }});
+  div.innerHTML = {{ this.html_js }};
+  L.DomEvent.disableClickPropagation(div);
+  L.DomEvent.disableScrollPropagation(div);
+  return div;
+};
+{{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+{% endmacro %}""")
+
+    def __init__(self, html: str, position: str, css_class: str):
+        super().__init__()
+        self.html, self.position, self.css_class = html, position, css_class
+        self.html_js = js_string(html)
+
+
+def js_string(text: str) -> str:
+    """A JavaScript string literal of ``text`` that is safe inside a <script> element and keeps 中文
+    readable in the page source (``<``, ``>``, ``&`` and quotes are written as \\u escapes)."""
+    import json
+
+    return (json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("&", "\\u0026").replace("'", "\\u0027").replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029"))
+
+
+class ScaleBar(MacroElement):
+    """A metric scale bar, bottom left."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+L.control.scale({imperial: false, maxWidth: 160, position: 'bottomleft'}).addTo({{ this._parent.get_name() }});
+{% endmacro %}""")
+
+
+CONTROL_CSS = """<style>
+.cp-title {background: white; padding: 6px 10px; border: 1px solid #888; border-radius: 4px;
+  font: 14px sans-serif; clear: none !important; max-width: calc(100vw - 140px); box-sizing: border-box}
+.cp-legend {background: white; padding: 8px; border: 1px solid #888; border-radius: 4px; font: 12px sans-serif;
+  line-height: 1.5; max-width: 330px; max-height: calc(100vh - 190px); overflow-y: auto; box-sizing: border-box}
+.leaflet-control-scale-line {background: rgba(255, 255, 255, 0.85)}
+</style>"""
+
+
+def base_map(frame_4326: gpd.GeoDataFrame, title: str, region=None, scenario=None) -> folium.Map:
+    """A map fitted to the layer, with an offline basemap, a title, a metric scale bar.
+
+    Parameters
+    ----------
+    frame_4326 : GeoDataFrame
+        The layer to fit the map to (WGS84).
+    title : str
+        The page and map title (plain text; it is escaped here).
+    region, scenario : optional
+        The run's region (its roads) and scenario (its roads file for water, ``[outputs] tiles``):
+        with them the scenario's roads and water are drawn as the basemap, and the tile layer the
+        scenario asks for is added. Without them the map has no basemap (only the given layers).
+    """
     minx, miny, maxx, maxy = frame_4326.total_bounds
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11, tiles=None,
-                      control_scale=True)
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap 底图", attr=OSM_CREDIT).add_to(fmap)
+                      control_scale=False)
+    fmap.cp_notes = []
+    fmap.get_root().header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
+    fmap.get_root().header.add_child(folium.Element(CONTROL_CSS))
+    if scenario is not None:
+        from .basemap import add_tiles
+
+        note = add_tiles(fmap, scenario.raw.get("outputs", {}), ((minx + maxx) / 2, (miny + maxy) / 2))
+        fmap.cp_notes += [note] if note else []
+    if region is not None and getattr(region, "roads", None) is not None:
+        from .basemap import add_basemap
+
+        fmap.cp_notes.append(add_basemap(fmap, region.roads, getattr(scenario, "roads", None), region.units))
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
-    fmap.get_root().html.add_child(Element(
-        f'<div style="position:fixed;top:10px;left:60px;z-index:9999;background:white;padding:6px 10px;'
-        f'border:1px solid #888;font:14px sans-serif"><b>{title}</b></div>'))
+    MapControl(f"<b>{escape(title)}</b>", "topleft", "cp-title").add_to(fmap)
+    ScaleBar().add_to(fmap)
     return fmap
+
+
+def escaped(frame: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
+    """A copy with the given text columns HTML-escaped (tooltips insert them as HTML)."""
+    out = frame.copy()
+    for col in columns:
+        out[col] = [escape(str(v)) for v in out[col]]
+    return out
+
+
+def layer_name(text: str) -> str:
+    """A layer-control label: plain text, escaped (Leaflet inserts it as HTML)."""
+    return escape(text)
+
+
+def rgba(colour: str, alpha: float) -> str:
+    """``#rrggbb`` with an opacity, as CSS ``rgba()``."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha:g})"
 
 
 def add_units(fmap: folium.Map, units: gpd.GeoDataFrame) -> None:
     """Zone and unit boundaries (urban streets and rural towns coloured differently)."""
     layer = folium.FeatureGroup(name="行政区划 Units (街道/镇, urban/rural)")
-    data = units[["unit_id", "name", "name_en", "zone", "kind", "geometry"]].to_crs("EPSG:4326")
+    data = escaped(units[["unit_id", "name", "name_en", "zone", "kind", "geometry"]].to_crs("EPSG:4326"),
+                   ["unit_id", "name", "name_en", "zone", "kind"])
     folium.GeoJson(
         data, style_function=lambda f: {
-            "color": "#444", "weight": 1.5, "fillOpacity": 0.05,
-            "fillColor": "#6a51a3" if f["properties"]["zone"] == "urban" else "#41ab5d"},
+            "color": UNIT_LINE, "weight": 1.5, "fillOpacity": ZONE_FILL_OPACITY,
+            "fillColor": ZONE_COLOURS["urban"] if f["properties"]["zone"] == "urban" else ZONE_COLOURS["rural"]},
         tooltip=folium.GeoJsonTooltip(["name", "name_en", "zone", "kind"],
                                       aliases=["名称", "Name", "区域 Zone", "类型 Kind"]),
     ).add_to(layer)
@@ -83,7 +189,7 @@ def light_geojson(frame: gpd.GeoDataFrame) -> dict:
 def add_gap_layer(fmap: folium.Map, cells: gpd.GeoDataFrame, mask: np.ndarray, reasons: np.ndarray | None,
                   name: str, show: bool) -> None:
     """A layer of uncovered population, shaded by people per cell, with the gap reason."""
-    layer = folium.FeatureGroup(name=name, show=show)
+    layer = folium.FeatureGroup(name=layer_name(name), show=show)
     shapes = gap_polygons(cells, mask, reasons)
     if len(shapes):
         folium.GeoJson(
@@ -108,22 +214,27 @@ def add_isochrones(fmap: folium.Map, iso: gpd.GeoDataFrame | None) -> None:
     """One layer per time limit with every facility's isochrone."""
     if iso is None or not len(iso):
         return
-    colours = ["#31a354", "#3182bd", "#756bb1", "#e6550d"]
     for k, minutes in enumerate(sorted(iso["minutes"].unique())):
-        sub = iso[iso["minutes"] == minutes][["facility_id", "name", "type", "minutes", "direction", "geometry"]]
+        sub = escaped(iso[iso["minutes"] == minutes][["facility_id", "name", "type", "minutes", "direction",
+                                                      "geometry"]], ["facility_id", "name", "type", "direction"])
         layer = folium.FeatureGroup(name=f"{minutes:g} 分钟等时圈 {minutes:g}-minute isochrones", show=k == 0)
-        colour = colours[k % len(colours)]
+        colour = isochrone_colour(k)
         folium.GeoJson(sub.to_crs("EPSG:4326"),
                        style_function=lambda f, c=colour: {"color": c, "weight": 1, "fillOpacity": 0.08},
                        tooltip=folium.GeoJsonTooltip(["name", "type", "minutes", "direction"])).add_to(layer)
         layer.add_to(fmap)
 
 
+def isochrone_colour(k: int) -> str:
+    """The line colour of the k-th isochrone limit (by increasing minutes)."""
+    return ISOCHRONE_COLOURS[k % len(ISOCHRONE_COLOURS)]
+
+
 def add_facilities(fmap: folium.Map, facilities: gpd.GeoDataFrame) -> None:
     """Facilities by type, each with a popup of its attributes."""
     data = facilities.to_crs("EPSG:4326")
     for ftype in sorted(data["type"].unique()):
-        zh, en, colour = TYPE_LABELS.get(ftype, (ftype, ftype, "#333333"))
+        zh, en, colour = TYPE_LABELS.get(ftype, (escape(str(ftype)), escape(str(ftype)), "#333333"))
         layer = folium.FeatureGroup(name=f"{zh} {en}")
         for _, row in data[data["type"] == ftype].iterrows():
             html = (f"<b>{escape(str(row['name']))}</b><br>{escape(str(row['name_en']))}<br>{zh} {en}<br>"
@@ -132,15 +243,19 @@ def add_facilities(fmap: folium.Map, facilities: gpd.GeoDataFrame) -> None:
                     f"{'' if np.isnan(row['turnout_min']) else format(row['turnout_min'], 'g') + ' min'}")
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=7, color="#222", weight=1,
                                 fill=True, fill_color=colour, fill_opacity=0.95,
-                                popup=folium.Popup(html, max_width=260), tooltip=str(row["name"])).add_to(layer)
+                                popup=folium.Popup(html, max_width=260), tooltip=escape(str(row["name"])),
+                                class_name="cp-marker").add_to(layer)
         layer.add_to(fmap)
 
 
-def swatch(colour: str, shape: str = "dot") -> str:
-    """A small coloured dot (or square) for a legend row."""
+def swatch(colour: str, shape: str = "dot", border: str = "#222") -> str:
+    """A small coloured dot, square (an area: ``colour`` may be ``rgba()``) or line for a legend row."""
+    if shape == "line":
+        return (f'<span style="display:inline-block;width:16px;height:0;border-top:2px solid {colour};'
+                'vertical-align:middle;margin-right:6px"></span>')
     radius = "6px" if shape == "dot" else "0"
-    return (f'<span style="display:inline-block;width:12px;height:12px;border-radius:{radius};'
-            f'background:{colour};margin-right:6px"></span>')
+    return (f'<span style="display:inline-block;width:12px;height:12px;border-radius:{radius};box-sizing:border-box;'
+            f'background:{colour};border:1px solid {border};vertical-align:middle;margin-right:6px"></span>')
 
 
 def colour_ramp(colours: list[str]) -> str:
@@ -149,21 +264,39 @@ def colour_ramp(colours: list[str]) -> str:
                    for c in colours)
 
 
+def zone_swatches() -> str:
+    """The urban and rural fills as drawn (same colour and opacity, same outline)."""
+    return (f"{swatch(rgba(ZONE_COLOURS['urban'], ZONE_FILL_OPACITY), 'square', UNIT_LINE)}城市 urban &nbsp; "
+            f"{swatch(rgba(ZONE_COLOURS['rural'], ZONE_FILL_OPACITY), 'square', UNIT_LINE)}农村 rural")
+
+
 def add_legend_box(fmap: folium.Map, rows: list[str]) -> None:
-    """A fixed legend (bottom left): a title, the given HTML rows, and the OSM credit."""
+    """The legend (bottom right, above the credits): a title, the given HTML rows, basemap notes, credit.
+
+    The layer control is collapsed at the top right and the scale bar is at the bottom left, so the
+    three never overlap; the legend scrolls when the window is too low for it.
+    """
+    notes = [f'<div style="color:#666">{escape(n)}</div>' for n in getattr(fmap, "cp_notes", [])]
     body = "".join(f"<div>{row}</div>" for row in rows)
-    fmap.get_root().html.add_child(Element(
-        '<div style="position:fixed;bottom:30px;left:10px;z-index:9999;background:white;padding:8px;'
-        'border:1px solid #888;font:12px sans-serif;line-height:1.5;max-width:340px">'
-        f'<b>图例 Legend</b>{body}<div style="color:#666">{OSM_CREDIT}</div></div>'))
+    MapControl(f'<b>图例 Legend</b>{body}{"".join(notes)}<div style="color:#666">{OSM_CREDIT}</div>',
+               "bottomright", "cp-legend").add_to(fmap)
 
 
-def add_legend(fmap: folium.Map, types: list[str]) -> None:
-    """The coverage map's legend: facility types, uncovered population shading, zones."""
-    rows = [swatch(TYPE_LABELS.get(t, (t, t, "#333"))[2]) + f"{TYPE_LABELS.get(t, (t, t))[0]} "
-            f"{TYPE_LABELS.get(t, (t, t))[1]}" for t in types]
+def add_layer_control(fmap: folium.Map) -> None:
+    """The layer switcher, collapsed at the top right (it opens on hover or tap)."""
+    folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
+
+
+def add_legend(fmap: folium.Map, types: list[str], minutes: list[float] = ()) -> None:
+    """The coverage map's legend: facility types, isochrones, uncovered population shading, zones."""
+    rows = []
+    for t in types:
+        zh, en, colour = TYPE_LABELS.get(t, (escape(str(t)), escape(str(t)), "#333333"))
+        rows.append(f"{swatch(colour)}{zh} {en}")
+    rows += [f"{swatch(isochrone_colour(k), 'line')}{m:g} 分钟等时圈 {m:g}-min isochrone"
+             for k, m in enumerate(sorted(minutes))]
     rows.append(f"未覆盖人口 Uncovered people (low→high)<br>{colour_ramp(POP_COLOURS)}")
-    rows.append(f"{swatch('#6a51a3', 'square')}城市 urban &nbsp; {swatch('#41ab5d', 'square')}农村 rural")
+    rows.append(zone_swatches())
     add_legend_box(fmap, rows)
 
 
@@ -172,12 +305,14 @@ def coverage_map(result) -> folium.Map:
     scn = result.scenario
     fmap = base_map(result.region.units.to_crs("EPSG:4326"),
                     f"{scn.title_zh} 覆盖缺口图 · {scn.title_en} coverage gaps "
-                    f"({scn.profile.name_zh} {scn.profile.name_en})")
+                    f"({scn.profile.name_zh} {scn.profile.name_en})", result.region, scn)
     add_units(fmap, result.region.units)
     add_isochrones(fmap, result.isochrones)
     for k, rule in enumerate(r for r in result.rules if r.spatial):
         add_gaps(fmap, result.cells, rule, show=k == 0)
     add_facilities(fmap, result.region.facilities)
-    add_legend(fmap, sorted(result.region.facilities["type"].unique()))
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    minutes = [] if result.isochrones is None or not len(result.isochrones) else \
+        [float(m) for m in result.isochrones["minutes"].unique()]
+    add_legend(fmap, sorted(result.region.facilities["type"].unique()), minutes)
+    add_layer_control(fmap)
     return fmap

@@ -212,30 +212,84 @@ def write_isochrones_only(iso: gpd.GeoDataFrame, out_dir: Path) -> Path:
 
 
 STATIC = Path(__file__).resolve().parent / "static"
-# Scripts folium links to from CDNs, bundled for offline use: Leaflet 1.9.3 (BSD-2-Clause) draws the
-# map, jQuery 3.7.1 (MIT) fills the popups. The other CDN links only add icons and styles.
+# Assets folium links to from CDNs. Bundled and inlined for offline use: Leaflet 1.9.3 (BSD-2-Clause)
+# draws the map, jQuery 3.7.1 (MIT) is used by folium's popups. Dropped: Bootstrap, Font Awesome,
+# glyphicons and Leaflet.awesome-markers only style icon markers, which the maps do not use (markers
+# are circles and DivIcons). Any other external script or stylesheet is a bug, refused at writing.
 INLINE_SCRIPTS = {
     "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js": "leaflet/leaflet.js",
     "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/jquery.min.js",
 }
 INLINE_STYLES = {"https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css": "leaflet/leaflet.css"}
+DROPPED_ASSETS = (
+    "https://cdn.jsdelivr.net/npm/bootstrap@", "https://netdna.bootstrapcdn.com/bootstrap/",
+    "https://cdn.jsdelivr.net/npm/@fortawesome/", "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/",
+    "https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate",
+)
+_SCRIPT_TAG = r'<script src="(?P<url>[^"]+)"></script>'
+_STYLE_TAG = r'<link rel="stylesheet" href="(?P<url>[^"]+)"/>'
+# URLs a page would fetch: src/href attributes of script, link, img, source; CSS url() and @import;
+# tile-layer templates. Hyperlinks (<a href>) and XML namespaces are not fetched.
+_ASSET_URLS = (r'<(?:script|img|source|link|iframe|embed)\b[^>]*?\b(?:src|href)\s*=\s*["\']?(https?://[^"\'\s>]+)',
+               r'url\(\s*["\']?(https?://[^"\')\s]+)', r'@import\s+["\']?(https?://[^"\';\s]+)',
+               r'L\.tileLayer\(\s*"(https?://[^"]+)"')
+
+
+def external_assets(text: str) -> list[str]:
+    """The http(s) URLs of scripts, stylesheets, fonts, images and tiles that an HTML page would fetch."""
+    import re
+
+    return sorted({m.group(1) for pattern in _ASSET_URLS for m in re.finditer(pattern, text, re.IGNORECASE)})
+
+
+def _offline_css(css: str) -> str:
+    """Leaflet's CSS with its image references made local: the layer icon inlined, the marker path dropped."""
+    import base64
+
+    icon = base64.b64encode((STATIC / "icons" / "layers.svg").read_bytes()).decode("ascii")
+    css = css.replace("url(images/layers.png)", f"url(data:image/svg+xml;base64,{icon})")
+    css = css.replace("url(images/layers-2x.png)", f"url(data:image/svg+xml;base64,{icon})")
+    return css.replace("background-image: url(images/marker-icon.png);", "")
+
+
+def _inline_assets(text: str) -> str:
+    """Inline the bundled scripts and stylesheets and drop the icon-font ones (see :data:`DROPPED_ASSETS`)."""
+    import re
+
+    def script(match: re.Match) -> str:
+        url = match.group("url")
+        if url in INLINE_SCRIPTS:
+            return f"<script>{(STATIC / INLINE_SCRIPTS[url]).read_text(encoding='utf-8')}</script>"
+        if url.startswith(DROPPED_ASSETS):
+            return ""
+        raise RuntimeError(f"the page links a script that is not bundled: {url}")
+
+    def style(match: re.Match) -> str:
+        url = match.group("url")
+        if url in INLINE_STYLES:
+            return f"<style>{_offline_css((STATIC / INLINE_STYLES[url]).read_text(encoding='utf-8'))}</style>"
+        if url.startswith(DROPPED_ASSETS):
+            return ""
+        raise RuntimeError(f"the page links a stylesheet that is not bundled: {url}")
+
+    return re.sub(_STYLE_TAG, style, re.sub(_SCRIPT_TAG, script, text))
 
 
 def finalize_html(path: Path) -> None:
     """Make a folium page work offline and be deterministic.
 
     Leaflet and jQuery are inlined from the bundled copies (planners' machines may have no internet),
-    and folium's random element ids are replaced by sequential ones.
+    the icon-font assets folium links are dropped, and folium's random element ids are replaced by
+    sequential ones. Only a tile layer the scenario asks for (``[outputs] tiles``) fetches anything.
+
+    Raises
+    ------
+    RuntimeError
+        The page links a script or stylesheet that is neither bundled nor known to be unused.
     """
     import re
 
-    text = path.read_text(encoding="utf-8")
-    for url, local in INLINE_SCRIPTS.items():
-        code = (STATIC / local).read_text(encoding="utf-8")
-        text = text.replace(f'<script src="{url}"></script>', f"<script>{code}</script>")
-    for url, local in INLINE_STYLES.items():
-        css = (STATIC / local).read_text(encoding="utf-8")
-        text = text.replace(f'<link rel="stylesheet" href="{url}"/>', f"<style>{css}</style>")
+    text = _inline_assets(path.read_text(encoding="utf-8"))
     mapping: dict[str, str] = {}
 
     def sub(match: re.Match) -> str:

@@ -26,7 +26,7 @@ SECTIONS = {
                    "encoding", "census_scale_path", "census_scale_key", "census_scale_column"},
     "villages": {"path", "layer", "columns", "coords", "encoding"},
     "roads": {"path"},
-    "outputs": {"dir", "isochrone_minutes", "cache_dir"},
+    "outputs": {"dir", "isochrone_minutes", "cache_dir", "tiles", "tianditu_key"},
     "siting": None,  # validated by the siting module
     "subcentres": None,  # validated by the subcentres module
 }
@@ -206,6 +206,10 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
     minutes = data.get("outputs", {}).get("isochrone_minutes", [15, 30])
     if minutes_problem(minutes):
         problem("outputs.isochrone_minutes", minutes_problem(minutes), "e.g. isochrone_minutes = [15, 30].")
+    from .basemap import tiles_problem   # the maps' optional online tile layer
+
+    if tiles_problem(data.get("outputs", {})):
+        problem(*tiles_problem(data.get("outputs", {})))
     raise_all(errors)
 
     head = data.get("scenario", {})

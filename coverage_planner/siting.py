@@ -515,35 +515,12 @@ def proposed_scenario(result: SitingResult, sites: pd.DataFrame, folder: Path, f
 
 
 def coverage_curve_png(result: SitingResult, path: Path) -> None:
-    """Plot covered population against the number of new stations, 0 … the LSCP count."""
-    import matplotlib
+    """Plot covered population against the number of new stations, 0 … the LSCP count (see charts.py)."""
+    from .charts import coverage_curve_png as draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    total = result.problem.weights.sum()
-    curve = np.asarray(result.curve, dtype=float)
-    cjk = _cjk_font()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    ax.plot(np.arange(len(curve)), curve / total * 100, marker="o", color="#d95f0e")
-    ax.set_xlabel("New stations" + (" 新增站点数" if cjk else ""), fontproperties=cjk)
-    ax.set_ylabel("Population covered, %" + (" 覆盖人口比例" if cjk else ""), fontproperties=cjk)
-    ax.set_title(f"{result.problem.rule.id}: coverage vs number of new stations")
-    ax.grid(alpha=0.3)
-    ax.set_ylim(min(curve.min() / total * 100, 100) - 2 if len(curve) else 0, 101)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-
-
-def _cjk_font():
-    """A font with Chinese glyphs if one is installed (else None: the plot is labelled in English)."""
-    from matplotlib import font_manager
-
-    for font in font_manager.fontManager.ttflist:
-        if any(key in font.name for key in ("CJK", "WenQuanYi", "SimHei", "Source Han", "Heiti", "Droid Sans Fallback")):
-            return font_manager.FontProperties(fname=font.fname)
-    return None
+    rule = result.problem.rule
+    draw(result.curve, float(result.problem.weights.sum()), path, rule.id, rule.name_zh,
+         result.scenario.profile.min_share)
 
 
 def write_siting_outputs(result: SitingResult, sites: pd.DataFrame, out_dir: Path) -> Path:

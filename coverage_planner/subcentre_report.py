@@ -173,16 +173,18 @@ def subcentre_map(result: SubcentreResult):
     """The folium map: ranked candidates with popups, catchments, county hospital, units, legend."""
     import folium
 
-    from .maps import add_legend_box, add_units, base_map, colour_ramp, swatch
+    from .maps import add_layer_control, add_legend_box, add_units, base_map, colour_ramp, escaped, swatch, zone_swatches
 
     scn, settings = result.scenario, result.settings
     fmap = base_map(result.region.units.to_crs("EPSG:4326"),
-                    f"{scn.title_zh} 县域医疗次中心候选排序 · {scn.title_en} county medical sub-centre candidates")
+                    f"{scn.title_zh} 县域医疗次中心候选排序 · {scn.title_en} county medical sub-centre candidates",
+                    result.region, scn)
     add_units(fmap, result.region.units)
     table = result.table
     colour = {fid: _colour(r) for fid, r in zip(table["facility_id"], table.to_dict("records"))}
     layer = folium.FeatureGroup(name=f"{settings.minutes:g} 分钟服务范围 {settings.minutes:g}-min catchments (gross reach)")
-    catch = result.catchments[["rank", "facility_id", "name", "minutes", "geometry"]].to_crs("EPSG:4326")
+    catch = escaped(result.catchments[["rank", "facility_id", "name", "minutes", "geometry"]].to_crs("EPSG:4326"),
+                    ["name"])
     folium.GeoJson(catch, style_function=lambda f: {
         "color": colour.get(f["properties"]["facility_id"], "#333"), "weight": 1.5, "dashArray": "6 4",
         "fillOpacity": 0.0},
@@ -190,7 +192,8 @@ def subcentre_map(result: SubcentreResult):
                                                                              "分钟 Minutes"])).add_to(layer)
     layer.add_to(fmap)
     own_layer = folium.FeatureGroup(name=f"自有服务范围 own catchments ({settings.minutes:g} min, nearer than any hospital)")
-    own = result.own_catchments[["rank", "facility_id", "name", "minutes", "geometry"]].to_crs("EPSG:4326")
+    own = escaped(result.own_catchments[["rank", "facility_id", "name", "minutes", "geometry"]].to_crs("EPSG:4326"),
+                  ["name"])
     folium.GeoJson(own, style_function=lambda f: {
         "color": colour.get(f["properties"]["facility_id"], "#333"), "weight": 1.0, "fillOpacity": 0.25},
         tooltip=folium.GeoJsonTooltip(["rank", "name"], aliases=["排名 Rank", "名称 Name"])).add_to(own_layer)
@@ -200,7 +203,11 @@ def subcentre_map(result: SubcentreResult):
     hpt = gpd.GeoSeries([hosp.geometry], crs=result.region.crs).to_crs("EPSG:4326").iloc[0]
     folium.Marker([hpt.y, hpt.x], tooltip=_html.escape(f"县医院 County hospital: {hosp['name']} "
                                                        f"({hosp['facility_id']})"),
-                  icon=folium.Icon(color="red", icon="plus")).add_to(hl)
+                  icon=folium.DivIcon(  # a red cross on white, drawn in CSS: no icon font to fetch
+                      icon_size=(24, 24), icon_anchor=(12, 12), class_name="cp-divmarker",
+                      html=f"<div style='width:22px;height:22px;background:{HOSPITAL_COLOUR};border:1px solid #222;"
+                           "border-radius:4px;color:#fff;font:bold 20px/22px sans-serif;text-align:center'>+</div>"),
+                  ).add_to(hl)
     hl.add_to(fmap)
     labels = _labels(settings)
     cl = folium.FeatureGroup(name="候选次中心（按排名着色） Candidates by rank")
@@ -216,9 +223,9 @@ def subcentre_map(result: SubcentreResult):
         folium.CircleMarker([pt.y, pt.x], radius=11, color="#222", weight=1.5, fill=True,
                             fill_color=colour[row["facility_id"]], fill_opacity=0.95,
                             popup=folium.Popup(html, max_width=460),
-                            tooltip=f"#{row['rank']} {esc['name']}").add_to(cl)
-        folium.Marker([pt.y, pt.x], icon=folium.DivIcon(
-            icon_size=(22, 22), icon_anchor=(11, 9),
+                            tooltip=f"#{row['rank']} {esc['name']}", class_name="cp-marker").add_to(cl)
+        folium.Marker([pt.y, pt.x], interactive=False, icon=folium.DivIcon(
+            icon_size=(22, 22), icon_anchor=(11, 9), class_name="cp-label",
             html=f"<div style='font:bold 12px sans-serif;color:#000;text-align:center;"
                  f"text-shadow:0 0 3px #fff'>{row['rank']}</div>"),
         ).add_to(cl)
@@ -228,10 +235,11 @@ def subcentre_map(result: SubcentreResult):
         f"{_people(settings.min_population)}): {colour_ramp(RANK_COLOURS)}",
         f"{swatch(MISS_COLOUR)}自有服务人口未达门槛 own catchment below the threshold",
         f"{swatch(SEAT_COLOUR)}县级政府驻地（不优先） in the county seat (not preferred)",
-        f"{swatch(HOSPITAL_COLOUR)}县医院 county hospital (red marker)",
+        f"{swatch(HOSPITAL_COLOUR, 'square')}县医院 county hospital (red cross)",
         f"圆圈内数字 = 排名; 虚线 = {settings.minutes:g}分钟车程总覆盖范围 dashed = {settings.minutes:g}-min gross "
-        "reach by car; 填色 = 自有服务范围 filled = own catchment"])
-    folium.LayerControl(collapsed=False).add_to(fmap)
+        "reach by car; 填色 = 自有服务范围 filled = own catchment",
+        zone_swatches()])
+    add_layer_control(fmap)
     return fmap
 
 
