@@ -42,7 +42,8 @@ def model_on(net: RoadNetwork, fx: float, fy: float = 0.0) -> tuple[TravelModel,
     everything = np.ones(net.n_segments, dtype=bool)
     fac = snap(net, np.array([fx]), np.array([fy]))
     cells = snap(net, np.array([fx]), np.array([fy]))
-    model = TravelModel("ambulance", {"access_kmh": 5.0}, net, everything, everything, cells, fac, np.zeros(1, bool))
+    model = TravelModel("ambulance", {"access_kmh": 5.0}, net, everything, everything, cells, fac,
+                        np.zeros(1, dtype=bool))
     frame = gpd.GeoDataFrame({"facility_id": ["F"], "name": ["F"], "type": ["ems"]},
                              geometry=gpd.points_from_xy([fx], [fy]), crs=net.crs)
     return model, frame
