@@ -201,6 +201,8 @@ def write_outputs(result, out_dir: Path) -> Path:
             write_gpkg(result.isochrones, tmp / "isochrones.gpkg", "isochrones")
         coverage_map(result).save(tmp / "coverage.html")
         finalize_html(tmp / "coverage.html")
+    if result.isochrones is None or not len(result.isochrones):   # none this run: no stale file of an earlier one
+        (Path(out_dir) / "isochrones.gpkg").unlink(missing_ok=True)
     return out_dir
 
 

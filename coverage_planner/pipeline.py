@@ -404,7 +404,13 @@ def _store_cell_columns(cells, rule: Rule, meas: dict, value, passed, reason, ap
 
 
 def add_isochrones(result: Result, minutes: list[float], steps: Steps) -> gpd.GeoDataFrame:
-    """Isochrones of every facility, with the travel settings of the time rule covering its type."""
+    """Isochrones of every facility, with the travel settings of the time rule covering its type.
+
+    Display only: the polygons are drawn from the travel times (:mod:`isochrones`) and never counted.
+    No minutes (``isochrone_minutes = []``) gives no polygons (``result.isochrones`` stays None).
+    """
+    if not minutes:
+        return gpd.GeoDataFrame(columns=["facility_id", "geometry"], geometry="geometry", crs=result.region.crs)
     fac = result.region.facilities
     turnout = cov.turnout_seconds(fac, result.scenario.profile)
     parts, done = [], np.zeros(len(fac), dtype=bool)
@@ -442,7 +448,7 @@ def run(scn: Scenario, quiet: bool = False, isochrones: bool = True) -> Result:
         warnings.simplefilter("always", PlannerWarning)
         region = load_region(scn, steps)
         result = evaluate(scn, region, steps)
-        if isochrones:
+        if isochrones and scn.isochrone_minutes:
             add_isochrones(result, scn.isochrone_minutes, steps)
     result.warnings = [str(w.message) for w in caught if issubclass(w.category, PlannerWarning)]
     for w in caught:  # pass them on to the caller's handlers (CLI prints them)
@@ -450,13 +456,18 @@ def run(scn: Scenario, quiet: bool = False, isochrones: bool = True) -> Result:
     return result
 
 
-def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet: bool = False) -> int:
-    """Load, check, write every output and print the table; returns the process exit code."""
+def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet: bool = False,
+                      isochrones: bool = True) -> int:
+    """Load, check, write every output and print the table; returns the process exit code.
+
+    ``isochrones=False`` (``--no-isochrones``) skips the isochrone polygons, as does
+    ``[outputs] isochrone_minutes = []``.
+    """
     from .outputs import print_summary, write_outputs
 
     scn = load_scenario(path, out_dir)
     check_scenario_out_dir(scn, out_dir)
-    result = run(scn, quiet=quiet)
+    result = run(scn, quiet=quiet, isochrones=isochrones)
     write_outputs(result, scn.out_dir)
     if not quiet:
         print_summary(result)
@@ -491,7 +502,7 @@ def check_minutes(minutes: list[float]) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return run_scenario_file(args.scenario, args.out, args.quiet)
+    return run_scenario_file(args.scenario, args.out, args.quiet, isochrones=not args.no_isochrones)
 
 
 def _cmd_isochrones(args: argparse.Namespace) -> int:
@@ -519,6 +530,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", help="scenario TOML file, e.g. scenarios/demo.toml")
     p.add_argument("--out", help="output folder (default: the scenario's outputs.dir or maps/<name>)")
     p.add_argument("--quiet", action="store_true", help="no progress display and no table")
+    p.add_argument("--no-isochrones", action="store_true",
+                   help="skip the isochrone polygons (no isochrones.gpkg, no isochrone layers; coverage unchanged)")
     p.set_defaults(func=_cmd_run)
     q = sub.add_parser("isochrones", help="isochrone polygons of every facility (等时圈)",
                        description="Write isochrones.gpkg with one polygon per facility and time limit.")

@@ -204,8 +204,9 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
                 problem(f"rules.{rule.id}.travel_profile", f"unknown travel profile '{rule.travel_profile}'.",
                         f"use one of {', '.join(TRAVEL_PROFILES)}.")
     minutes = data.get("outputs", {}).get("isochrone_minutes", [15, 30])
-    if minutes_problem(minutes):
-        problem("outputs.isochrone_minutes", minutes_problem(minutes), "e.g. isochrone_minutes = [15, 30].")
+    if minutes != [] and minutes_problem(minutes):      # [] means no isochrones
+        problem("outputs.isochrone_minutes", minutes_problem(minutes),
+                "e.g. isochrone_minutes = [15, 30], or [] for none.")
     from .basemap import tiles_problem   # the maps' optional online tile layer
 
     if tiles_problem(data.get("outputs", {})):
