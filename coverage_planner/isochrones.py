@@ -272,7 +272,21 @@ def filled_polygons(gen: contourpy.ContourGenerator, level: float, min_area: flo
     parts = shapely.simplify(parts, tolerance, preserve_topology=False)   # Douglas–Peucker, then repair
     parts = parts[~shapely.is_empty(parts)]
     geom = parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
-    return geom if shapely.is_valid(geom) else shapely.union_all(shapely.make_valid(parts))
+    geom = geom if shapely.is_valid(geom) else shapely.union_all(shapely.make_valid(parts))
+    return _without_specks(geom, min_area)   # simplifying can shrink a part or hole below min_area
+
+
+def _without_specks(geom: shapely.Geometry, min_area: float) -> shapely.Geometry:
+    """``geom`` without polygon parts or holes smaller than ``min_area`` (other geometry types dropped)."""
+    parts = shapely.get_parts(geom)
+    parts = parts[(shapely.get_type_id(parts) == shapely.GeometryType.POLYGON) & (shapely.area(parts) >= min_area)]
+    if len(parts) == 0:
+        return shapely.MultiPolygon()
+    kept = []
+    for part in parts:   # a few parts per isochrone
+        holes = [ring for ring in part.interiors if shapely.Polygon(ring).area >= min_area]
+        kept.append(part if len(holes) == len(part.interiors) else shapely.Polygon(part.exterior, holes))
+    return kept[0] if len(kept) == 1 else shapely.MultiPolygon(kept)
 
 
 def contours(xs: np.ndarray, ys: np.ndarray, field: np.ndarray) -> contourpy.ContourGenerator | None:
