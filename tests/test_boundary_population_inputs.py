@@ -18,7 +18,7 @@ from refusals import refused, refused_cli, warned
 
 from coverage_planner import pipeline
 from coverage_planner.boundaries import attach_census, load_boundaries
-from coverage_planner.demo_region import DEMO_DIR
+from coverage_planner.generators.demo import DEMO_DIR
 from coverage_planner.facilities import load_facilities
 from coverage_planner.layers import LayerSpec
 from coverage_planner.pipeline import Steps, load_region

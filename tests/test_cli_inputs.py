@@ -121,7 +121,7 @@ def test_temp_folder_inside_an_existing_target(tiny_region, monkeypatch):
 
 
 def test_demo_regenerate_checks_its_folder(tmp_path, monkeypatch):
-    import coverage_planner.demo_region as demo
+    import coverage_planner.generators.demo as demo
 
     monkeypatch.setattr(demo, "build_region", lambda: pytest.fail("the region was built"))
     (tmp_path / "f").write_text("")

@@ -18,7 +18,7 @@ import shapely
 from pyproj import Transformer
 
 from coverage_planner.cli import main
-from coverage_planner.demo_region import DEMO_DIR
+from coverage_planner.generators.demo import DEMO_DIR
 
 UTM = "EPSG:32648"
 TEXT_FILES = ["roads.osm", "facilities.geojson", "facilities.csv", "units.geojson", "README.md", "villages.geojson"]

@@ -10,7 +10,7 @@ import pytest
 import shapely
 from conftest import X0, Y0
 
-from coverage_planner.demo_region import DEMO_DIR
+from coverage_planner.generators.demo import DEMO_DIR
 from coverage_planner.facilities import load_facilities
 from coverage_planner.layers import LayerSpec
 from coverage_planner.population import load_population

@@ -366,7 +366,7 @@ def test_not_checked_entry_needs_why(tmp_path):
 def test_demo_villages_layer_loads_with_population():
     """The demo's villages.geojson: one point per village of the generated region, integer people,
     each inside a unit; the per-village rule reads it through the ordinary loader."""
-    from coverage_planner.demo_region import DEMO_DIR, build_region
+    from coverage_planner.generators.demo import DEMO_DIR, build_region
     from coverage_planner.layers import LayerSpec
     from coverage_planner.villages import load_villages
 
