@@ -386,9 +386,9 @@ class Session:
         cache = self._snaps.setdefault(profile, {})
         if not cache:
             base = self.engine.model(profile, 1.0).fac_snap
-            n0 = len(self.engine.region.facilities)
-            for i in range(n0):
-                cache[(float(self.x[i]), float(self.y[i]))] = (base.seg[i], base.frac[i], base.access_m[i])
+            fac0 = self.engine.region.facilities.geometry   # the loader's places, not the current ones
+            for i, (x0, y0) in enumerate(zip(fac0.x.to_numpy(), fac0.y.to_numpy())):
+                cache[(float(x0), float(y0))] = (base.seg[i], base.frac[i], base.access_m[i])
         parts = []
         for i in range(len(self.fac)):   # stations, not cells
             key = (float(self.x[i]), float(self.y[i]))

@@ -64,6 +64,7 @@
   const cells = new CellLayer();
 
   const map = L.map("map", { zoomAnimation: false, preferCanvas: true });
+  window.cpMap = map;   // for the browser test
   const roadRenderer = L.canvas({ padding: 0.2 });
 
   function roadStyle(f) {
