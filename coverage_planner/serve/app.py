@@ -86,6 +86,8 @@ class Server:
         self.lock = threading.Lock()
         base = Session(engine, "baseline")
         self.baseline = base.summary()
+        self.baseline_rows = {(r["rule_id"], r["zone"], r["unit_id"]): r for r in self.baseline[
+            [c for c in ("rule_id", "zone", "unit_id", "share_covered", "value") if c in self.baseline]].to_dict("records")}
         self.meta = self._meta()
 
     # sessions ----------------------------------------------------------------------------------
@@ -183,19 +185,17 @@ class Server:
                 "ms": round((time.perf_counter() - t0) * 1000, 1)}
 
     def table(self, summary: pd.DataFrame) -> list[dict]:
-        keys = ["rule_id", "zone", "unit_id"]
-        base = self.baseline[keys + ["share_covered", "value"]].rename(
-            columns={"share_covered": "base_share", "value": "base_value"})
+        """Rows of the rules table with the change of share (and value) since the baseline."""
         cols = [c for c in ("rule_id", "rule_en", "rule_zh", "kind", "threshold", "level", "zone", "unit_id",
                             "unit_name", "population", "covered_population", "share_covered", "value", "target",
                             "pass") if c in summary]
-        frame = summary[cols].merge(base, on=keys, how="left")
         out = []
-        for row in frame.to_dict("records"):
+        for row in summary[cols].to_dict("records"):
+            base = self.baseline_rows.get((row["rule_id"], row["zone"], row["unit_id"]), {})
             clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else
                          (bool(v) if isinstance(v, (bool, np.bool_)) else v)) for k, v in row.items()}
-            for k, bk in (("share_covered", "base_share"), ("value", "base_value")):
-                a, b = row.get(k), row.get(bk)
+            for k in ("share_covered", "value"):
+                a, b = row.get(k), base.get(k)
                 clean[f"delta_{k}"] = float(a - b) if _finite(a) and _finite(b) else None
             out.append(clean)
         return out

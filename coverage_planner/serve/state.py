@@ -169,12 +169,14 @@ class Engine:
         self._trees: dict[str, shapely.STRtree] = {}
         self._reach: dict[tuple, np.ndarray] = {}
         self._costs: OrderedDict = OrderedDict()
+        self._frames: OrderedDict = OrderedDict()
         self._cache_entries = cache_entries
         self._lock = threading.RLock()
         self.bounds = self._bounds()
         for name in sorted({r.travel_profile for r in self.full_profile.rules if r.spatial}):
             self.model(name, 1.0)
         self._lonlat = None
+        self._transformers: dict = {}
 
     # -- settings ------------------------------------------------------------------------------
     def load_profile(self, overrides: dict, only: list[str] | None) -> Profile:
@@ -284,6 +286,21 @@ class Engine:
                 out.append(self._costs[k])
             return out
 
+    def frame(self, key: tuple, rows: pd.DataFrame | None = None) -> pd.DataFrame | None:
+        """A rule's summary rows for a state key (see ``Session._rule_key``), shared by sessions.
+
+        With ``rows``, store them (read-only from then on) and return them; without, the stored rows or None.
+        """
+        with self._lock:
+            if rows is None:
+                if key in self._frames:
+                    self._frames.move_to_end(key)
+                return self._frames.get(key)
+            self._frames[key] = rows
+            while len(self._frames) > 4096:
+                self._frames.popitem(last=False)
+            return rows
+
     # -- display helpers -----------------------------------------------------------------------
     def lonlat(self) -> tuple[np.ndarray, np.ndarray]:
         """Cell centres in longitude/latitude (for the page)."""
@@ -292,17 +309,22 @@ class Engine:
             self._lonlat = (pts.x.to_numpy(), pts.y.to_numpy())
         return self._lonlat
 
-    def to_metric(self, lon: float, lat: float) -> tuple[float, float]:
-        """A longitude/latitude point in the region's metric CRS."""
+    def _transformer(self, src: str, dst: str):
         from pyproj import Transformer
 
-        x, y = Transformer.from_crs("EPSG:4326", self.region.crs, always_xy=True).transform(lon, lat)
+        key = (src, dst, threading.get_ident())    # pyproj transformers are not shared between threads
+        if key not in self._transformers:
+            self._transformers[key] = Transformer.from_crs(src, dst, always_xy=True)
+        return self._transformers[key]
+
+    def to_metric(self, lon: float, lat: float) -> tuple[float, float]:
+        """A longitude/latitude point in the region's metric CRS."""
+        x, y = self._transformer("EPSG:4326", str(self.region.crs)).transform(lon, lat)
         return float(x), float(y)
 
     def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from pyproj import Transformer
-
-        lon, lat = Transformer.from_crs(self.region.crs, "EPSG:4326", always_xy=True).transform(x, y)
+        """Points of the region's metric CRS in longitude/latitude."""
+        lon, lat = self._transformer(str(self.region.crs), "EPSG:4326").transform(x, y)
         return np.atleast_1d(lon), np.atleast_1d(lat)
 
 
@@ -334,7 +356,8 @@ class Session:
         self.groups: dict[tuple, Group] = {}
         self._snaps: dict[tuple, object] = {}
         self._straight: dict[tuple, tuple] = {}
-        self._frames: dict[tuple, pd.DataFrame] = {}
+        self._roles: dict[tuple, np.ndarray] = {}
+        self._cols: dict[str, np.ndarray] = {}
         self.undo_stack: list[Edit] = []
         self.redo_stack: list[Edit] = []
         self.lock = threading.RLock()
@@ -409,9 +432,21 @@ class Session:
                                         self._station_keys(pos, turnout, combo))
         return [(int(p), idx, vals) for p, (idx, vals) in zip(pos, got)]
 
+    def _columns(self) -> dict[str, np.ndarray]:
+        """The station table's type, ambulances and turnout as arrays (refreshed when stations are added)."""
+        if len(self._cols.get("type", ())) != len(self.fac):
+            self._cols = {c: self.fac[c].to_numpy() for c in ("type", "ambulances", "turnout_min")}
+        return self._cols
+
+    def _role(self, types: tuple[str, ...]) -> np.ndarray:
+        """Which stations of the table (open or not) have one of ``types`` among their roles."""
+        hit = self._roles.get(types)
+        if hit is None or len(hit) != len(self.fac):
+            hit = self._roles[types] = has_role(self.fac["type"].to_numpy(), types)
+        return hit
+
     def _members(self, types: tuple[str, ...]) -> np.ndarray:
-        live = self.live()
-        return live[has_role(self.fac["type"].to_numpy()[live], types)]
+        return np.flatnonzero(self.open & ~self.deleted & self._role(types))
 
     def group(self, combo: Combo, types: tuple[str, ...]) -> Group:
         """The group of a rule's stations, built on first use."""
@@ -426,14 +461,13 @@ class Session:
 
     def _open_station(self, s: int) -> None:
         for (combo, types), grp in self.groups.items():
-            if has_role(self.fac["type"].to_numpy()[[s]], types)[0]:
+            if self._role(types)[s]:
                 (_, idx, vals), = self._costs(combo, np.array([s]))
                 grp.merge(s, idx, vals)
-        self._straight.clear()
 
     def _close_station(self, s: int) -> None:
         for (combo, types), grp in list(self.groups.items()):
-            if not has_role(self.fac["type"].to_numpy()[[s]], types)[0]:
+            if not self._role(types)[s]:
                 continue
             if not grp.seconds_ok:
                 del self.groups[(combo, types)]     # rebuilt from cached costs on next use
@@ -442,7 +476,6 @@ class Session:
             others = self._members(types)
             others = others[others != s]
             grp.rebuild(cells, self._costs(combo, others))
-        self._straight.clear()
 
     # setters: each undoable primitive -----------------------------------------------------
     def _set_open(self, s: int, value: bool) -> None:
@@ -486,7 +519,6 @@ class Session:
     def _set_factor(self, factor: float) -> None:
         self.factor = float(factor)
         self.groups.clear()
-        self._straight.clear()
 
     def _apply(self, name: str, args: tuple) -> None:
         getattr(self, name)(*args)
@@ -626,8 +658,10 @@ class Session:
     # -- measures and tables -------------------------------------------------------------------
     def _straight_for(self, types: tuple[str, ...]) -> np.ndarray:
         members = self._members(types)
-        key = (types, tuple(members))
+        key = (types, tuple(members), self.x[members].tobytes(), self.y[members].tobytes())
         if key not in self._straight:
+            if len(self._straight) > 64:
+                self._straight.clear()
             if len(members) == 0:
                 self._straight[key] = np.full(self.engine.n, np.inf)
             else:
@@ -665,7 +699,10 @@ class Session:
         """What a rule's rows depend on besides the cells: the rule, speeds and its stations' places."""
         types = set(rule.facility_types) | set(rule.of_facility_types) | set(rule.except_with_types)
         members = self._members(tuple(sorted(types))) if types else self.live()
-        return (rule, self.factor, tuple((int(i), self.x[i], self.y[i], int(self.fac_unit[i])) for i in members))
+        cols = self._columns()
+        rows = tuple(zip(self.x[members], self.y[members], self.fac_unit[members],
+                         *(cols[c][members] for c in ("type", "ambulances", "turnout_min"))))
+        return (rule, self.factor, rows)    # the same for every session in that state: shared
 
     def _rule_rows(self, rule: Rule, fac: gpd.GeoDataFrame, fac_unit: np.ndarray) -> pd.DataFrame:
         """The rule's summary rows (spatial, counts or villages), as the pipeline tags them."""
@@ -694,16 +731,15 @@ class Session:
             if rule.kind == "any_of":
                 continue
             key = self._rule_key(rule)
-            if key not in self._frames:
+            rows = self.engine.frame(key)
+            if rows is None:
                 if fac is None and not rule.spatial:
                     fac, fac_unit = self.open_facilities(), self.fac_unit[self.live()]
-                if len(self._frames) > 256:
-                    self._frames.clear()
-                self._frames[key] = self._rule_rows(rule, fac, fac_unit)
-            frames[rule.id] = self._frames[key].copy()
+                rows = self.engine.frame(key, self._rule_rows(rule, fac, fac_unit))
+            frames[rule.id] = rows
         for rule in rules:
             if rule.kind == "any_of":
-                frames[rule.id] = tag_rule_rows(cov.combine_any(rule, {p: frames[p] for p in rule.parts}), rule)
+                frames[rule.id] = tag_rule_rows(cov.combine_any(rule, {p: frames[p].copy() for p in rule.parts}), rule)
         rows = [frames[r.id] for r in rules]
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 

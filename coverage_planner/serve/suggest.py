@@ -21,13 +21,14 @@ def suggest_sites(ses: Session, rule: Rule, n: int, time_limit: float = 20.0) ->
     """Up to ``n`` new sites that cover the most people the rule leaves uncovered now.
 
     Candidates are road nodes of the routable core inside the region (one per grid square, sized to
-    give at most :data:`MAX_CANDIDATES`); rows are the cells that fail the rule and have road access,
+    give at most :data:`MAX_CANDIDATES`); rows are the cells that fail the rule and are not cut off from the network,
     weighted by population; a candidate covers a cell when its cost is within the cell's threshold.
     Returns columns x, y (region CRS) and gain (people newly covered), in order of gain.
     """
     eng = ses.engine
     passed, reason, applies, _ = ses.judge(rule)
-    rows = np.flatnonzero(applies & ~passed & (reason == cov.GAP_BEYOND))
+    base = eng.model(rule.travel_profile, 1.0)
+    rows = np.flatnonzero(applies & ~passed & ~base.cut_off)   # cells a new station could serve
     empty = pd.DataFrame({"x": [], "y": [], "gain": []})
     if len(rows) == 0:
         empty.attrs["status"] = "every cell with road access already passes"
@@ -49,7 +50,6 @@ def suggest_sites(ses: Session, rule: Rule, n: int, time_limit: float = 20.0) ->
             cKDTree(np.column_stack([cx, cy])), float(limit.max()), output_type="coo_matrix").tocsr()
     else:
         combo = rule_combo(rule)
-        base = eng.model(rule.travel_profile, 1.0)
         src = snap(model.net, cx, cy, allowed=base.snappable)
         v = model.access_mps
         cells = base.cell_snap.take(rows)
