@@ -440,7 +440,8 @@ def test_browser_add_move_close_save(live, engine, out_dir):
         final = float(page.get_attribute("#share-ems_radius", "data-value"))
         cli = rerun(out_dir / "serve" / "browser-final" / "scenario.toml")
         assert final == cli.query("rule_id == 'ems_radius' and zone == 'all'")["share_covered"].iat[0]
-        if os.environ.get("CP_SERVE_SCREENSHOT"):
+        if os.environ.get("CP_SERVE_SCREENSHOT"):   # the README's picture
+            page.evaluate("document.getElementById('panel').scrollTop = 0")
             page.screenshot(path=os.environ["CP_SERVE_SCREENSHOT"])
         browser.close()
     assert not errors, errors

@@ -87,7 +87,7 @@ class Server:
         base = Session(engine, "baseline")
         self.baseline = base.summary()
         self.baseline_rows = {(r["rule_id"], r["zone"], r["unit_id"]): r for r in self.baseline[
-            [c for c in ("rule_id", "zone", "unit_id", "share_covered", "value") if c in self.baseline]].to_dict("records")}
+            [c for c in ("rule_id", "zone", "unit_id", "share_covered", "value", "rate") if c in self.baseline]].to_dict("records")}
         self.meta = self._meta()
 
     # sessions ----------------------------------------------------------------------------------
@@ -187,14 +187,14 @@ class Server:
     def table(self, summary: pd.DataFrame) -> list[dict]:
         """Rows of the rules table with the change of share (and value) since the baseline."""
         cols = [c for c in ("rule_id", "rule_en", "rule_zh", "kind", "threshold", "level", "zone", "unit_id",
-                            "unit_name", "population", "covered_population", "share_covered", "value", "target",
-                            "pass") if c in summary]
+                            "unit_name", "population", "covered_population", "share_covered", "value", "rate",
+                            "required", "target", "pass") if c in summary]
         out = []
         for row in summary[cols].to_dict("records"):
             base = self.baseline_rows.get((row["rule_id"], row["zone"], row["unit_id"]), {})
             clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else
                          (bool(v) if isinstance(v, (bool, np.bool_)) else v)) for k, v in row.items()}
-            for k in ("share_covered", "value"):
+            for k in ("share_covered", "value", "rate"):
                 a, b = row.get(k), base.get(k)
                 clean[f"delta_{k}"] = float(a - b) if _finite(a) and _finite(b) else None
             out.append(clean)

@@ -25,11 +25,21 @@
     return new Type(buf.buffer);
   }
   const pct = (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%");
-  const delta = (d, isShare) => {
+  const delta = (d, isShare, lowerBetter) => {
     if (d === null || d === undefined || Math.abs(d) < 1e-12) return "";
-    const txt = isShare ? (d > 0 ? "+" : "") + (100 * d).toFixed(1) + " pt" : (d > 0 ? "+" : "") + d.toFixed(1);
-    return `<span class="${(d > 0) === isShare ? "up" : "down"}">${txt}</span>`;
+    const txt = isShare ? (d > 0 ? "+" : "") + (100 * d).toFixed(1) + " pt" : (d > 0 ? "+" : "") + d.toFixed(2);
+    const good = lowerBetter ? d < 0 : d > 0;
+    return `<span class="${good ? "up" : "down"}">${txt}</span>`;
   };
+  const num = (v, digits) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+  function shownValue(r, top) {   // [text, change] for a rule's headline row
+    if (r.kind !== "mean_time" && top.share_covered !== null && top.share_covered !== undefined)
+      return [pct(top.share_covered), delta(top.delta_share_covered, true, false)];
+    if (r.kind === "mean_time") return [num(top.value, 1) + " min", delta(top.delta_value, false, true)];
+    if (r.kind === "ratio" && top.rate !== null && top.rate !== undefined) return [num(top.rate, 2), delta(top.delta_rate, false, false)];
+    const req = top.required !== null && top.required !== undefined ? ` / ${num(top.required, 0)}` : "";
+    return [num(top.value, 0) + req, delta(top.delta_value, false, false)];
+  }
   const verdict = (p) => (p === true ? '<span class="pass">✓</span>' : p === false ? '<span class="fail">✗</span>' : "–");
 
   /* population cells: one canvas redrawn on every move */
@@ -103,12 +113,7 @@
       const rows = view.table.filter((t) => t.rule_id === r.id);
       const top = rows.find((t) => t.zone === "all" && t.unit_id === "ALL") || rows.find((t) => t.unit_id === "ALL") || rows[0];
       const tr = document.createElement("tr");
-      let shown = "–", d = "";
-      if (top) {
-        const isShare = top.share_covered !== null && top.share_covered !== undefined && r.kind !== "mean_time";
-        shown = isShare ? pct(top.share_covered) : top.value !== null && top.value !== undefined ? Number(top.value).toFixed(2) : "–";
-        d = isShare ? delta(top.delta_share_covered, true) : delta(top.delta_value, false);
-      }
+      const [shown, d] = top ? shownValue(r, top) : ["–", ""];
       tr.innerHTML = `<td><input type="checkbox" ${on ? "checked" : ""} aria-label="switch rule ${r.id}"></td>` +
         `<td title="${r.name_en}">${r.name_zh || r.id}<br><span class="muted small">${r.id}</span></td>` +
         `<td class="num" id="share-${r.id}" data-value="${top && top.share_covered !== null && top.share_covered !== undefined ? top.share_covered : ""}">${on ? shown : "off"}</td>` +
@@ -123,7 +128,7 @@
     for (const t of view.table.filter((x) => x.rule_id === view.rule)) {
       const tr = document.createElement("tr");
       tr.innerHTML = `<td>${t.zone}</td><td>${t.unit_name}</td><td class="num">${Math.round(t.population).toLocaleString()}</td>` +
-        `<td class="num">${pct(t.share_covered)}</td><td class="num">${delta(t.delta_share_covered, true)}</td><td>${verdict(t.pass)}</td>`;
+        `<td class="num">${pct(t.share_covered)}</td><td class="num">${delta(t.delta_share_covered, true, false)}</td><td>${verdict(t.pass)}</td>`;
       tbody.appendChild(tr);
     }
   }
