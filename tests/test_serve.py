@@ -166,7 +166,7 @@ def _apply(ses: Session, engine: Engine, edit: tuple, near_road: np.ndarray) -> 
         pass    # refused edits (nothing to undo, ...) leave the state as it was
 
 
-@settings(max_examples=3, deadline=None, derandomize=True, database=None, phases=[Phase.generate],
+@settings(max_examples=int(os.environ.get("CP_SERVE_EXAMPLES", "3")), deadline=None, derandomize=True, database=None, phases=[Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(edits=st.lists(EDIT, min_size=1, max_size=7))
 def test_random_edit_sequences_equal_a_fresh_run(engine, out_dir, edits):

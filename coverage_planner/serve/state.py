@@ -448,15 +448,44 @@ class Session:
     def _members(self, types: tuple[str, ...]) -> np.ndarray:
         return np.flatnonzero(self.open & ~self.deleted & self._role(types))
 
-    def group(self, combo: Combo, types: tuple[str, ...]) -> Group:
-        """The group of a rule's stations, built on first use."""
+    def group(self, combo: Combo, types: tuple[str, ...], seconds: bool = False) -> Group:
+        """The group of a rule's stations, built on first use.
+
+        At the scenario's speeds it is built from the per-station costs (cached, shared). At another
+        speed factor the bests come from one multi-source search and the seconds are left unknown
+        until ``seconds`` asks for them (criticality); a closing then rebuilds the group the same way.
+        """
         key = (combo, types)
         grp = self.groups.get(key)
-        if grp is None:
+        if grp is not None and (grp.seconds_ok or not seconds):
+            return grp
+        members = self._members(types)
+        if self.factor == 1.0 or seconds:
             grp = Group.empty(combo, types, self.engine.n)
-            for s, idx, vals in self._costs(combo, self._members(types)):
+            for s, idx, vals in self._costs(combo, members):
                 grp.merge(s, idx, vals)
-            self.groups[key] = grp
+        else:
+            grp = self._group_by_nearest(combo, types, members)
+        self.groups[key] = grp
+        return grp
+
+    def _group_by_nearest(self, combo: Combo, types: tuple[str, ...], members: np.ndarray) -> Group:
+        """Best station per cell by one multi-source search (seconds unknown)."""
+        grp = Group.empty(combo, types, self.engine.n)
+        grp.seconds_ok = False
+        if len(members) == 0:
+            return grp
+        model = self.engine.model(combo.profile, self.factor)
+        src = self._snaps_for(combo.profile).take(members)
+        cells, v = model.cell_snap, model.access_mps
+        if combo.weight == "time":
+            turnout = self._turnout()[members] if combo.turnout else 0.0
+            offset, dst_off = turnout + src.access_m / v, cells.access_m / v
+        else:
+            offset, dst_off = src.access_m, cells.access_m
+        cost, label = model.router(combo.direction, combo.weight).nearest(src, offset, cells, dst_off)
+        grp.best_v[:] = cost
+        grp.best_s[:] = np.where(label >= 0, members[np.maximum(label, 0)], -1)
         return grp
 
     def _open_station(self, s: int) -> None:
@@ -774,10 +803,7 @@ class Session:
                 now = self._straight_for(types)
                 lose[k] = self.engine.pop[ok & (now <= limit) & ~(d <= limit)].sum()
         else:
-            grp = self.group(rule_combo(rule), types)
-            if not grp.seconds_ok:
-                del self.groups[(rule_combo(rule), types)]
-                grp = self.group(rule_combo(rule), types)
+            grp = self.group(rule_combo(rule), types, seconds=True)
             drop = ok & (grp.best_v <= limit) & ~(grp.second_v <= limit) & (grp.best_s >= 0)
             lose_all = np.bincount(grp.best_s[drop], weights=self.engine.pop[drop], minlength=len(self.fac))
             lose = lose_all[members]
