@@ -452,3 +452,42 @@ def test_browser_add_move_close_save(live, engine, out_dir):
     fac = pd.read_csv(out_dir / "serve" / "browser-final" / "summary.csv")
     assert len(fac) > 0
     assert dataclasses.is_dataclass(engine.scn)
+
+
+def test_station_outside_the_margin_follows_the_radius_threshold(tmp_path):
+    """A station 5.5–6.5 km outside the boundaries is kept while the rural radius (10 km) sets the
+    facility margin; lowering the radius to 5 km makes the loader drop it, and the served table too."""
+    base = load_scenario(DEMO)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        region = pipeline.load_region(base, pipeline.Steps(True))
+        engine = Engine(base, region)
+    import shapely
+
+    model = engine.model("ambulance", 1.0)
+    seg = np.flatnonzero(model.snappable)
+    mid = shapely.line_interpolate_point(model.net.seg_geometry[seg], 0.5, normalized=True)
+    away = shapely.distance(region.region, mid)
+    pick = mid[np.flatnonzero((away > 5500) & (away < 6500))[0]]
+    lon, lat = engine.to_lonlat(np.array([shapely.get_x(pick)]), np.array([shapely.get_y(pick)]))
+    fac = pd.read_csv(ROOT / "geodata" / "demo" / "facilities.csv")
+    row = fac[fac["type"] == "ems"].iloc[[0]].copy()
+    row["id"], row["经度"], row["纬度"] = "EOUT", lon[0], lat[0]
+    pd.concat([fac, row]).to_csv(tmp_path / "facilities.csv", index=False)
+    text = DEMO.read_text(encoding="utf-8").replace('"../geodata/demo/facilities.csv"',
+                                                    f'"{tmp_path / "facilities.csv"}"')
+    text = text.replace('"../geodata/', f'"{ROOT / "geodata"}/')
+    (tmp_path / "outside.toml").write_text(text, encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scn = load_scenario(tmp_path / "outside.toml", tmp_path / "out")
+        region = pipeline.load_region(scn, pipeline.Steps(True))
+        engine = Engine(scn, region)
+    assert "EOUT" in set(region.facilities["facility_id"])
+    ses = Session(engine)
+    ses.set_threshold("ems_radius", "rural", 5.0)
+    assert "EOUT" not in set(ses.open_facilities()["facility_id"])
+    pd.testing.assert_frame_equal(ses.summary(), rerun(ses.save(tmp_path / "out" / "serve" / "margin")))
+    ses.undo()
+    assert "EOUT" in set(ses.open_facilities()["facility_id"])
+    pd.testing.assert_frame_equal(ses.summary(), rerun(ses.save(tmp_path / "out" / "serve" / "margin-back")))

@@ -176,6 +176,8 @@ class Engine:
         for name in sorted({r.travel_profile for r in self.full_profile.rules if r.spatial}):
             self.model(name, 1.0)
         self._lonlat = None
+        fac = region.facilities.geometry
+        self.fac_outside_m = shapely.distance(region.region, fac.to_numpy())   # 0 inside the boundaries
         self._transformers: dict = {}
 
     # -- settings ------------------------------------------------------------------------------
@@ -358,6 +360,7 @@ class Session:
         self._straight: dict[tuple, tuple] = {}
         self._roles: dict[tuple, np.ndarray] = {}
         self._cols: dict[str, np.ndarray] = {}
+        self._alive: np.ndarray | None = None
         self.undo_stack: list[Edit] = []
         self.redo_stack: list[Edit] = []
         self.lock = threading.RLock()
@@ -387,9 +390,37 @@ class Session:
                 out[name] = scaled
         return out
 
+    def kept(self) -> np.ndarray:
+        """Stations the facility loader keeps under the current rules: within the facility margin of
+        the region (:func:`facilities.facility_margin_m`, which follows the radius thresholds)."""
+        from ..facilities import facility_margin_m
+
+        margin = facility_margin_m(self.profile())
+        out = np.ones(len(self.fac), dtype=bool)
+        out[:len(self.engine.fac_outside_m)] = self.engine.fac_outside_m <= margin
+        return out
+
+    def alive(self) -> np.ndarray:
+        """Open, not taken back, and kept by the loader: the stations that serve."""
+        if self._alive is None or len(self._alive) != len(self.fac):
+            self._alive = self.open & ~self.deleted & self.kept()
+        return self._alive
+
     def live(self) -> np.ndarray:
-        """Positions of the open stations."""
-        return np.flatnonzero(self.open & ~self.deleted)
+        """Positions of the serving stations (:meth:`alive`)."""
+        return np.flatnonzero(self.alive())
+
+    def _refresh_alive(self) -> None:
+        """After a change of state or rules: close or open the stations whose serving changed."""
+        before = self._alive if self._alive is not None and len(self._alive) == len(self.fac) else None
+        self._alive = None
+        now = self.alive()
+        if before is None:
+            return
+        for s in np.flatnonzero(before & ~now):
+            self._close_station(int(s))
+        for s in np.flatnonzero(now & ~before):
+            self._open_station(int(s))
 
     def open_facilities(self) -> gpd.GeoDataFrame:
         """The open stations as the facility loader would give them (columns of the loader)."""
@@ -446,7 +477,7 @@ class Session:
         return hit
 
     def _members(self, types: tuple[str, ...]) -> np.ndarray:
-        return np.flatnonzero(self.open & ~self.deleted & self._role(types))
+        return np.flatnonzero(self.alive() & self._role(types))
 
     def group(self, combo: Combo, types: tuple[str, ...], seconds: bool = False) -> Group:
         """The group of a rule's stations, built on first use.
@@ -508,25 +539,15 @@ class Session:
 
     # setters: each undoable primitive -----------------------------------------------------
     def _set_open(self, s: int, value: bool) -> None:
-        was = bool(self.open[s] and not self.deleted[s])
         self.open[s] = value
-        now = bool(self.open[s] and not self.deleted[s])
-        if was and not now:
-            self._close_station(s)
-        elif now and not was:
-            self._open_station(s)
+        self._refresh_alive()
 
     def _set_deleted(self, s: int, value: bool) -> None:
-        was = bool(self.open[s] and not self.deleted[s])
         self.deleted[s] = value
-        now = bool(self.open[s] and not self.deleted[s])
-        if was and not now:
-            self._close_station(s)
-        elif now and not was:
-            self._open_station(s)
+        self._refresh_alive()
 
     def _set_position(self, s: int, x: float, y: float, version: int, unit: int) -> None:
-        live = bool(self.open[s] and not self.deleted[s])
+        live = bool(self.alive()[s])
         if live:
             self._close_station(s)
         self.x[s], self.y[s], self.version[s], self.fac_unit[s] = x, y, version, unit
@@ -541,9 +562,11 @@ class Session:
                 self.overrides.pop(rule_id)
         else:
             table[key] = value
+        self._refresh_alive()     # the facility margin follows the radius thresholds
 
     def _set_rules(self, rules: tuple) -> None:
         self.rules_on = list(rules)
+        self._refresh_alive()
 
     def _set_factor(self, factor: float) -> None:
         self.factor = float(factor)
@@ -627,6 +650,8 @@ class Session:
         self.version = np.append(self.version, 1)
         self.fac_unit = np.append(self.fac_unit, unit)
         self.open[s] = True
+        self._alive = None
+        self.alive()          # the new row, not serving yet: the undoable step opens it
         self._do(f"add {fid}", [("_set_deleted", (s, True), (s, False))])
         return fid
 
