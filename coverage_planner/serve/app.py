@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError
 from .state import (SPEED_RANGE, STATE_CODES, EditError, Engine, Session, check_label, check_type, known_types,
-                    rule_combo, threshold_unit)
+                    threshold_unit)
 
 HERE = Path(__file__).parent
 PACKAGE_STATIC = HERE.parent / "static"     # the bundled Leaflet (read only)
@@ -364,4 +364,4 @@ def create_app(engine: Engine, out_dir: Path, token: str | None = None) -> FastA
     return app
 
 
-__all__ = ["create_app", "Server", "rule_combo"]
+__all__ = ["create_app", "Server"]

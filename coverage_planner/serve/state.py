@@ -36,9 +36,8 @@ import pandas as pd
 import shapely
 
 from .. import coverage as cov
-from ..errors import InputError
 from ..facility_types import has_role
-from ..network import TRAVEL_PROFILES, travel_profile, with_speeds
+from ..network import travel_profile, with_speeds
 from ..pipeline import Region, Steps, assign_units, evaluate, tag_rule_rows
 from ..scenario import Scenario
 from ..standards import Profile, Rule, load_profile
@@ -928,4 +927,4 @@ def check_type(engine: Engine, ftype: str) -> str:
 
 
 __all__ = ["BEYOND", "Combo", "EditError", "Engine", "Group", "Session", "check_label", "check_type",
-           "known_types", "rule_combo", "scaled_overrides", "TRAVEL_PROFILES", "InputError"]
+           "known_types", "rule_combo", "scaled_overrides"]
