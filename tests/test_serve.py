@@ -454,16 +454,12 @@ def test_browser_add_move_close_save(live, engine, out_dir):
     assert dataclasses.is_dataclass(engine.scn)
 
 
-def test_station_outside_the_margin_follows_the_radius_threshold(tmp_path):
+def test_station_outside_the_margin_follows_the_radius_threshold(engine, tmp_path):
     """A station 5.5–6.5 km outside the boundaries is kept while the rural radius (10 km) sets the
     facility margin; lowering the radius to 5 km makes the loader drop it, and the served table too."""
-    base = load_scenario(DEMO)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        region = pipeline.load_region(base, pipeline.Steps(True))
-        engine = Engine(base, region)
     import shapely
 
+    region = engine.region
     model = engine.model("ambulance", 1.0)
     seg = np.flatnonzero(model.snappable)
     mid = shapely.line_interpolate_point(model.net.seg_geometry[seg], 0.5, normalized=True)
