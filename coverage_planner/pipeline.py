@@ -540,3 +540,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", help="output folder")
     q.add_argument("--quiet", action="store_true", help="no progress display")
     q.set_defaults(func=_cmd_isochrones)
+
+
+# Public names for callers outside the pipeline (the `serve` app recomputes tables incrementally).
+assign_units = _assign_units
+tag_rule_rows = _tag
