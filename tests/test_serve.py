@@ -49,7 +49,10 @@ def gap_points(engine: Engine, rule: str = "ems_radius", k: int = 3, max_access_
     ses = Session(engine)
     states = ses.cell_states(rule)
     access = engine.model("ambulance", 1.0).cell_snap.access_m
-    cand = np.flatnonzero((states == STATE_CODES["beyond_threshold"]) & (access < max_access_m))
+    fx, fy = engine.region.facilities.geometry.x.to_numpy(), engine.region.facilities.geometry.y.to_numpy()
+    clear = np.hypot(engine.x[:, None] - fx[None, :], engine.y[:, None] - fy[None, :]).min(axis=1) > 600
+    # (clear of every facility marker, so that a click there lands on the map, not on a station)
+    cand = np.flatnonzero((states == STATE_CODES["beyond_threshold"]) & (access < max_access_m) & clear)
     chosen = []
     for i in cand[np.argsort(-engine.pop[cand], kind="stable")]:
         if all(np.hypot(engine.x[i] - engine.x[j], engine.y[i] - engine.y[j]) > 3000 for j in chosen):
