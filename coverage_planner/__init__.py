@@ -14,7 +14,7 @@ from __future__ import annotations
 from . import optimize
 from .api import CheckResult, SitingResult, check, load_region, site
 from .errors import InputError, PlannerWarning
-from .pipeline import Region
+from .region import Region
 from .standards import Profile, available_profiles, load_profile
 
 __all__ = ["CheckResult", "InputError", "PlannerWarning", "Profile", "Region", "SitingResult", "__version__",

@@ -28,8 +28,10 @@ import pandas as pd
 from . import optimize as opt
 from .errors import InputError, PlannerWarning
 from .layers import LayerSpec
-from .pipeline import LayerFrames, Region, Result, Steps, add_isochrones, evaluate
-from .pipeline import load_region as _pipeline_load_region
+from .pipeline import Result, add_isochrones, evaluate
+from .progress import Steps
+from .region import LayerFrames, Region
+from .region import load_region as _pipeline_load_region
 from .scenario import Scenario, load_scenario, minutes_problem
 from .standards import Profile, load_profile
 

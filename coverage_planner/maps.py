@@ -18,14 +18,9 @@ import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
-from .outputs import GAP_LABELS, TYPE_LABELS, cell_polygons
+from .labels import GAP_LABELS, ISOCHRONE_COLOURS, POP_COLOURS, TYPE_LABELS, UNIT_LINE, ZONE_COLOURS, ZONE_FILL_OPACITY, cell_polygons
 
 OSM_CREDIT = "© OpenStreetMap contributors"
-POP_COLOURS = ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"]
-ZONE_COLOURS = {"urban": "#6a51a3", "rural": "#b8860b"}   # purple / dark goldenrod: no isochrone colour
-ZONE_FILL_OPACITY = 0.12
-ISOCHRONE_COLOURS = ["#31a354", "#3182bd", "#dd3497", "#e6550d"]
-UNIT_LINE = "#444444"
 
 
 class MapControl(MacroElement):

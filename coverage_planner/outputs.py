@@ -19,23 +19,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from .errors import InputError
+from .labels import GAP_LABELS, TYPE_LABELS, cell_polygons  # noqa: F401  (labels: old import paths)
 
 FIXED_DATE = "2000-01-01T00:00:00Z"  # GeoPackage timestamps, for byte-identical outputs
 CSV_ENCODING = "utf-8-sig"           # with a BOM, so Excel/WPS on Chinese Windows read the Chinese text
-TYPE_LABELS = {
-    "hospital": ("医院", "Hospital", "#d62728"), "thc": ("乡镇卫生院", "Township health centre", "#2ca02c"),
-    "chc": ("社区卫生服务中心", "Community health centre", "#1f77b4"), "ems": ("急救站", "EMS station", "#ff7f0e"),
-    "chs": ("社区卫生服务站", "Community health station", "#17becf"),
-    "village_clinic": ("村卫生室", "Village clinic", "#8c564b"),
-    "hospital;general": ("综合医院", "General hospital", "#d62728"),
-    "hospital;tcm": ("中医院", "TCM hospital", "#e377c2"),
-    "hospital;mch": ("妇幼保健院", "Maternal and child health hospital", "#9467bd"),
-}
-GAP_LABELS = {"no_road_access": "无道路可达 no road access", "cut_off": "路网不连通 cut off from the network",
-              "beyond_threshold": "超出标准 beyond the threshold"}
 
 
 def check_out_dir(target: Path, file: object = None, field: str = "--out") -> None:
@@ -117,13 +106,6 @@ def write_gpkg(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:
 
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_DATE})
     frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
-
-
-def cell_polygons(cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Cells as squares of their cell size around their centre points."""
-    x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
-    half = cells["cell_m"].to_numpy(dtype=float) / 2
-    return cells.set_geometry(shapely.box(x - half, y - half, x + half, y + half))
 
 
 def _jsonable(value):

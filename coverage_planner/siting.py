@@ -36,7 +36,9 @@ from .errors import InputError, is_number, raise_all
 from .facilities import read_points
 from .facility_types import has_role
 from .layers import LayerSpec
-from .pipeline import Region, Steps, check_scenario_out_dir, load_region
+from .pipeline import check_scenario_out_dir
+from .progress import Steps
+from .region import Region, load_region
 from .scenario import Scenario, load_scenario
 from .standards import Rule
 from .travel import snap

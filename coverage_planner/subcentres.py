@@ -103,7 +103,8 @@ from . import subcentre_choice as choice
 from .errors import InputError, PlannerWarning, is_number, raise_all, warn
 from .facility_types import has_role
 from .layers import LayerSpec, read_vector
-from .pipeline import Region, Steps, _assign_units, load_region
+from .progress import Steps
+from .region import Region, assign_units, load_region
 from .scenario import Scenario, load_scenario
 from .standards import Rule
 from .travel import FROM_FACILITY, TO_FACILITY, snap
@@ -362,7 +363,7 @@ def _candidates_from_file(path: Path, scn: Scenario, region: Region) -> gpd.GeoD
     return gpd.GeoDataFrame({
         "facility_id": ids.to_numpy(), "name": text("name"),
         "name_en": frame["name_en"].fillna("").astype(str).to_numpy() if "name_en" in frame else text("name"),
-        "unit": _assign_units(region.units, x, y), "fac_index": np.full(len(ids), -1, dtype=np.int64),
+        "unit": assign_units(region.units, x, y), "fac_index": np.full(len(ids), -1, dtype=np.int64),
     }, geometry=gpd.points_from_xy(x, y), crs=region.crs)
 
 

@@ -245,10 +245,10 @@ def test_fleet_models_match_brute_force(seed):
 
 def _plain_mclp(cover, w, p):
     """Reference: the textbook MCLP MIP on the raw rows, straight to HiGHS (no reductions)."""
-    C = opt._as_cover(cover)
-    sel, status, _ = opt._mclp_exact(C, np.asarray(w, float), p, np.arange(p), 120, 1e-9, 0.0)
+    C = opt.sparse.as_cover(cover)
+    sel, status, _ = opt.mclp_lagrange.mclp_exact(C, np.asarray(w, float), p, np.arange(p), 120, 1e-9, 0.0)
     assert status == "optimal"
-    return opt._covered_weight(C, np.asarray(w, float), sel), sel
+    return opt.sparse.covered_weight(C, np.asarray(w, float), sel), sel
 
 
 def _patterned(rng, n, m, n_patterns, density=0.05):
@@ -288,10 +288,10 @@ def test_grouping_survives_hash_collisions():
         if seed == 0:
             z = np.zeros(mat.shape[0], np.uint64)
             return z, z
-        return opt._row_hashes(mat, with_values, seed)
+        return opt.grouping.row_hashes(mat, with_values, seed)
 
-    rep_a, inv_a = opt._group_rows(cover)
-    rep_b, inv_b = opt._group_rows(cover, hasher=colliding)
+    rep_a, inv_a = opt.grouping.group_rows(cover)
+    rep_b, inv_b = opt.grouping.group_rows(cover, hasher=colliding)
     assert len(rep_a) == len(rep_b)
     # same partition, whatever the group numbers
     pairs = set(zip(inv_a.tolist(), inv_b.tolist()))
@@ -301,20 +301,20 @@ def test_grouping_survives_hash_collisions():
 def test_grouping_by_values_survives_hash_collisions():
     # same pairs, different costs: only the values tell rows 0/2 from row 1
     cost = sp.csr_matrix(np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 2.0], [0.0, 0.0]]))
-    cost = opt._as_cost(np.where(np.arange(8).reshape(4, 2) < 6, cost.toarray(), np.inf))
+    cost = opt.sparse.as_cost(np.where(np.arange(8).reshape(4, 2) < 6, cost.toarray(), np.inf))
 
     def colliding(mat, with_values, seed):
         z = np.zeros(mat.shape[0], np.uint64)
-        return (z, z) if seed == 0 else opt._row_hashes(mat, with_values, seed)
+        return (z, z) if seed == 0 else opt.grouping.row_hashes(mat, with_values, seed)
 
-    rep, inverse = opt._group_rows(cost, with_values=True, hasher=colliding)
+    rep, inverse = opt.grouping.group_rows(cost, with_values=True, hasher=colliding)
     assert inverse[0] == inverse[2] != inverse[1] and inverse[3] == -1 and len(rep) == 2
 
 
 def test_dominated_and_duplicate_sites():
     # sites 0 and 1 are identical and needed; site 3 is inside site 2
     cover = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 1, 0], [0, 0, 1, 1]])
-    assert list(opt._dominated(sp.csr_matrix(cover.astype(bool)))) == [False, True, False, True]
+    assert list(opt.grouping.dominated_columns(sp.csr_matrix(cover.astype(bool)))) == [False, True, False, True]
     s = opt.mclp(cover, [10, 1, 5, 2], 2)
     assert s.objective == 18 and list(s.selected) == [0, 2]
     assert opt.lscp(cover).objective == 2
@@ -340,13 +340,13 @@ def test_lagrangian_bound_and_fixing_are_valid():
     p = 10
     best, best_sel = _plain_mclp(cover, w, p)
     assert opt.mclp(cover, w, p).objective == pytest.approx(best, rel=1e-9)
-    Ca, wa, _ = opt._reduce_cover(opt._as_cover(cover), w, np.zeros(0, int), np.arange(120))
+    Ca, wa, _ = opt.grouping.reduce_cover(opt.sparse.as_cover(cover), w, np.zeros(0, int), np.arange(120))
     Cat = Ca.T.tocsr()
     greedy = opt.greedy_mclp(cover, w, p).objective
-    lag = opt._mclp_lagrangian(Ca, Cat, wa, p, greedy, deadline=np.inf, tol=0.0)
+    lag = opt.mclp_lagrange.mclp_lagrangian(Ca, Cat, wa, p, greedy, deadline=np.inf, tol=0.0)
     assert best - 1e-6 <= lag.bound <= wa.sum() + 1e-6
     assert lag.value <= best + 1e-6
-    fix0, fix1 = opt._lagrangian_fixing(Cat, wa, lag.mu, p, best, 1e-9)
+    fix0, fix1 = opt.mclp_lagrange.lagrangian_fixing(Cat, wa, lag.mu, p, best, 1e-9)
     assert fix0.sum() > 20 and fix1.sum() >= 1  # the test means something
     assert not fix0[best_sel].any() and set(np.flatnonzero(fix1)) <= set(best_sel)
 
@@ -358,14 +358,14 @@ def test_lp_multipliers_give_the_lp_bound_and_valid_fixing():
     cover, w = _patterned(rng, 3000, 120, 800, density=0.02)
     p = 10
     best, best_sel = _plain_mclp(cover, w, p)
-    Ca, wa, _ = opt._reduce_cover(opt._as_cover(cover), w, np.zeros(0, int), np.arange(120))
+    Ca, wa, _ = opt.grouping.reduce_cover(opt.sparse.as_cover(cover), w, np.zeros(0, int), np.arange(120))
     Cat = Ca.T.tocsr()
-    lp = opt._solve_mip(*opt._mclp_model(Ca, wa, p), np.zeros(sum(Ca.shape), bool), True, 60, 0.0)
-    mu, bound = opt._lp_multipliers(Ca, Cat, wa, p, 60)
+    lp = opt.highs.solve_mip(*opt.mclp_lagrange.mclp_model(Ca, wa, p), np.zeros(sum(Ca.shape), bool), True, 60, 0.0)
+    mu, bound = opt.mclp_lagrange.lp_multipliers(Ca, Cat, wa, p, 60)
     assert bound == pytest.approx(lp.bound, rel=1e-5) and bound >= best - 1e-6
-    lag = opt._mclp_lagrangian(Ca, Cat, wa, p, opt.greedy_mclp(cover, w, p).objective, deadline=np.inf, tol=0.0)
+    lag = opt.mclp_lagrange.mclp_lagrangian(Ca, Cat, wa, p, opt.greedy_mclp(cover, w, p).objective, deadline=np.inf, tol=0.0)
     assert bound <= lag.bound + 1e-6 * lag.bound
-    fix0, fix1 = opt._lagrangian_fixing(Cat, wa, mu, p, best, 1e-9)
+    fix0, fix1 = opt.mclp_lagrange.lagrangian_fixing(Cat, wa, mu, p, best, 1e-9)
     assert fix0.sum() > 20  # the test means something
     assert not fix0[best_sel].any() and set(np.flatnonzero(fix1)) <= set(best_sel)
 
@@ -524,7 +524,7 @@ def _assignment(cost: np.ndarray, w: np.ndarray, cols) -> float:
 
 @pytest.mark.parametrize("seed", range(30))
 def test_p_median_swaps_are_exact_and_end_in_a_local_optimum(seed):
-    from coverage_planner import median_swap as ms
+    from coverage_planner.optimize import median_swap as ms
 
     rng = np.random.default_rng(200 + seed)
     n, m = int(rng.integers(5, 25)), int(rng.integers(3, 9))
@@ -532,7 +532,7 @@ def test_p_median_swaps_are_exact_and_end_in_a_local_optimum(seed):
     cost[rng.random((n, m)) < 0.4] = np.inf
     cost[:, 0] = np.where(np.isinf(cost[:, 0]), 29.0, cost[:, 0])   # every row reachable from site 0
     w = rng.integers(1, 9, n).astype(float)
-    M = opt._as_cost(cost)
+    M = opt.sparse.as_cost(cost)
     p = int(rng.integers(1, m))
     fixed = np.zeros(m, bool)
     fixed[rng.choice(np.arange(1, m), int(rng.integers(0, m - p)), replace=False)] = True

@@ -229,14 +229,6 @@ def test_wrong_types_in_scenario(tiny_region, capsys, old, new, pattern):
     _fails_cleanly(tiny_region, pattern, capsys)
 
 
-def test_zero_speeds_leave_classes_and_ferries_out(tiny_region):
-    tiny_region.write_text(tiny_region.read_text().replace(
-        "[roads]", "[travel.profiles.ambulance]\nferry_kmh = 0\nmax_kmh = 80\n"
-                   "speeds_kmh = { track = 0, primary = 60 }\n\n[roads]"))
-    scn = load_scenario(tiny_region)
-    assert scn.travel_overrides["ambulance"]["ferry_kmh"] == 0
-
-
 @pytest.mark.parametrize("text, pattern", [
     ("profile = 5\n", r"\[profile\] table and \[\[rules\]\]"),
     ("rules = [5]\n", r"\[profile\] table and \[\[rules\]\]"),

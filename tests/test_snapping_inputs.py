@@ -254,13 +254,13 @@ minutes = 2
 
 @pytest.mark.skipif(not LIE.exists(), reason=f"real data not present: {LIE} (needs ../shared/geodata)")
 def test_clipped_national_extract_gives_identical_results(tmp_path, monkeypatch):
-    import coverage_planner.pipeline as pipeline
+    import coverage_planner.region as region_module
     from coverage_planner.roads import scenario_clip
 
     scn = load_scenario(commune_scenario(tmp_path))
     clipped = run(scn, quiet=True, isochrones=False)
     box = scenario_clip(scn, clipped.region.region, scn.crs, clipped.region.facilities.geometry)
-    monkeypatch.setattr(pipeline, "scenario_clip", lambda *a, **k: None)    # the whole extract
+    monkeypatch.setattr(region_module, "scenario_clip", lambda *a, **k: None)    # the whole extract
     scn.cache_dir = tmp_path / "cache-whole"
     whole = run(scn, quiet=True, isochrones=False)
     assert clipped.region.roads.n_segments < 0.6 * whole.region.roads.n_segments   # it did clip

@@ -949,19 +949,3 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ..pipeline import run_scenario_file
 
     return run_scenario_file(DEMO_DIR.parent.parent / "scenarios" / "demo.toml", args.out, args.quiet)
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``demo`` sub-command: run the embedded demo, or regenerate its files."""
-    p = subparsers.add_parser(
-        "demo", help="check the embedded demo region, or regenerate it (演示区：检查或重新生成)",
-        description="Without --regenerate: check the embedded fictional demo region (geodata/demo) against "
-                    "scenarios/demo.toml and write maps/demo/ (检查演示区). With --regenerate: rebuild the "
-                    "region's files deterministically and print their totals (重新生成演示数据).")
-    p.add_argument("--regenerate", action="store_true",
-                   help="rewrite the region's files into geodata/demo or --out (重新生成演示数据)")
-    p.add_argument("--out", metavar="DIR",
-                   help="with --regenerate: the folder for the region's files; otherwise: the output folder "
-                        "of the check (输出目录)")
-    p.add_argument("--quiet", action="store_true", help="no progress display and no table (安静模式)")
-    p.set_defaults(func=_cmd_demo)

@@ -53,14 +53,16 @@ def _imports():
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ..pipeline import Steps, check_scenario_out_dir, load_region
+    from ..pipeline import check_scenario_out_dir
+    from ..progress import Steps
+    from ..region import load_region
     from ..scenario import load_scenario
 
     check_host(args.host, args.token)
     check_port(args.host, args.port)
     uvicorn = _imports()
-    from .app import create_app
-    from .state import Engine
+    from ..serve.app import create_app
+    from ..serve.state import Engine
 
     scn = load_scenario(args.scenario, args.out)
     check_scenario_out_dir(scn, args.out)

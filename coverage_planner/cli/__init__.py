@@ -1,7 +1,9 @@
 """Command line: ``coverage-planner run|isochrones|demo|site|subcentres|fetch``.
 
-Each sub-command lives in the module that does the work and registers itself through a
-``register_cli(subparsers)`` function; this module only wires them up and turns user mistakes
+Every parser lives in this package, one module per command group (:mod:`.check`: run and isochrones;
+:mod:`.demo`; :mod:`.siting`: site and subcentres; :mod:`.fetch`), each with a
+``register_cli(subparsers)`` function whose commands import the module that does the work only when
+they run, so ``--help`` stays fast. This module wires them up and turns user mistakes
 (:class:`InputError`) into a one-paragraph message and exit code 2, without a traceback.
 """
 
@@ -13,10 +15,10 @@ import os
 import sys
 import warnings
 
-from .errors import InputError, PlannerWarning
+from ..errors import InputError, PlannerWarning
 
 # Modules that provide a register_cli(subparsers) function, in the order shown by --help.
-COMMAND_MODULES = ["pipeline", "generators.demo", "siting_cli", "fetch", "serve.cli"]
+COMMAND_MODULES = ["check", "demo", "siting", "fetch", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
