@@ -183,6 +183,9 @@ class Result:
     models: dict
     isochrones: gpd.GeoDataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    stations: pd.DataFrame | None = None      # station criticality (criticality.py): stations.csv
+    sensitivity: pd.DataFrame | None = None   # speed-factor bands (sensitivity.py): sensitivity.csv
+    speed_factors: list[float] = field(default_factory=list)
 
     @property
     def population_total(self) -> float:
@@ -441,13 +444,27 @@ def _model_for(result: Result, name: str) -> cov.TravelModel:
     return model
 
 
-def run(scn: Scenario, quiet: bool = False, isochrones: bool = True) -> Result:
-    """Run the coverage check of a scenario (no files written)."""
+def run(scn: Scenario, quiet: bool = False, isochrones: bool = True,
+        speed_factors: list[float] | None = None) -> Result:
+    """Run the coverage check of a scenario (no files written).
+
+    ``speed_factors`` (default: the scenario's ``[travel] speed_factors``) reruns the spatial rules
+    with road speeds scaled (:mod:`sensitivity`); station criticality is always computed.
+    """
+    from .criticality import criticality
+    from .sensitivity import sensitivity
+
     steps = Steps(quiet)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PlannerWarning)
         region = load_region(scn, steps)
         result = evaluate(scn, region, steps)
+        with steps.step("Station criticality 站点关键性"):
+            result.stations = criticality(result)
+        result.speed_factors = list(speed_factors or scn.speed_factors)
+        if result.speed_factors:
+            with steps.step("Speed sensitivity 车速敏感性"):
+                result.sensitivity = sensitivity(result, result.speed_factors)
         if isochrones and scn.isochrone_minutes:
             add_isochrones(result, scn.isochrone_minutes, steps)
     result.warnings = [str(w.message) for w in caught if issubclass(w.category, PlannerWarning)]
@@ -457,7 +474,7 @@ def run(scn: Scenario, quiet: bool = False, isochrones: bool = True) -> Result:
 
 
 def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet: bool = False,
-                      isochrones: bool = True) -> int:
+                      isochrones: bool = True, speed_factors: list[float] | None = None) -> int:
     """Load, check, write every output and print the table; returns the process exit code.
 
     ``isochrones=False`` (``--no-isochrones``) skips the isochrone polygons, as does
@@ -467,10 +484,14 @@ def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet
 
     scn = load_scenario(path, out_dir)
     check_scenario_out_dir(scn, out_dir)
-    result = run(scn, quiet=quiet, isochrones=isochrones)
+    result = run(scn, quiet=quiet, isochrones=isochrones, speed_factors=speed_factors)
     write_outputs(result, scn.out_dir)
     if not quiet:
         print_summary(result)
+        if result.sensitivity is not None:
+            from .sensitivity import print_sensitivity
+
+            print_sensitivity(result.sensitivity, result.speed_factors)
     return 0
 
 
@@ -502,7 +523,11 @@ def check_minutes(minutes: list[float]) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return run_scenario_file(args.scenario, args.out, args.quiet, isochrones=not args.no_isochrones)
+    from .sensitivity import check_factors
+
+    factors = check_factors(args.speed_factor) if args.speed_factor is not None else None
+    return run_scenario_file(args.scenario, args.out, args.quiet, isochrones=not args.no_isochrones,
+                             speed_factors=factors)
 
 
 def _cmd_isochrones(args: argparse.Namespace) -> int:
@@ -532,6 +557,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display and no table")
     p.add_argument("--no-isochrones", action="store_true",
                    help="skip the isochrone polygons (no isochrones.gpkg, no isochrone layers; coverage unchanged)")
+    p.add_argument("--speed-factor", nargs="+", type=float, metavar="F",
+                   help="rerun the spatial rules with every road speed times each factor, e.g. 0.8 1.0 1.2 "
+                        "(writes sensitivity.csv; default: the scenario's [travel] speed_factors)")
     p.set_defaults(func=_cmd_run)
     q = sub.add_parser("isochrones", help="isochrone polygons of every facility (等时圈)",
                        description="Write isochrones.gpkg with one polygon per facility and time limit.")
