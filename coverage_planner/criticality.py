@@ -204,7 +204,8 @@ def station_table(rule: Rule, two: BestTwo, fac_idx: np.ndarray, facilities: pd.
     w = np.where(mine, pop, 0.0)
     lost_cell = passed & ~(two.cost2 <= limit)
     has2 = mine & np.isfinite(two.cost2)
-    added = np.where(has2, (two.cost2 - two.cost1) / scale, 0.0)
+    with np.errstate(invalid="ignore"):
+        added = np.where(has2, (two.cost2 - two.cost1) / scale, 0.0)
     served = np.bincount(lab, w, k)
     with_fallback = np.bincount(lab, np.where(has2, pop, 0.0), k)
     with np.errstate(invalid="ignore", divide="ignore"):
