@@ -167,6 +167,11 @@ class CheckResult:
         return self.result.cells
 
     @property
+    def stations(self) -> pd.DataFrame | None:
+        """Station criticality (``stations.csv``): people lost per rule if each station closes."""
+        return self.result.stations
+
+    @property
     def summary(self) -> pd.DataFrame:
         """Per rule × zone × unit: population, covered, share, target, pass, ``basis`` and ``level``."""
         return self.result.summary
@@ -296,7 +301,10 @@ def check(region: Region, profile: str | Path | Profile | None = None, rules: li
     region, loaded = _region_for(region, scn, steps)
 
     def work() -> Result:
+        from .criticality import criticality
+
         result = evaluate(scn, region, steps)
+        result.stations = criticality(result)
         if isochrones:
             add_isochrones(result, scn.isochrone_minutes, steps)
         return result

@@ -282,9 +282,9 @@ def add_layer_control(fmap: folium.Map) -> None:
     folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
 
 
-def add_legend(fmap: folium.Map, types: list[str], minutes: list[float] = ()) -> None:
+def add_legend(fmap: folium.Map, types: list[str], minutes: list[float] = (), extra: list[str] = ()) -> None:
     """The coverage map's legend: facility types, isochrones, uncovered population shading, zones."""
-    rows = []
+    rows = list(extra)
     for t in types:
         zh, en, colour = TYPE_LABELS.get(t, (escape(str(t)), escape(str(t)), "#333333"))
         rows.append(f"{swatch(colour)}{zh} {en}")
@@ -306,8 +306,13 @@ def coverage_map(result) -> folium.Map:
     for k, rule in enumerate(r for r in result.rules if r.spatial):
         add_gaps(fmap, result.cells, rule, show=k == 0)
     add_facilities(fmap, result.region.facilities)
+    from .criticality import add_criticality_layer, criticality_legend_row
+
+    add_criticality_layer(fmap, getattr(result, "stations", None), result.region.facilities)
     minutes = [] if result.isochrones is None or not len(result.isochrones) else \
         [float(m) for m in result.isochrones["minutes"].unique()]
-    add_legend(fmap, sorted(result.region.facilities["type"].unique()), minutes)
+    stations = getattr(result, "stations", None)
+    add_legend(fmap, sorted(result.region.facilities["type"].unique()), minutes,
+               [criticality_legend_row()] if stations is not None and len(stations) else [])
     add_layer_control(fmap)
     return fmap

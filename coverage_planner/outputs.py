@@ -179,12 +179,18 @@ def write_outputs(result, out_dir: Path) -> Path:
         (tmp / "summary.json").write_text(json.dumps(summary_json(result), ensure_ascii=False, indent=1),
                                           encoding="utf-8")
         write_gpkg(cell_polygons(result.cells), tmp / "cells.gpkg", "cells")
+        for name in ("stations", "sensitivity"):   # criticality.py, sensitivity.py
+            table = getattr(result, name, None)
+            if table is not None:
+                table.to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g", encoding=CSV_ENCODING)
         if result.isochrones is not None and len(result.isochrones):
             write_gpkg(result.isochrones, tmp / "isochrones.gpkg", "isochrones")
         coverage_map(result).save(tmp / "coverage.html")
         finalize_html(tmp / "coverage.html")
     if result.isochrones is None or not len(result.isochrones):   # none this run: no stale file of an earlier one
         (Path(out_dir) / "isochrones.gpkg").unlink(missing_ok=True)
+    if getattr(result, "sensitivity", None) is None:
+        (Path(out_dir) / "sensitivity.csv").unlink(missing_ok=True)
     return out_dir
 
 
@@ -355,4 +361,5 @@ def print_summary(result) -> None:
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)  # the run's warnings went to stderr once, as they were raised
     console.print(f"Outputs 输出: {result.scenario.out_dir}/ (coverage.html, summary.csv, summary.json, "
-                  "cells.gpkg, isochrones.gpkg)")
+                  "cells.gpkg, isochrones.gpkg, stations.csv"
+                  + (", sensitivity.csv)" if getattr(result, "sensitivity", None) is not None else ")"))

@@ -38,6 +38,9 @@ class Result:
     models: dict
     isochrones: gpd.GeoDataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    stations: pd.DataFrame | None = None      # station criticality (criticality.py): stations.csv
+    sensitivity: pd.DataFrame | None = None   # speed-factor bands (sensitivity.py): sensitivity.csv
+    speed_factors: list[float] = field(default_factory=list)
 
     @property
     def population_total(self) -> float:
@@ -184,13 +187,27 @@ def _model_for(result: Result, name: str) -> cov.TravelModel:
     return model
 
 
-def run(scn: Scenario, quiet: bool = False, isochrones: bool = True) -> Result:
-    """Run the coverage check of a scenario (no files written)."""
+def run(scn: Scenario, quiet: bool = False, isochrones: bool = True,
+        speed_factors: list[float] | None = None) -> Result:
+    """Run the coverage check of a scenario (no files written).
+
+    ``speed_factors`` (default: the scenario's ``[travel] speed_factors``) reruns the spatial rules
+    with road speeds scaled (:mod:`sensitivity`); station criticality is always computed.
+    """
+    from .criticality import criticality
+    from .sensitivity import sensitivity
+
     steps = Steps(quiet)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PlannerWarning)
         region = load_region(scn, steps)
         result = evaluate(scn, region, steps)
+        with steps.step("Station criticality 站点关键性"):
+            result.stations = criticality(result)
+        result.speed_factors = list(speed_factors or scn.speed_factors)
+        if result.speed_factors:
+            with steps.step("Speed sensitivity 车速敏感性"):
+                result.sensitivity = sensitivity(result, result.speed_factors)
         if isochrones and scn.isochrone_minutes:
             add_isochrones(result, scn.isochrone_minutes, steps)
     result.warnings = [str(w.message) for w in caught if issubclass(w.category, PlannerWarning)]
@@ -200,7 +217,7 @@ def run(scn: Scenario, quiet: bool = False, isochrones: bool = True) -> Result:
 
 
 def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet: bool = False,
-                      isochrones: bool = True) -> int:
+                      isochrones: bool = True, speed_factors: list[float] | None = None) -> int:
     """Load, check, write every output and print the table; returns the process exit code.
 
     ``isochrones=False`` (``--no-isochrones``) skips the isochrone polygons, as does
@@ -210,10 +227,14 @@ def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet
 
     scn = load_scenario(path, out_dir)
     check_scenario_out_dir(scn, out_dir)
-    result = run(scn, quiet=quiet, isochrones=isochrones)
+    result = run(scn, quiet=quiet, isochrones=isochrones, speed_factors=speed_factors)
     write_outputs(result, scn.out_dir)
     if not quiet:
         print_summary(result)
+        if result.sensitivity is not None:
+            from .sensitivity import print_sensitivity
+
+            print_sensitivity(result.sensitivity, result.speed_factors)
     return 0
 
 

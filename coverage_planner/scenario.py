@@ -19,7 +19,7 @@ from .standards import Profile, load_profile
 SECTIONS = {
     "scenario": {"name", "title_zh", "title_en", "crs"},
     "standards": {"profile", "rules", "overrides"},
-    "travel": {"profile", "facility_max_access_m", "profiles"},
+    "travel": {"profile", "facility_max_access_m", "profiles", "speed_factors"},
     "boundaries": {"path", "layer", "columns", "admin_level"},
     "facilities": {"path", "layer", "columns", "coords", "encoding", "types"},
     "population": {"path", "layer", "columns", "cell_size_m", "census_column", "census_path", "census_key",
@@ -63,6 +63,7 @@ class Scenario:
     census_scale_path: Path | None = None        # 常住人口 per unit: cells are scaled to these totals
     census_scale_key: str = "name"
     census_scale_column: str = "population"
+    speed_factors: list[float] = field(default_factory=list)   # [travel] speed_factors (sensitivity.py)
 
 
 def _positive(value) -> bool:
@@ -203,6 +204,11 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
             if rule.spatial and rule.travel_profile not in TRAVEL_PROFILES:
                 problem(f"rules.{rule.id}.travel_profile", f"unknown travel profile '{rule.travel_profile}'.",
                         f"use one of {', '.join(TRAVEL_PROFILES)}.")
+    from .sensitivity import factors_problem
+
+    if "speed_factors" in travel and factors_problem(travel["speed_factors"]):
+        problem("travel.speed_factors", factors_problem(travel["speed_factors"]),
+                "e.g. speed_factors = [0.8, 1.0, 1.2] (road speeds × each factor), or leave the key out.")
     minutes = data.get("outputs", {}).get("isochrone_minutes", [15, 30])
     if minutes != [] and minutes_problem(minutes):      # [] means no isochrones
         problem("outputs.isochrone_minutes", minutes_problem(minutes),
@@ -246,6 +252,7 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
         if data["population"].get("census_scale_path") else None,
         census_scale_key=str(data["population"].get("census_scale_key", "name")),
         census_scale_column=str(data["population"].get("census_scale_column", "population")),
+        speed_factors=sorted({float(f) for f in travel.get("speed_factors", [])}),
     )
 
 

@@ -463,14 +463,16 @@ def run_siting(scn: Scenario, models: list[str] | None = None, p: int | None = N
     settings["apply"] = applied_model(scn, settings, models)
     steps = Steps(quiet)
     region = load_region(scn, steps)
-    problem, _ = build_problem(scn, region, settings, steps)
+    problem, model = build_problem(scn, region, settings, steps)
     result = SitingResult(scn, region, problem, settings)
     result.solutions = solve_models(problem, settings, models, steps)
     lscp_sol = result.solutions.get("lscp")
     p_max = None if lscp_sol is None else max(0, len(lscp_sol.selected) - len(problem.fixed))
     result.curve = opt.coverage_curve(problem.cover, problem.weights, fixed=problem.fixed, p_max=p_max)
     per_people, min_count = _ratio(scn)
-    return result, site_table(result, per_people, min_count)
+    from .sensitivity import site_robustness   # [travel] speed_factors: robust, chosen_at
+
+    return result, site_robustness(result, model, site_table(result, per_people, min_count))
 
 
 def proposed_scenario(result: SitingResult, sites: pd.DataFrame, folder: Path, final_folder: Path) -> Path:

@@ -16,6 +16,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display and no table")
     p.add_argument("--no-isochrones", action="store_true",
                    help="skip the isochrone polygons (no isochrones.gpkg, no isochrone layers; coverage unchanged)")
+    p.add_argument("--speed-factor", nargs="+", type=float, metavar="F",
+                   help="rerun the spatial rules with every road speed times each factor, e.g. 0.8 1.0 1.2 "
+                        "(writes sensitivity.csv; default: the scenario's [travel] speed_factors)")
     p.set_defaults(func=_cmd_run)
     q = sub.add_parser("isochrones", help="isochrone polygons of every facility (等时圈)",
                        description="Write isochrones.gpkg with one polygon per facility and time limit.")
@@ -28,8 +31,11 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..pipeline import run_scenario_file
+    from ..sensitivity import check_factors
 
-    return run_scenario_file(args.scenario, args.out, args.quiet, isochrones=not args.no_isochrones)
+    factors = check_factors(args.speed_factor) if args.speed_factor is not None else None
+    return run_scenario_file(args.scenario, args.out, args.quiet, isochrones=not args.no_isochrones,
+                             speed_factors=factors)
 
 
 def _cmd_isochrones(args: argparse.Namespace) -> int:
