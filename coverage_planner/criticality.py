@@ -22,7 +22,6 @@ limit. People lost = people in the territory who pass now and fail then.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -288,51 +287,3 @@ def criticality(result) -> pd.DataFrame:
         limit = cov.cell_thresholds(rule, zones)
         frames.append(station_table(rule, two, idx, fac, pop, limit, cells[f"{rule.id}_pass"].to_numpy(bool)))
     return rank_stations(frames)
-
-
-CRITICAL_COLOUR = "#7b1fa2"   # purple: not a facility type, gap or zone colour of the maps
-
-
-def criticality_legend_row() -> str:
-    """The legend row of the station-criticality layer."""
-    from .maps import swatch
-
-    return f"{swatch(CRITICAL_COLOUR)}站点关键性 Station criticality (size: people lost if closed)"
-
-
-def add_criticality_layer(fmap, stations: pd.DataFrame | None, facilities) -> None:
-    """A toggleable layer (off at first): one circle per station, sized by the most people it would cost.
-
-    The popup lists, per rule, the rank, people losing coverage if the station closes, the station
-    that takes over most of its territory and the added time or distance.
-    """
-    import folium
-    from html import escape
-
-    if stations is None or stations.empty:
-        return
-    data = facilities.to_crs("EPSG:4326").set_index("facility_id")
-    layer = folium.FeatureGroup(name="站点关键性 Station criticality (if closed)", show=False)
-    worst = stations.groupby("facility_id", sort=True)["population_lost"].max()
-    top = max(float(worst.max()), 1.0)
-    for fid, lost in worst.items():
-        pt = data.loc[fid].geometry
-        rows = stations[stations["facility_id"] == fid]
-        lines = "".join(
-            f"<tr><td>{escape(str(r.rule_id))}</td><td>#{r.rank}</td><td>{r.population_lost:,.0f}</td>"
-            f"<td>{escape(str(r.fallback_station))}</td><td>{_added(r)}</td></tr>" for r in rows.itertuples())
-        html = (f"<b>{escape(str(data.loc[fid, 'name']))}</b> ({escape(str(fid))})<br>关闭后 if closed:"
-                "<table><tr><th>rule</th><th>rank</th><th>people lost 失去覆盖</th><th>fallback 接替站</th>"
-                f"<th>added 增加</th></tr>{lines}</table>")
-        folium.CircleMarker([pt.y, pt.x], radius=6 + 14 * math.sqrt(float(lost) / top), color="#222", weight=1,
-                            fill=True, fill_color=CRITICAL_COLOUR, fill_opacity=0.6,
-                            popup=folium.Popup(html, max_width=420),
-                            tooltip=f"{escape(str(data.loc[fid, 'name']))}: {lost:,.0f}",
-                            class_name="cp-critical").add_to(layer)
-    layer.add_to(fmap)
-
-
-def _added(row) -> str:
-    if not np.isfinite(row.added_mean):
-        return "no fallback 无接替"
-    return f"+{row.added_mean:.1f} (max {row.added_max:.1f}) {row.added_unit}"

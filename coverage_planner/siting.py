@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -40,6 +40,7 @@ from .pipeline import check_scenario_out_dir
 from .progress import Steps
 from .region import Region, load_region
 from .scenario import Scenario, load_scenario
+from .sensitivity import scaled_model
 from .standards import Rule
 from .travel import snap
 
@@ -470,8 +471,6 @@ def run_siting(scn: Scenario, models: list[str] | None = None, p: int | None = N
     p_max = None if lscp_sol is None else max(0, len(lscp_sol.selected) - len(problem.fixed))
     result.curve = opt.coverage_curve(problem.cover, problem.weights, fixed=problem.fixed, p_max=p_max)
     per_people, min_count = _ratio(scn)
-    from .sensitivity import site_robustness   # [travel] speed_factors: robust, chosen_at
-
     return result, site_robustness(result, model, site_table(result, per_people, min_count))
 
 
@@ -614,3 +613,73 @@ def run_siting_file(path: str | Path, out_dir: str | Path | None = None, models:
         print(f"Outputs 输出: {scn.out_dir}/ (siting.html, siting.csv, siting_models.csv, siting.gpkg, "
               f"coverage_curve.png); check the proposal with: coverage-planner run {console_note}")
     return 0
+
+
+# ------------------------------------------------ robustness of the proposed sites to road speeds
+
+def rescaled_problem(result, model: cov.TravelModel):
+    """The siting problem's covering sets and costs on ``model`` (same candidates, cells, limits, offsets).
+
+    Mirrors the time branch of ``siting.build_problem``: candidates snapped to the same roads, the
+    same turnout per candidate, the same loose factor.
+    """
+    from .travel import snap
+
+    prob, scn = result.problem, result.scenario
+    rule, cand, fac = prob.rule, prob.candidates, result.region.facilities
+    csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.snappable)
+    default = scn.profile.default_turnout_min * 60.0 if rule.include_turnout else 0.0
+    own = dict(zip(fac["facility_id"], cov.turnout_seconds(fac, scn.profile)))
+    turn = np.array([own.get(c, default) if rule.include_turnout else 0.0 for c in cand["candidate_id"]])
+    loose = float(result.settings["loose_factor"])
+    cells = model.cell_snap
+    cost = model.router(rule.direction, "time").bounded(csnap, turn + csnap.access_m / model.access_mps, cells,
+                                                        cells.access_m / model.access_mps,
+                                                        float(prob.limit.max() * loose))
+    cost = _keep_rows_within(cost, prob.limit * loose)
+    return replace(prob, cost=cost, cover=_within(cost, prob.limit),
+                               cover_loose=_within(cost, prob.limit * loose))
+
+
+def site_robustness(result, model: cov.TravelModel, sites: pd.DataFrame,
+                    factors: list[float] | None = None) -> pd.DataFrame:
+    """Add ``robust`` and ``chosen_at`` to the sites: chosen by the same model at every speed factor.
+
+    Parameters
+    ----------
+    result : siting.SitingResult
+        The solved run (its models at the speeds as they are, factor 1).
+    model : TravelModel
+        The travel model the problem was built on.
+    sites : DataFrame
+        ``siting.site_table`` rows (model, candidate_id, ...).
+    factors : list of float, optional
+        Default: the scenario's ``[travel] speed_factors``; none leaves ``sites`` as they are.
+
+    Returns
+    -------
+    DataFrame
+        ``sites`` with ``robust`` (True when the site is chosen at factor 1 and at every factor) and
+        ``chosen_at`` (the factors at which it is chosen, e.g. ``"1 1.2"``). Radius rules do not
+        depend on speed: every site is robust without a re-solve.
+    """
+    factors = sorted(set(factors if factors is not None else result.scenario.speed_factors) | {1.0})
+    if len(factors) == 1 or sites.empty:
+        return sites
+    models = list(result.solutions)
+    chosen = {1.0: {m: set(np.asarray(s.selected, dtype=int)) for m, s in result.solutions.items()}}
+    for f in factors:
+        if f == 1.0:
+            continue
+        if result.problem.rule.kind == "radius":
+            chosen[f] = chosen[1.0]
+            continue
+        sols = solve_models(rescaled_problem(result, scaled_model(model, f)), result.settings, models, Steps(True))
+        chosen[f] = {m: set(np.asarray(s.selected, dtype=int)) for m, s in sols.items()}
+    col = pd.Series(np.arange(len(result.problem.candidates)), index=result.problem.candidates["candidate_id"])
+    c = col.reindex(sites["candidate_id"]).to_numpy()
+    at = [[f for f in factors if c_ in chosen[f][m]] for m, c_ in zip(sites["model"], c)]
+    out = sites.copy()
+    out["robust"] = [len(a) == len(factors) for a in at]
+    out["chosen_at"] = [" ".join(f"{f:g}" for f in a) for a in at]
+    return out
