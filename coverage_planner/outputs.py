@@ -353,7 +353,8 @@ def print_summary(result) -> None:
             elif rule.kind == "share":
                 covered, share, target = _pct(row["value"]), "", f"≥{rule.min_value:.0%}"
             elif rule.kind == "ratio":
-                unknown = ok is None and row.get("facilities_without_value", 0) > 0
+                unknown = ok is None and (row.get("facilities_without_value", 0) > 0
+                                          or row.get("unspecified", 0) > 0)
                 covered = "not checked 未检查" if unknown else \
                     f"{row['value']:,.6g} ({row['rate']:.2f} per {rule.per_people:,.0f})"
                 share, target = "", f"{row['required']:,.1f}"

@@ -13,9 +13,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT
-from refusals import refused
+from refusals import refused, warned
 
 from coverage_planner.standards import available_profiles, load_profile
 
@@ -146,3 +147,32 @@ def test_summary_json_names_catalogue_ids(tiny_region):
     assert rules["ems_radius"] == ["A01", "A02"] and rules["ems_response"] == []
     listed = {n["id"]: n["standards"] for n in data["not_checked"]}
     assert listed["staffing_ratios"] == ["W14"] and listed["S01"] == ["S01"]
+
+
+def test_tcm_beds_ratio_with_hospitals_of_unknown_kind():
+    """Ganzhou's 0.75 中医类医院 beds per 1,000 (B27) counts hospital;tcm beds only. 10,000 people need
+    7.5 beds. TCM 5 beds + a plain hospital of 100 beds: 5 short, but the plain one may be TCM → no
+    verdict, with a warning; TCM 8 beds: met whatever the plain one is; TCM 2 beds + plain 3 beds:
+    short even if the plain one counts; a plain hospital with no beds value leaves a shortfall open."""
+    import pandas as pd
+
+    from coverage_planner.coverage import summarise_counts
+
+    rule = next(r for r in load_profile("ganzhou").rules if r.id == "tcm_beds_per_1000")
+    units = pd.DataFrame({"unit_id": ["A"], "name": ["甲镇"], "kind": ["town"], "zone": ["rural"]})
+    pop, fac_unit = np.array([10000.0]), np.array([0, 0, 0])
+
+    def verdict(tcm_beds: float, plain_beds: float, general_beds: float = 50.0):
+        fac = pd.DataFrame({"facility_id": ["T", "P", "G"], "type": ["hospital;tcm", "hospital", "hospital;general"],
+                            "beds": [tcm_beds, plain_beds, general_beds]})
+        out = summarise_counts(rule, units, pop, fac, fac_unit).set_index("unit_id")
+        return out.loc["ALL", "pass"], out.loc["ALL", "value"], out.loc["ALL", "unspecified"]
+
+    with warned("A ratio of TCM hospital beds where a plain hospital of unknown kind could close the gap",
+                match=r"tcm_beds_per_1000 .* 1 facility is of type hospital with no kind \(P\)"):
+        assert verdict(5.0, 100.0) == (None, 5.0, 100.0)
+    assert verdict(8.0, 100.0) == (True, 8.0, 100.0)
+    assert verdict(2.0, 3.0) == (False, 2.0, 3.0)
+    assert verdict(7.5, 0.0)[0] is True      # 7.5 / 10,000 × 1,000 = 0.75, inclusive
+    with pytest.warns(Warning):
+        assert verdict(2.0, np.nan)[0] is None
