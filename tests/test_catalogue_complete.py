@@ -146,7 +146,8 @@ def test_summary_json_names_catalogue_ids(tiny_region):
     rules = {r["id"]: r["standards"] for r in data["rules"]}
     assert rules["ems_radius"] == ["A01", "A02"] and rules["ems_response"] == []
     listed = {n["id"]: n["standards"] for n in data["not_checked"]}
-    assert listed["staffing_ratios"] == ["W14"] and listed["S01"] == ["S01"]
+    assert listed["call_answer_dispatch"] == ["A17", "A18"] and listed["S01"] == ["S01"]
+    assert rules["doctor_nurse_ratio"] == ["W09", "W14"]
 
 
 def test_tcm_beds_ratio_with_hospitals_of_unknown_kind():
@@ -176,3 +177,32 @@ def test_tcm_beds_ratio_with_hospitals_of_unknown_kind():
     assert verdict(7.5, 0.0)[0] is True      # 7.5 / 10,000 × 1,000 = 0.75, inclusive
     with pytest.warns(Warning):
         assert verdict(2.0, np.nan)[0] is None
+
+
+def test_staffing_ratios_as_shares_of_two_columns():
+    """Chongqing's 医护比 ≥ 1:1.3, 床护比 ≥ 1:0.58, 床医比 ≥ 1:0.45 (W09, W14), region-wide. Hospital
+    100 beds, 40 doctors, 52 nurses; THC 20 beds, 8 doctors, 10 nurses: 48 doctors / 62 nurses = 0.774
+    > 1/1.3 = 0.769 → fails; with 65 nurses 48/65 = 0.738 passes. Nurses/beds 62/120 = 0.517 < 0.58
+    fails, 70/120 = 0.583 passes; doctors/beds 48/120 = 0.40 < 0.45 fails, 54/120 = 0.45 passes
+    (bounds inclusive: 50 doctors / 65 nurses = 1/1.3 passes)."""
+    import pandas as pd
+
+    from coverage_planner.coverage import summarise_counts
+
+    prof = load_profile("chongqing")
+    units = pd.DataFrame({"unit_id": ["A"], "name": ["甲镇"], "kind": ["town"], "zone": ["rural"]})
+
+    def verdict(rule_id: str, doctors: tuple[float, float], nurses: tuple[float, float]):
+        fac = pd.DataFrame({"facility_id": ["H", "T"], "type": ["hospital", "thc"], "beds": [100.0, 20.0],
+                            "doctors": list(doctors), "nurses": list(nurses)})
+        out = summarise_counts(prof.rule(rule_id), units, np.array([30000.0]), fac, np.array([0, 0]))
+        row = out.set_index("unit_id").loc["ALL"]
+        return row["pass"], round(float(row["value"]), 3)
+
+    assert verdict("doctor_nurse_ratio", (40, 8), (52, 10)) == (False, 0.774)
+    assert verdict("doctor_nurse_ratio", (40, 8), (55, 10)) == (True, 0.738)
+    assert verdict("doctor_nurse_ratio", (40, 10), (55, 10)) == (True, 0.769)   # 50/65 = 1/1.3 exactly
+    assert verdict("bed_nurse_ratio", (40, 8), (52, 10)) == (False, 0.517)
+    assert verdict("bed_nurse_ratio", (40, 8), (60, 10)) == (True, 0.583)
+    assert verdict("bed_doctor_ratio", (40, 8), (52, 10)) == (False, 0.4)
+    assert verdict("bed_doctor_ratio", (46, 8), (52, 10)) == (True, 0.45)
