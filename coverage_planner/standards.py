@@ -133,10 +133,13 @@ class Rule:
             low = "" if upper else "≥"
             return f"{low}{self.min_count:g}{upper} {self.attribute} per {self.per_people:,.0f}{where}"
         if self.kind == "share":
-            upper = f"–{self.max_value:.0%}" if self.max_value is not None else ""
+            if self.max_value is None:
+                bound = f"≥{self.min_value:.0%}"
+            else:
+                bound = f"{self.min_value:.0%}–{self.max_value:.1%}" if self.min_value else f"≤{self.max_value:.1%}"
             of_types = "/".join(self.of_facility_types or self.facility_types)
-            return (f"{self.attribute} of {'/'.join(self.facility_types)} {'' if upper else '≥'}{self.min_value:.0%}"
-                    f"{upper} of {self.of_attribute or self.attribute} of {of_types}{where}")
+            return (f"{self.attribute} of {'/'.join(self.facility_types)} {bound} of "
+                    f"{self.of_attribute or self.attribute} of {of_types}{where}")
         if self.kind == "count_per_unit":
             extra = f" or per {self.people_per_facility:,.0f} people" if self.people_per_facility else ""
             return f"≥{self.min_count:g} per {'/'.join(self.unit_kinds) or 'unit'}{extra}{where}"
