@@ -335,10 +335,12 @@ def _standard_ids(value, path: Path, field: str) -> tuple[str, ...]:
     bad = [v for v in items if not isinstance(v, str) or not STANDARD_ID.fullmatch(v)] if items is not None \
         else [value]
     if bad or len(set(items)) != len(items):
-        what = f"names {bad[0]!r}, not an id" if bad else "names an id twice"
-        raise InputError(f"{field} {what} of the standards catalogue (a capital letter and two digits).",
+        twice = sorted({i for i in items if items.count(i) > 1}) if not bad else []
+        what = f"names {bad[0]!r}, not an id of the standards catalogue (a capital letter and two digits)" if bad \
+            else f"names {', '.join(twice)} more than once"
+        raise InputError(f"{field} {what}.",
                          file=path, field=field,
-                         fix='list the ids of ../shared/STANDARDS.md the entry stands for, e.g. '
+                         fix='list the ids of the standards catalogue (STANDARDS.md beside the seeds) the entry stands for, e.g. '
                              'standards = ["A01", "F21"].')
     return tuple(items)
 
