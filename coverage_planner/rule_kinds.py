@@ -104,7 +104,8 @@ def summarise_ratio(rule: Rule, units: pd.DataFrame, unit_pop: np.ndarray, facil
     """
     values, unknown = attribute_values(rule, facilities, rule.attribute, rule.facility_types)
     maybe = unspecified_kind(facilities["type"], rule.facility_types) & facility_mask(tuple(SUBTYPES), facilities)
-    raw = facilities[rule.attribute].to_numpy(dtype=float) if rule.attribute in facilities else np.full(len(maybe), np.nan)
+    raw = facilities[rule.attribute].to_numpy(dtype=float) if rule.attribute in facilities \
+        else np.full(len(maybe), np.nan)
     extra = np.where(maybe, np.where(np.isfinite(raw), raw, np.inf), 0.0)
     frame = unit_frame(units, unit_pop)
     frame["value"] = per_unit_sum(values, fac_unit, len(units))

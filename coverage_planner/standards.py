@@ -320,7 +320,8 @@ def _not_checked(table: dict, path: Path, index: int) -> NotChecked:
     if unknown or missing:
         raise InputError(f"{prefix} ({table.get('id', '?')}) has unknown key(s) {unknown} or lacks {missing}.",
                          file=path, field=f"{prefix}.{(unknown or missing)[0]}",
-                         fix=f"give {', '.join(NOT_CHECKED_REQUIRED)} (and optionally standards, name_zh, name_en, value).")
+                         fix=f"give {', '.join(NOT_CHECKED_REQUIRED)} "
+                             "(and optionally standards, name_zh, name_en, value).")
     bad = [k for k, v in table.items() if not isinstance(v, str) and k != "standards"]
     if bad:
         raise InputError(f"{prefix}.{bad[0]} must be text in quotes, got {table[bad[0]]!r}.", file=path,
@@ -338,10 +339,9 @@ def _standard_ids(value, path: Path, field: str) -> tuple[str, ...]:
         twice = sorted({i for i in items if items.count(i) > 1}) if not bad else []
         what = f"names {bad[0]!r}, not an id of the standards catalogue (a capital letter and two digits)" if bad \
             else f"names {', '.join(twice)} more than once"
-        raise InputError(f"{field} {what}.",
-                         file=path, field=field,
-                         fix='list the ids of the standards catalogue (STANDARDS.md beside the seeds) the entry stands for, e.g. '
-                             'standards = ["A01", "F21"].')
+        raise InputError(f"{field} {what}.", file=path, field=field,
+                         fix="list the ids of the standards catalogue (STANDARDS.md beside the seeds) the entry "
+                             'stands for, e.g. standards = ["A01", "F21"].')
     return tuple(items)
 
 

@@ -114,7 +114,8 @@ def test_catalogue_rows_are_parsed():
 @pytest.mark.parametrize("case, extra, pattern", [
     ("A rule's catalogue id that is not a capital letter and two digits", 'standards = ["F2"]',
      r"rules\[1\]\.standards names 'F2', not an id of the standards catalogue"),
-    ("A rule naming one catalogue id twice", 'standards = ["F21", "F21"]', r"rules\[1\]\.standards names F21 more than once"),
+    ("A rule naming one catalogue id twice", 'standards = ["F21", "F21"]',
+     r"rules\[1\]\.standards names F21 more than once"),
     ("Catalogue ids given as text, not a list", 'standards = "F21"', r"names 'F21', not an id"),
 ])
 def test_bad_catalogue_ids_are_refused(tmp_path, case, extra, pattern):
