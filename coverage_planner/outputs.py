@@ -137,6 +137,7 @@ def summary_json(result) -> dict:
             "threshold": rule.threshold_label(), "facility_types": list(rule.facility_types),
             "source": rule.source, "line": rule.line, "quote": rule.quote, "note": rule.note,
             "basis": rule.basis, "basis_note": rule.basis_note, "level": _level(rule),
+            "standards": list(rule.standards),
             "measure": rule.measure, "travel_profile": rule.travel_profile if rule.spatial else None,
             "pass": _jsonable(overall["pass"].iloc[0]) if len(overall) and overall["pass"].iloc[0] is not None else None,
             "rows": [{k: _jsonable(v) for k, v in r.items()} for r in rows.to_dict(orient="records")],
@@ -150,7 +151,7 @@ def summary_json(result) -> dict:
                         "urban_density_per_km2": scn.profile.urban_density_per_km2,
                         "default_turnout_min": scn.profile.default_turnout_min},
         "warnings": list(result.warnings), "rules": rules,
-        "not_checked": [dict(vars(item)) for item in scn.profile.not_checked],
+        "not_checked": [{**vars(item), "standards": list(item.standards)} for item in scn.profile.not_checked],
         "census_scaling": _census_rows(getattr(result.region, "census_scaling", None)),
         "credits": "Road data © OpenStreetMap contributors (ODbL) where OSM files are used.",
     }
@@ -340,7 +341,8 @@ def print_summary(result) -> None:
             elif rule.kind == "share":
                 covered, share, target = _pct(row["value"]), "", f"≥{rule.min_value:.0%}"
             elif rule.kind == "ratio":
-                unknown = ok is None and row.get("facilities_without_value", 0) > 0
+                unknown = ok is None and (row.get("facilities_without_value", 0) > 0
+                                          or row.get("unspecified", 0) > 0)
                 covered = "not checked 未检查" if unknown else \
                     f"{row['value']:,.6g} ({row['rate']:.2f} per {rule.per_people:,.0f})"
                 share, target = "", f"{row['required']:,.1f}"

@@ -96,13 +96,23 @@ def _judge_levels(rule: Rule, out: pd.DataFrame, ok: np.ndarray) -> pd.DataFrame
 
 def summarise_ratio(rule: Rule, units: pd.DataFrame, unit_pop: np.ndarray, facilities,
                     fac_unit: np.ndarray) -> pd.DataFrame:
-    """``sum(attribute)`` per ``per_people`` residents against ``min_count`` (and ``max_count``)."""
+    """``sum(attribute)`` per ``per_people`` residents against ``min_count`` (and ``max_count``).
+
+    When the rule counts a kind of hospital (``tcm``: 中医类医院 beds) and some hospitals have no kind,
+    their attribute may or may not count: column ``unspecified`` (inf where such a hospital has no
+    value). A verdict stands only where they cannot change it; elsewhere it is None, with a warning.
+    """
     values, unknown = attribute_values(rule, facilities, rule.attribute, rule.facility_types)
+    maybe = unspecified_kind(facilities["type"], rule.facility_types) & facility_mask(tuple(SUBTYPES), facilities)
+    raw = facilities[rule.attribute].to_numpy(dtype=float) if rule.attribute in facilities \
+        else np.full(len(maybe), np.nan)
+    extra = np.where(maybe, np.where(np.isfinite(raw), raw, np.inf), 0.0)
     frame = unit_frame(units, unit_pop)
     frame["value"] = per_unit_sum(values, fac_unit, len(units))
     frame["facilities_without_value"] = per_unit_sum(unknown.astype(float), fac_unit, len(units))
+    frame["unspecified"] = per_unit_sum(extra, fac_unit, len(units))
     total = {**ALL, "kind": "all", "population": frame["population"].sum(), "value": values.sum(),
-             "facilities_without_value": float(unknown.sum())}
+             "facilities_without_value": float(unknown.sum()), "unspecified": float(extra.sum())}
     out = pd.concat([frame, pd.DataFrame([total])], ignore_index=True).drop(columns="kind")
     pop = out["population"].to_numpy(dtype=float)
     out["required"] = required_count(rule, pop)
@@ -116,9 +126,20 @@ def summarise_ratio(rule: Rule, units: pd.DataFrame, unit_pop: np.ndarray, facil
         within = np.ones(len(out), dtype=bool)
     # blanks can only add: a row already above the minimum stands, any other verdict is unknown
     known = (out["facilities_without_value"].to_numpy() == 0) | (ok & (rule.max_count is None))
+    # hospitals of unknown kind can only add: a minimum already met without them stands, and so does a
+    # shortfall they could not close; a maximum is decided only when they cannot exceed it
+    more = out["unspecified"].to_numpy(dtype=float)
+    short = out["value"].to_numpy() + more < out["required"].to_numpy() - 1e-9
+    within_all = out["value"].to_numpy() + more <= out["maximum"].to_numpy() + 1e-9 if rule.max_count is not None \
+        else np.ones(len(out), dtype=bool)
+    known &= (more == 0) | short | (ok & within_all) | ~within
     verdict = np.where(known, ok & within, None)
     out["target"] = out["required"]
     _warn_unknown(rule, rule.attribute, int(unknown.sum()), int(facility_mask(rule.facility_types, facilities).sum()))
+    if not maybe.any():
+        out = out.drop(columns="unspecified")
+    elif pd.isna(verdict[(out["unit_id"] == "ALL").to_numpy() if rule.level == "region" else slice(None)]).any():
+        _warn_unspecified(rule, facilities, maybe)
     return _judge_levels(rule, out, verdict)
 
 

@@ -30,6 +30,7 @@ jurisdiction; per-unit figures are information) or ``unit`` (every unit judged).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,7 +46,7 @@ RESOURCE_ATTRIBUTES = ("ambulances", "beds", "doctors", "nurses", "gps", "negati
 BASES = ("plan", "assumption")
 LEVELS = ("region", "unit")
 COMMON_KEYS = {"id", "kind", "name_zh", "name_en", "facility_types", "source", "line", "quote", "note",
-               "min_share", "applies_to_zones", "basis", "basis_note"}
+               "min_share", "applies_to_zones", "basis", "basis_note", "standards"}
 KIND_KEYS = {
     "radius": {"urban_km", "rural_km", "measure", "direction", "travel_profile"},
     "travel_time": {"urban_min", "rural_min", "direction", "travel_profile", "include_turnout"},
@@ -62,8 +63,9 @@ DEFAULT_LEVEL = {"ratio": "region", "share": "region", "count_per_unit": "unit",
                  "per_village": "unit"}
 PROFILE_KEYS = {"id", "name_zh", "name_en", "sources", "min_share", "urban_density_per_km2",
                 "max_access_m", "default_turnout_min", "turnout_source", "note"}
-NOT_CHECKED_KEYS = {"id", "name_zh", "name_en", "source", "line", "quote", "why", "value"}
+NOT_CHECKED_KEYS = {"id", "name_zh", "name_en", "source", "line", "quote", "why", "value", "standards"}
 NOT_CHECKED_REQUIRED = ("id", "source", "line", "quote", "why")
+STANDARD_ID = re.compile(r"[A-Z]\d\d")   # an id of ../shared/STANDARDS.md: A01, F21, W38
 MEASURE_LABELS = {"network_distance": "network distance 路网距离", "straight_line": "straight line 直线距离"}
 MODE_LABELS = {"ambulance": "by ambulance 救护车", "car": "by car 驾车", "walk": "on foot 步行"}
 
@@ -83,6 +85,7 @@ class Rule:
     note: str = ""
     basis: str = "plan"
     basis_note: str = ""
+    standards: tuple[str, ...] = ()     # the STANDARDS.md ids the rule implements
     urban: float | None = None          # km for radius, minutes for time rules
     rural: float | None = None
     measure: str = "network_distance"
@@ -130,10 +133,13 @@ class Rule:
             low = "" if upper else "≥"
             return f"{low}{self.min_count:g}{upper} {self.attribute} per {self.per_people:,.0f}{where}"
         if self.kind == "share":
-            upper = f"–{self.max_value:.0%}" if self.max_value is not None else ""
+            if self.max_value is None:
+                bound = f"≥{self.min_value:.0%}"
+            else:
+                bound = f"{self.min_value:.0%}–{self.max_value:.1%}" if self.min_value else f"≤{self.max_value:.1%}"
             of_types = "/".join(self.of_facility_types or self.facility_types)
-            return (f"{self.attribute} of {'/'.join(self.facility_types)} {'' if upper else '≥'}{self.min_value:.0%}"
-                    f"{upper} of {self.of_attribute or self.attribute} of {of_types}{where}")
+            return (f"{self.attribute} of {'/'.join(self.facility_types)} {bound} of "
+                    f"{self.of_attribute or self.attribute} of {of_types}{where}")
         if self.kind == "count_per_unit":
             extra = f" or per {self.people_per_facility:,.0f} people" if self.people_per_facility else ""
             return f"≥{self.min_count:g} per {'/'.join(self.unit_kinds) or 'unit'}{extra}{where}"
@@ -167,6 +173,7 @@ class NotChecked:
     name_zh: str = ""
     name_en: str = ""
     value: str = ""
+    standards: tuple[str, ...] = ()     # the STANDARDS.md ids the entry stands for
 
 
 @dataclass(frozen=True)
@@ -313,12 +320,29 @@ def _not_checked(table: dict, path: Path, index: int) -> NotChecked:
     if unknown or missing:
         raise InputError(f"{prefix} ({table.get('id', '?')}) has unknown key(s) {unknown} or lacks {missing}.",
                          file=path, field=f"{prefix}.{(unknown or missing)[0]}",
-                         fix=f"give {', '.join(NOT_CHECKED_REQUIRED)} (and optionally name_zh, name_en, value).")
-    bad = [k for k, v in table.items() if not isinstance(v, str)]
+                         fix=f"give {', '.join(NOT_CHECKED_REQUIRED)} "
+                             "(and optionally standards, name_zh, name_en, value).")
+    bad = [k for k, v in table.items() if not isinstance(v, str) and k != "standards"]
     if bad:
         raise InputError(f"{prefix}.{bad[0]} must be text in quotes, got {table[bad[0]]!r}.", file=path,
                          field=f"{prefix}.{bad[0]}", fix=f'e.g. {bad[0]} = "...".')
-    return NotChecked(**table)
+    ids = _standard_ids(table.get("standards", []), path, f"{prefix}.standards")
+    return NotChecked(**{**table, "standards": ids})
+
+
+def _standard_ids(value, path: Path, field: str) -> tuple[str, ...]:
+    """``standards = ["A01", "F21"]``: ids of ../shared/STANDARDS.md, a letter and two digits, each once."""
+    items = value if isinstance(value, list) else None
+    bad = [v for v in items if not isinstance(v, str) or not STANDARD_ID.fullmatch(v)] if items is not None \
+        else [value]
+    if bad or len(set(items)) != len(items):
+        twice = sorted({i for i in items if items.count(i) > 1}) if not bad else []
+        what = f"names {bad[0]!r}, not an id of the standards catalogue (a capital letter and two digits)" if bad \
+            else f"names {', '.join(twice)} more than once"
+        raise InputError(f"{field} {what}.", file=path, field=field,
+                         fix="list the ids of the standards catalogue (STANDARDS.md beside the seeds) the entry "
+                             'stands for, e.g. standards = ["A01", "F21"].')
+    return tuple(items)
 
 
 def _check_keys(table: dict, kind: str, rule_id: str, path: Path, prefix: str) -> None:
@@ -395,6 +419,8 @@ def _fields(table: dict, kind: str, path: Path, prefix: str) -> dict:
             out[key] = _number(value, path, field)
         elif key == "bands":
             out[key] = _bands(value, path, field)
+        elif key == "standards":
+            out[key] = _standard_ids(value, path, field)
         elif key in TEXT_KEYS and not isinstance(value, str):
             raise InputError(f"{field} must be text in quotes, got {value!r}.", file=path, field=field,
                              fix=f'e.g. {key} = "{getattr(Rule, key, "") or "..."}".')
@@ -474,6 +500,10 @@ def _override(rule: Rule, changes: dict, path: Path) -> Rule:
     """The rule with a scenario's changes; a changed value is no longer the plan's figure, so the
     rule becomes an assumption saying what was changed (unless the override sets basis itself)."""
     prefix = f"standards.overrides.{rule.id}"
+    if "standards" in changes:
+        raise InputError(f"rule '{rule.id}': which catalogue standards a rule implements is the profile's to say, "
+                         "not a scenario's.", file=path, field=f"{prefix}.standards",
+                         fix="remove standards from the overrides (write your own profile to change it).")
     _check_keys(changes, rule.kind, rule.id, path, prefix)
     fields = _fields(changes, rule.kind, path, prefix)
     changed = {k: v for k, v in changes.items() if k not in ("basis", "basis_note", "note", "name_zh", "name_en")}

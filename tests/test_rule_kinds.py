@@ -330,7 +330,7 @@ def test_basis_and_level_in_every_output(tiny_region, capsys):
     by_id = {r["id"]: r for r in data["rules"]}
     assert by_id["ems_response"]["basis"] == "assumption" and by_id["ems_response"]["basis_note"]
     assert by_id["ems_radius"]["measure"] == "network_distance" and by_id["service_circle"]["travel_profile"] == "car"
-    assert {n["id"] for n in data["not_checked"]} >= {"subcentres_120", "staffing_ratios"}
+    assert {n["id"] for n in data["not_checked"]} >= {"subcentres_120", "call_answer_dispatch"}
 
 
 # ------------------------------------------------------------------ profile refusals

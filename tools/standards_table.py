@@ -1,6 +1,7 @@
 """Write the README's standards table from the bundled profiles (scenarios/standards/*.toml).
 
-One row per rule (id, what it says, value as judged, level, basis, seed and line) and one per
+One row per rule (id, what it says, value as judged, level, basis, seed and line, and the ids of
+../shared/STANDARDS.md it implements) and one per
 ``[[not_checked]]`` entry, per profile, between ``<!-- standards -->`` and ``<!-- /standards -->``.
 Usage: ``python tools/standards_table.py`` (``--check`` exits 1 when the README is not current).
 """
@@ -26,21 +27,26 @@ def _seed(source: str, line: str) -> str:
     return f"{source[:3]} L{line.replace(' ', '')}"
 
 
+def _ids(ids: tuple[str, ...]) -> str:
+    return ", ".join(ids) or "–"
+
+
 def render() -> str:
     """The Markdown tables, one per bundled profile."""
     lines = []
     for name in available_profiles():
         prof = load_profile(name)
         lines += [f"**{prof.name_zh} {prof.name_en}** (`{name}`)", "",
-                  "| rule | standard | value (as judged) | level | basis | seed line |", "|---|---|---|---|---|---|"]
+                  "| rule | standard | value (as judged) | level | basis | seed line | catalogue ids |",
+                  "|---|---|---|---|---|---|---|"]
         for r in prof.rules:
             level = r.level if r.kind in LEVEL_KINDS else "zone"
             basis = r.basis if r.basis == "plan" else f"assumption: {r.basis_note}"
             lines.append(f"| `{r.id}` | {_cell(r.name_zh)} {_cell(r.name_en)} | {_cell(r.threshold_label())} | {level} "
-                         f"| {_cell(basis)} | {_seed(r.source, r.line)} |")
+                         f"| {_cell(basis)} | {_seed(r.source, r.line)} | {_ids(r.standards)} |")
         for n in prof.not_checked:
             lines.append(f"| `{n.id}` | {_cell(n.name_en)} | not checked: {_cell(n.why)} | – | plan "
-                         f"| {_seed(n.source, n.line)} |")
+                         f"| {_seed(n.source, n.line)} | {_ids(n.standards)} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
