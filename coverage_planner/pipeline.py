@@ -301,8 +301,13 @@ def _load_villages(scn: Scenario, units: gpd.GeoDataFrame, crs: str,
     return villages
 
 
-def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
-    """Travel measures per cell for every spatial rule, then pass/fail and summaries for all rules."""
+def evaluate(scn: Scenario, region: Region, steps: Steps, nearest=None) -> Result:
+    """Travel measures per cell for every spatial rule, then pass/fail and summaries for all rules.
+
+    ``nearest`` replaces :func:`coverage.nearest_measures` (same signature and results), e.g. the
+    partitioned search of :mod:`partition` run on Dask workers.
+    """
+    nearest = nearest or cov.nearest_measures
     cells = region.cells.copy()
     fac = region.facilities
     x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
@@ -340,7 +345,7 @@ def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
         else:
             with steps.step(f"Travel times for {rule.id} ({', '.join(rule.facility_types)})"):
                 offsets = turnout if rule.include_turnout else np.zeros(len(fac))
-                meas = measured[key] = cov.nearest_measures(model, idx, offsets, rule.direction, x, y, fx, fy)
+                meas = measured[key] = nearest(model, idx, offsets, rule.direction, x, y, fx, fy)
         value = cov.rule_value(rule, meas)
         passed, reason = cov.judge_cells(value, limit, model.cell_snap.access_m, model.cut_off,
                                          scn.profile.max_access_m)
@@ -441,13 +446,18 @@ def _model_for(result: Result, name: str) -> cov.TravelModel:
     return model
 
 
-def run(scn: Scenario, quiet: bool = False, isochrones: bool = True) -> Result:
-    """Run the coverage check of a scenario (no files written)."""
+def run(scn: Scenario, quiet: bool = False, isochrones: bool = True, dask: str | None = None) -> Result:
+    """Run the coverage check of a scenario (no files written); ``dask`` routes it on a Dask cluster."""
     steps = Steps(quiet)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PlannerWarning)
         region = load_region(scn, steps)
-        result = evaluate(scn, region, steps)
+        if dask:
+            from .dask_run import evaluate_on_dask
+
+            result = evaluate_on_dask(scn, region, steps, dask)
+        else:
+            result = evaluate(scn, region, steps)
         if isochrones and scn.isochrone_minutes:
             add_isochrones(result, scn.isochrone_minutes, steps)
     result.warnings = [str(w.message) for w in caught if issubclass(w.category, PlannerWarning)]
@@ -457,17 +467,22 @@ def run(scn: Scenario, quiet: bool = False, isochrones: bool = True) -> Result:
 
 
 def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet: bool = False,
-                      isochrones: bool = True) -> int:
+                      isochrones: bool = True, dask: str | None = None) -> int:
     """Load, check, write every output and print the table; returns the process exit code.
 
     ``isochrones=False`` (``--no-isochrones``) skips the isochrone polygons, as does
-    ``[outputs] isochrone_minutes = []``.
+    ``[outputs] isochrone_minutes = []``. ``dask`` (``--dask local[:N]`` or ``tcp://HOST:PORT``) routes
+    the region in partitions on a Dask cluster, with identical results.
     """
     from .outputs import print_summary, write_outputs
 
     scn = load_scenario(path, out_dir)
     check_scenario_out_dir(scn, out_dir)
-    result = run(scn, quiet=quiet, isochrones=isochrones)
+    if dask:
+        from .dask_run import parse_spec
+
+        parse_spec(dask)   # a wrong --dask value is refused before any work
+    result = run(scn, quiet=quiet, isochrones=isochrones, dask=dask)
     write_outputs(result, scn.out_dir)
     if not quiet:
         print_summary(result)
@@ -502,7 +517,8 @@ def check_minutes(minutes: list[float]) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return run_scenario_file(args.scenario, args.out, args.quiet, isochrones=not args.no_isochrones)
+    return run_scenario_file(args.scenario, args.out, args.quiet, isochrones=not args.no_isochrones,
+                             dask=args.dask)
 
 
 def _cmd_isochrones(args: argparse.Namespace) -> int:
@@ -532,6 +548,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display and no table")
     p.add_argument("--no-isochrones", action="store_true",
                    help="skip the isochrone polygons (no isochrones.gpkg, no isochrone layers; coverage unchanged)")
+    p.add_argument("--dask", metavar="CLUSTER",
+                   help="route the region in partitions on Dask: local[:N] (N worker processes here) or "
+                        "tcp://HOST:PORT (a running scheduler); results are identical. Needs the scale extra.")
     p.set_defaults(func=_cmd_run)
     q = sub.add_parser("isochrones", help="isochrone polygons of every facility (等时圈)",
                        description="Write isochrones.gpkg with one polygon per facility and time limit.")
