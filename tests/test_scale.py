@@ -176,15 +176,16 @@ def test_killed_worker_costs_a_retry_not_a_wrong_result(demo, cluster, tmp_path)
     _assert_cells_identical(whole.cells, got.cells)
 
 
-def test_cli_run_with_dask_local(tmp_path):
-    """``run --dask local:2`` writes the same cells as a plain run."""
+def test_cli_run_with_dask_local(demo, tmp_path):
+    """``run --dask local:2`` writes the single-machine run's times and nearest stations for every cell."""
     from coverage_planner.cli import main
 
-    assert main(["run", str(DEMO), "--out", str(tmp_path / "a"), "--quiet", "--no-isochrones"]) == 0
-    assert main(["run", str(DEMO), "--out", str(tmp_path / "b"), "--quiet", "--no-isochrones",
-                 "--dask", "local:2"]) == 0
-    a, b = (gpd.read_file(tmp_path / d / "cells.gpkg") for d in ("a", "b"))
-    _assert_cells_identical(a, b)
+    _, _, whole = demo
+    assert main(["run", str(DEMO), "--out", str(tmp_path), "--quiet", "--no-isochrones", "--dask", "local:2"]) == 0
+    got = gpd.read_file(tmp_path / "cells.gpkg")
+    cols = [c for c in whole.cells.columns if c.endswith(("_time_min", "_network_km", "_nearest"))]
+    assert len(cols) >= 6 and len(got) == len(whole.cells)
+    _assert_cells_identical(whole.cells[cols].reset_index(drop=True), got[cols])
 
 
 @pytest.mark.parametrize("case,spec", [("--dask value that is not a cluster", "cluster9"),
