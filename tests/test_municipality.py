@@ -54,7 +54,10 @@ def test_partitioned_by_county_is_identical(two_counties):
     whole = P.evaluate(scn, region, steps)
     cells = region.cells
     unit = P._assign_units(region.units, cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy())
-    part = Partitioner(unit_groups(region.units, unit, 2), 20_000.0)
+    groups = unit_groups(region.units, unit, 2)
+    county = region.units["county_id"].to_numpy()[unit]          # the loader keeps county_id
+    assert all(len(np.unique(groups[county == c])) == 1 for c in ("C01", "C02"))
+    part = Partitioner(groups, 20_000.0)
     got = P.evaluate(scn, region, steps, nearest=part)
     assert part.rounds[0]["jobs"] == 2
     cols = [c for c in whole.cells.columns if c.endswith(("_time_min", "_network_km", "_nearest"))]
