@@ -53,7 +53,8 @@ def boundaries_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str | N
     Returns
     -------
     GeoDataFrame
-        Columns unit_id, name, name_en, kind, zone (or None), county_seat, central_town.
+        Columns unit_id, name, name_en, kind, zone (or None), county_seat, central_town (and
+        county_id when the layer has one).
     """
     frame = check_frame(frame, spec)
     if len(frame) == 0:
@@ -84,6 +85,9 @@ def boundaries_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str | N
     for flag in ("county_seat", "central_town"):
         col = spec.column(flag, flag)
         out[flag] = frame[col].map(truthy).to_numpy() if col in frame else False
+    county_col = spec.column("county_id", "county_id")
+    if county_col in frame:   # the county of each unit: --dask keeps a county in one partition
+        out["county_id"] = frame[county_col].astype(str).to_numpy()
     if census_column:
         out["census_population"] = census_values(frame, census_column, spec)
     check_overlaps(out, spec)

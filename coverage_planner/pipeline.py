@@ -47,8 +47,13 @@ class Result:
         return float(self.region.cells["population"].sum())
 
 
-def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
-    """Travel measures per cell for every spatial rule, then pass/fail and summaries for all rules."""
+def evaluate(scn: Scenario, region: Region, steps: Steps, nearest=None) -> Result:
+    """Travel measures per cell for every spatial rule, then pass/fail and summaries for all rules.
+
+    ``nearest`` replaces :func:`coverage.nearest_measures` (same signature and results), e.g. the
+    partitioned search of :mod:`partition` run on Dask workers.
+    """
+    nearest = nearest or cov.nearest_measures
     cells = region.cells.copy()
     fac = region.facilities
     x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
@@ -86,7 +91,7 @@ def evaluate(scn: Scenario, region: Region, steps: Steps) -> Result:
         else:
             with steps.step(f"Travel times for {rule.id} ({', '.join(rule.facility_types)})"):
                 offsets = turnout if rule.include_turnout else np.zeros(len(fac))
-                meas = measured[key] = cov.nearest_measures(model, idx, offsets, rule.direction, x, y, fx, fy)
+                meas = measured[key] = nearest(model, idx, offsets, rule.direction, x, y, fx, fy)
         value = cov.rule_value(rule, meas)
         passed, reason = cov.judge_cells(value, limit, model.cell_snap.access_m, model.cut_off,
                                          scn.profile.max_access_m)
@@ -188,11 +193,12 @@ def _model_for(result: Result, name: str) -> cov.TravelModel:
 
 
 def run(scn: Scenario, quiet: bool = False, isochrones: bool = True,
-        speed_factors: list[float] | None = None) -> Result:
+        speed_factors: list[float] | None = None, dask: str | None = None) -> Result:
     """Run the coverage check of a scenario (no files written).
 
     ``speed_factors`` (default: the scenario's ``[travel] speed_factors``) reruns the spatial rules
-    with road speeds scaled (:mod:`sensitivity`); station criticality is always computed.
+    with road speeds scaled (:mod:`sensitivity`); station criticality is always computed. ``dask``
+    routes the region in partitions on a Dask cluster (:mod:`dask_run`; identical results).
     """
     from .criticality import criticality
     from .sensitivity import sensitivity
@@ -201,7 +207,12 @@ def run(scn: Scenario, quiet: bool = False, isochrones: bool = True,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PlannerWarning)
         region = load_region(scn, steps)
-        result = evaluate(scn, region, steps)
+        if dask:
+            from .dask_run import evaluate_on_dask
+
+            result = evaluate_on_dask(scn, region, steps, dask)
+        else:
+            result = evaluate(scn, region, steps)
         with steps.step("Station criticality 站点关键性"):
             result.stations = criticality(result)
         result.speed_factors = list(speed_factors or scn.speed_factors)
@@ -217,17 +228,23 @@ def run(scn: Scenario, quiet: bool = False, isochrones: bool = True,
 
 
 def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet: bool = False,
-                      isochrones: bool = True, speed_factors: list[float] | None = None) -> int:
+                      isochrones: bool = True, speed_factors: list[float] | None = None,
+                      dask: str | None = None) -> int:
     """Load, check, write every output and print the table; returns the process exit code.
 
     ``isochrones=False`` (``--no-isochrones``) skips the isochrone polygons, as does
-    ``[outputs] isochrone_minutes = []``.
+    ``[outputs] isochrone_minutes = []``. ``dask`` (``--dask local[:N]`` or ``tcp://HOST:PORT``) routes
+    the region in partitions on a Dask cluster, with identical results.
     """
     from .outputs import print_summary, write_outputs
 
     scn = load_scenario(path, out_dir)
     check_scenario_out_dir(scn, out_dir)
-    result = run(scn, quiet=quiet, isochrones=isochrones, speed_factors=speed_factors)
+    if dask:
+        from .dask_run import parse_spec
+
+        parse_spec(dask)   # a wrong --dask value is refused before any work
+    result = run(scn, quiet=quiet, isochrones=isochrones, speed_factors=speed_factors, dask=dask)
     write_outputs(result, scn.out_dir)
     if not quiet:
         print_summary(result)

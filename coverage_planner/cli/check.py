@@ -19,6 +19,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed-factor", nargs="+", type=float, metavar="F",
                    help="rerun the spatial rules with every road speed times each factor, e.g. 0.8 1.0 1.2 "
                         "(writes sensitivity.csv; default: the scenario's [travel] speed_factors)")
+    p.add_argument("--dask", metavar="CLUSTER",
+                   help="route the region in partitions on Dask: local[:N] (N worker processes here) or "
+                        "tcp://HOST:PORT (a running scheduler); results are identical. Needs the scale extra.")
     p.set_defaults(func=_cmd_run)
     q = sub.add_parser("isochrones", help="isochrone polygons of every facility (等时圈)",
                        description="Write isochrones.gpkg with one polygon per facility and time limit.")
@@ -35,7 +38,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     factors = check_factors(args.speed_factor) if args.speed_factor is not None else None
     return run_scenario_file(args.scenario, args.out, args.quiet, isochrones=not args.no_isochrones,
-                             speed_factors=factors)
+                             speed_factors=factors, dask=args.dask)
 
 
 def _cmd_isochrones(args: argparse.Namespace) -> int:

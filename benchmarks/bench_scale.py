@@ -1,0 +1,116 @@
+"""Municipality-scale benchmark: ``run`` at ¼, ½ and full size, and the same run on Dask.
+
+    python benchmarks/bench_scale.py                      # 38 counties (≈80,000 km², 30M people)
+    python benchmarks/bench_scale.py --counties 4 --workers 2 --out bench_scale.json
+
+Generates the region (:mod:`coverage_planner.generators.municipality`) into a temporary folder for
+each size (¼, ½ and all of ``--counties``), times ``coverage-planner run`` on each in a child process
+(wall time and peak resident memory of that process), then, on the full size, routes the region on a
+``LocalCluster`` of ``--workers`` workers and compares every cell's times and nearest stations with
+the single-machine run. Prints JSON: ``cells``, ``network_nodes``, ``counties``, ``run_s``,
+``peak_rss_mb``, ``dask_workers``, ``dask_run_s``, ``identical``, ``scaling_s`` (size → seconds),
+with ``scaling_fit`` (seconds per million cells, least squares through the three sizes) and the
+load average. Heavy: the full size needs ~12 GB; cap it with ``prlimit --as=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SINGLE = """
+import json, sys, time
+from coverage_planner.pipeline import run_scenario_file
+t = time.perf_counter()
+run_scenario_file(sys.argv[1], sys.argv[2], quiet=True, isochrones=False)
+print(json.dumps({"run_s": time.perf_counter() - t}))
+"""
+
+DASK = """
+import json, sys, time
+import numpy as np
+from coverage_planner import pipeline as P
+from coverage_planner.dask_run import dask_runner, partitioner_for, dask_client, n_workers
+from coverage_planner.scenario import load_scenario
+scn = load_scenario(sys.argv[1], sys.argv[2])
+steps = P.Steps(True)
+region = P.load_region(scn, steps)
+t = time.perf_counter(); whole = P.evaluate(scn, region, steps); single = time.perf_counter() - t
+with dask_client(sys.argv[3]) as client:
+    workers = n_workers(client)
+    t = time.perf_counter()
+    part = partitioner_for(region, scn, dask_runner(client), workers * 4)
+    got = P.evaluate(scn, region, steps, nearest=part)
+    dask_s = time.perf_counter() - t
+cols = [c for c in whole.cells.columns if c.endswith(("_time_min", "_network_km", "_straight_km", "_nearest"))]
+same = all(np.array_equal(whole.cells[c].to_numpy(), got.cells[c].to_numpy()) for c in cols)
+net = next(iter(whole.models.values())).net
+print(json.dumps({"cells": len(region.cells), "network_nodes": int(net.n_nodes), "evaluate_s": single,
+                  "dask_workers": workers, "dask_run_s": dask_s, "identical": bool(same),
+                  "rounds": part.rounds}))
+"""
+
+
+def _child(code: str, *args: str) -> tuple[dict, float]:
+    """Run ``code`` in a child Python; its last stdout line as JSON and its peak RSS in MB."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, env=env, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"child failed (status {status})")
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024.0
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from coverage_planner.generators.municipality import write_municipality
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counties", type=int, default=38)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args(argv)
+    sizes = sorted({max(1, round(args.counties * f)) for f in (0.25, 0.5, 1.0)})
+    report: dict = {"counties": args.counties, "scaling_s": {}, "scaling_cells": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        for n in sizes:
+            folder = Path(tmp) / f"c{n}"
+            info = write_municipality(folder, counties=n)
+            res, rss = _child(SINGLE, info["scenario"], str(folder / "out"))
+            report["scaling_s"][str(n)] = round(res["run_s"], 2)
+            report["scaling_cells"][str(n)] = info["populated_cells"]
+            if n == sizes[-1]:
+                report.update(run_s=round(res["run_s"], 2), peak_rss_mb=round(rss, 1),
+                              osm_nodes=info["osm_nodes"], people=round(info["people"]))
+                dask, _ = _child(DASK, info["scenario"], str(folder / "out-dask"), f"local:{args.workers}")
+                report.update(cells=dask["cells"], network_nodes=dask["network_nodes"],
+                              dask_workers=dask["dask_workers"], dask_run_s=round(dask["dask_run_s"], 2),
+                              evaluate_s=round(dask["evaluate_s"], 2), identical=dask["identical"],
+                              dask_rounds=dask["rounds"])
+    import numpy as np
+
+    cells = np.array([report["scaling_cells"][str(n)] for n in sizes], float) / 1e6
+    secs = np.array([report["scaling_s"][str(n)] for n in sizes], float)
+    slope, intercept = np.polyfit(cells, secs, 1) if len(sizes) > 1 else (secs[0] / cells[0], 0.0)
+    report["scaling_fit"] = {"s_per_million_cells": round(float(slope), 1), "intercept_s": round(float(intercept), 1)}
+    report["loadavg"] = list(os.getloadavg())
+    report["cpus"] = os.cpu_count()
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return report
+
+
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    main()
+    print(f"total {time.perf_counter() - t0:.0f} s", file=sys.stderr)
