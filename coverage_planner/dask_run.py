@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pandas as pd
+
 from .errors import InputError
 from .partition import Partitioner, RouteJob, halo_distance, route_job, unit_groups
 
@@ -124,13 +126,12 @@ def partitioner_for(region, scn, runner, n_groups: int) -> Partitioner:
     a wider halo, so any halo gives identical results; a good one saves rounds).
     """
     from .network import travel_profile
-    from .pipeline import _assign_units
 
     rules = [r for r in scn.profile.rules if r.spatial]
     top = max([_profile_top_kmh(travel_profile(r.travel_profile, scn.travel_overrides.get(r.travel_profile)))
                for r in rules] or [0.0])
     cells = region.cells
-    unit = _assign_units(region.units, cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy())
+    unit = pd.Index(region.units["unit_id"]).get_indexer(cells["unit_id"])   # the unit each cell was assigned
     return Partitioner(unit_groups(region.units, unit, n_groups), halo_distance(rules, top), runner)
 
 
@@ -143,7 +144,7 @@ def _profile_top_kmh(profile: dict) -> float:
     return max(speeds or [0.0])
 
 
-def evaluate_on_dask(scn, region, steps, spec: str, partitions_per_worker: int = 4):
+def evaluate_on_dask(scn, region, steps, spec: str, partitions_per_worker: int = 4, evaluate=None):
     """``pipeline.evaluate`` with the routing partitioned over a Dask cluster (identical results).
 
     Parameters
@@ -156,9 +157,11 @@ def evaluate_on_dask(scn, region, steps, spec: str, partitions_per_worker: int =
         The ``--dask`` value.
     partitions_per_worker : int
         Groups of counties per worker (more groups: smaller tasks, better balance, more halo).
+    evaluate : callable
+        ``pipeline.evaluate`` (passed in by the pipeline, so this module does not import it back).
     """
-    from .pipeline import evaluate
-
+    if evaluate is None:
+        raise TypeError("evaluate_on_dask needs pipeline.evaluate as evaluate=")
     with dask_client(spec) as client:
         workers = max(n_workers(client), 1)
         with steps.step(f"Dask: {workers} worker(s) at {client.scheduler.address}"):

@@ -210,7 +210,7 @@ def run(scn: Scenario, quiet: bool = False, isochrones: bool = True,
         if dask:
             from .dask_run import evaluate_on_dask
 
-            result = evaluate_on_dask(scn, region, steps, dask)
+            result = evaluate_on_dask(scn, region, steps, dask, evaluate=evaluate)
         else:
             result = evaluate(scn, region, steps)
         with steps.step("Station criticality 站点关键性"):
