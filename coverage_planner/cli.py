@@ -16,7 +16,7 @@ import warnings
 from .errors import InputError, PlannerWarning
 
 # Modules that provide a register_cli(subparsers) function, in the order shown by --help.
-COMMAND_MODULES = ["pipeline", "generators.demo", "siting_cli", "fetch"]
+COMMAND_MODULES = ["pipeline", "demo", "siting_cli", "fetch"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@
 Modelled on Leshan Shizhong (seed 004): a dense street-grid district seat on the west bank of a
 river, three central towns (中心镇) that are county sub-centre candidates, six more towns, about
 twenty villages on winding county and village roads, an expressway, and a river crossed only at a
-few bridges. ``coverage-planner demo --regenerate`` writes it into ``geodata/demo/`` in real
+few bridges. ``coverage-planner demo --regenerate`` writes it into ``coverage_planner/data/demo/`` in real
 formats, so the demo passes through the same loaders as real data:
 
 - ``roads.osm`` — OSM XML 0.6: highway classes motorway … residential, service, track, some
@@ -30,7 +30,6 @@ output.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -43,8 +42,8 @@ import shapely.ops
 from pyproj import Transformer
 from scipy.interpolate import CubicSpline
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "geodata" / "demo"
-SCENARIO = DEMO_DIR.parent.parent / "scenarios" / "demo.toml"
+DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"     # package data (a checkout's copy)
+SCENARIO = DEMO_DIR.parent / "demo.toml"
 
 CRS = "EPSG:32648"                      # UTM 48N
 SEED = 20251124
@@ -833,7 +832,7 @@ def write_population(pop: np.ndarray, path: Path) -> None:
 
 
 def readme_text(s: dict) -> str:
-    """The README of geodata/demo/."""
+    """The README of the region's folder (coverage_planner/data/demo/)."""
     c, st = s["counts"], s["staff"]
     return (
         "# Demo region 演示区 — 青衣区 Qingyi District (fictional)\n\n"
@@ -940,28 +939,6 @@ def generate_demo_region(out_dir: Path = DEMO_DIR) -> dict:
 
 
 # ---------------------------------------------------------------- command line
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    if args.regenerate:
-        summary = generate_demo_region(Path(args.out) if args.out else DEMO_DIR)
-        print(json.dumps(summary, ensure_ascii=False, indent=1))
-        return 0
-    from ..pipeline import run_scenario_file
-
-    return run_scenario_file(DEMO_DIR.parent.parent / "scenarios" / "demo.toml", args.out, args.quiet)
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``demo`` sub-command: run the embedded demo, or regenerate its files."""
-    p = subparsers.add_parser(
-        "demo", help="check the embedded demo region, or regenerate it (演示区：检查或重新生成)",
-        description="Without --regenerate: check the embedded fictional demo region (geodata/demo) against "
-                    "scenarios/demo.toml and write maps/demo/ (检查演示区). With --regenerate: rebuild the "
-                    "region's files deterministically and print their totals (重新生成演示数据).")
-    p.add_argument("--regenerate", action="store_true",
-                   help="rewrite the region's files into geodata/demo or --out (重新生成演示数据)")
-    p.add_argument("--out", metavar="DIR",
-                   help="with --regenerate: the folder for the region's files; otherwise: the output folder "
-                        "of the check (输出目录)")
-    p.add_argument("--quiet", action="store_true", help="no progress display and no table (安静模式)")
-    p.set_defaults(func=_cmd_demo)
+# The ``demo`` sub-command lives in the runtime module coverage_planner.demo (running the demo reads
+# only package data); these names stay importable from here.
+from ..demo import _cmd_demo, register_cli  # noqa: E402,F401
