@@ -155,8 +155,8 @@ def test_installed_wheel_runs_demo_and_a_copied_scenario(wheel, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    probe = subprocess.run([str(python), "-c", "import json, coverage_planner as cp, coverage_planner.package_data as d; "
-                            "print(json.dumps([cp.__file__, cp.available_profiles(), str(d.data_root())]))"],
+    probe = subprocess.run([str(python), "-c", "import json, importlib.resources as r, coverage_planner as cp; print("
+                            "json.dumps([cp.__file__, cp.available_profiles(), str(r.files('coverage_planner') / 'data')]))"],
                            cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0, probe.stderr[-3000:]
     module_file, profiles, data = json.loads(probe.stdout)
