@@ -1,4 +1,5 @@
-"""Standards profiles: one TOML file per jurisdiction, shipped in the package (``coverage_planner/data/standards/``).
+"""Standards profiles: one TOML file per jurisdiction, shipped as package data
+(``coverage_planner/data/standards/``, read with importlib.resources).
 
 Each rule carries its source document, line and quote, and its ``basis``: ``"plan"`` when the plan
 sets the figure, ``"assumption"`` (with a ``basis_note``) when it is a planning assumption of this
@@ -32,9 +33,8 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 from .errors import InputError, is_number
 from .package_data import standards_root
@@ -265,7 +265,8 @@ def load_profile(name_or_path: str, base: Path | None = None, overrides: dict | 
     if not isinstance(head, dict) or not _list_of_tables(data.get("rules", [])) \
             or not _list_of_tables(data.get("not_checked", [])):
         raise InputError("the profile needs a [profile] table and [[rules]] tables.", file=path,
-                         field="rules", fix="see the bundled profile coverage_planner/data/standards/chongqing.toml for the layout.")
+                         field="rules", fix="see the bundled profile coverage_planner/data/standards/chongqing.toml "
+                                            "for the layout.")
     errors = [k for k in head if k not in PROFILE_KEYS]
     if errors:
         raise InputError(f"unknown profile key(s) {errors}.", file=path, field=f"profile.{errors[0]}",

@@ -155,8 +155,9 @@ def test_installed_wheel_runs_demo_and_a_copied_scenario(wheel, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    probe = subprocess.run([str(python), "-c", "import json, importlib.resources as r, coverage_planner as cp; print("
-                            "json.dumps([cp.__file__, cp.available_profiles(), str(r.files('coverage_planner') / 'data')]))"],
+    code = ("import json, importlib.resources as r, coverage_planner as cp; print(json.dumps("
+            "[cp.__file__, cp.available_profiles(), str(r.files('coverage_planner') / 'data')]))")
+    probe = subprocess.run([str(python), "-c", code],
                            cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0, probe.stderr[-3000:]
     module_file, profiles, data = json.loads(probe.stdout)
@@ -184,3 +185,23 @@ def test_installed_wheel_runs_demo_and_a_copied_scenario(wheel, tmp_path):
         assert (work / "run-out" / name).read_bytes() == (work / "demo-out" / name).read_bytes(), name
     assert sorted(p.name for p in (work / "run-out").iterdir()) == ["cells.gpkg", "coverage.html", "summary.csv",
                                                                     "summary.json"]
+
+
+def test_profiles_and_demo_data_read_from_a_zipped_package(wheel, tmp_path):
+    """Imported straight from the wheel (a zip file), profiles load and the demo's files reach the disk."""
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import coverage_planner as cp; "
+            "from coverage_planner.package_data import demo_scenario\n"
+            "with demo_scenario() as scn:\n"
+            "    files = sorted(p.name for p in (scn.parent / 'demo').iterdir()); text = scn.read_text('utf-8')\n"
+            "print(json.dumps([cp.__file__, cp.available_profiles(), cp.load_profile('zhejiang').id, files, text, "
+            "scn.exists()]))")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    done = subprocess.run([sys.executable, "-c", code, str(wheel)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    module_file, profiles, zhejiang, files, text, still_there = json.loads(done.stdout)
+    assert module_file.startswith(str(wheel))
+    assert profiles == ["chongqing", "ganzhou", "leshan-shizhong", "zhejiang"] and zhejiang == "zhejiang"
+    assert files == sorted(p.name for p in (PACKAGE / "data" / "demo").iterdir())
+    assert text == (PACKAGE / "data" / "demo.toml").read_text(encoding="utf-8")
+    assert not still_there        # the temporary copy is removed when the context ends
