@@ -1,4 +1,5 @@
-"""Standards profiles: one TOML file per jurisdiction in ``scenarios/standards/``.
+"""Standards profiles: one TOML file per jurisdiction, shipped as package data
+(``coverage_planner/data/standards/``, read with importlib.resources).
 
 Each rule carries its source document, line and quote, and its ``basis``: ``"plan"`` when the plan
 sets the figure, ``"assumption"`` (with a ``basis_note``) when it is a planning assumption of this
@@ -33,11 +34,13 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from .errors import InputError, is_number
+from .package_data import standards_root
 
-STANDARDS_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "standards"
+STANDARDS_DIR = standards_root()    # package data, read with importlib.resources
 KINDS = ("radius", "travel_time", "mean_time", "ratio", "share", "count_per_unit", "count_per_band",
          "per_village", "any_of")
 SPATIAL_KINDS = ("radius", "travel_time", "mean_time")
@@ -202,12 +205,32 @@ class Profile:
 
 
 def available_profiles() -> list[str]:
-    """Names of the bundled standards profiles."""
-    return sorted(p.stem for p in STANDARDS_DIR.glob("*.toml"))
+    """Names of the bundled standards profiles.
+
+    Returns
+    -------
+    list of str
+        Sorted profile names (``chongqing``, ...), each usable as ``profile = "NAME"``.
+    """
+    return sorted(p.name.removesuffix(".toml") for p in STANDARDS_DIR.iterdir()
+                  if p.is_file() and p.name.endswith(".toml"))
 
 
-def profile_path(name_or_path: str, base: Path | None = None) -> Path:
-    """Path of a profile given by name (bundled) or by file path."""
+def profile_path(name_or_path: str, base: Path | None = None) -> Path | Traversable:
+    """Where a profile given by name (bundled, package data) or by ``.toml`` file path is read from.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A bundled profile's name (``chongqing``) or the path of a ``.toml`` profile.
+    base : Path, optional
+        Folder that a relative ``.toml`` path is read from.
+
+    Returns
+    -------
+    Path or importlib.resources.abc.Traversable
+        A file path, or the bundled profile's resource (a :class:`Path` when installed as files).
+    """
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml":
         return candidate if candidate.is_absolute() or base is None else base / candidate
@@ -235,12 +258,13 @@ def load_profile(name_or_path: str, base: Path | None = None, overrides: dict | 
     -------
     Profile
     """
-    path = profile_path(name_or_path, base)
-    if not path.exists():
+    source = profile_path(name_or_path, base)
+    path = Path(str(source))
+    if not source.is_file():
         raise InputError(f"unknown standards profile '{name_or_path}'.", file=path, field="standards.profile",
                          fix=f"use one of {', '.join(available_profiles())}, or a path to a .toml profile.")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"the profile is not valid TOML ({exc}).", file=path, field="standards.profile",
                          fix="correct the TOML syntax.") from None
@@ -248,7 +272,8 @@ def load_profile(name_or_path: str, base: Path | None = None, overrides: dict | 
     if not isinstance(head, dict) or not _list_of_tables(data.get("rules", [])) \
             or not _list_of_tables(data.get("not_checked", [])):
         raise InputError("the profile needs a [profile] table and [[rules]] tables.", file=path,
-                         field="rules", fix="see scenarios/standards/chongqing.toml for the layout.")
+                         field="rules", fix="see the bundled profile coverage_planner/data/standards/chongqing.toml "
+                                            "for the layout.")
     errors = [k for k in head if k not in PROFILE_KEYS]
     if errors:
         raise InputError(f"unknown profile key(s) {errors}.", file=path, field=f"profile.{errors[0]}",

@@ -26,7 +26,7 @@ from conftest import ROOT, UTM, build_tiny_region
 from refusals import refused
 
 SCENARIO = ROOT / "scenarios" / "demo.toml"
-DEMO = ROOT / "geodata" / "demo"
+DEMO = ROOT / "coverage_planner" / "data" / "demo"
 
 
 def _demo_frames() -> dict:
@@ -173,7 +173,7 @@ def test_osmnx_graph_gives_the_file_network_and_times(tmp_path):
 
 def test_check_with_another_profile_equals_that_scenario(tmp_path, demo_region):
     """cp.check(region, profile=..., rules=...) equals the CLI on a scenario naming that profile."""
-    text = SCENARIO.read_text(encoding="utf-8").replace("../geodata", str(ROOT / "geodata"))
+    text = SCENARIO.read_text(encoding="utf-8").replace("../coverage_planner", str(ROOT / "coverage_planner"))
     text = text.replace('profile = "chongqing"', 'profile = "zhejiang"\nrules = ["ems_radius", "service_circle"]')
     other = tmp_path / "demo_zj.toml"
     other.write_text(text, encoding="utf-8")

@@ -68,7 +68,7 @@ def _pixel_total_inside(tif: Path, geometry: shapely.Geometry) -> float:
 def _demo_copy(tmp_path: Path) -> Path:
     for name in ("facilities.csv", "population.tif", "roads.osm", "units.geojson", "villages.geojson"):
         shutil.copy(DEMO_DIR / name, tmp_path / name)
-    text = (ROOT / "scenarios" / "demo.toml").read_text(encoding="utf-8").replace("../geodata/demo/", "")
+    text = (ROOT / "scenarios" / "demo.toml").read_text(encoding="utf-8").replace("../coverage_planner/data/demo/", "")
     scenario = tmp_path / "demo.toml"
     scenario.write_text(text, encoding="utf-8")
     return scenario

@@ -20,7 +20,7 @@ from coverage_planner.pipeline import run
 from coverage_planner.scenario import load_scenario
 
 SCENARIO = ROOT / "scenarios" / "demo.toml"
-DEMO = ROOT / "geodata" / "demo"
+DEMO = ROOT / "coverage_planner" / "data" / "demo"
 
 
 @pytest.fixture(scope="module")

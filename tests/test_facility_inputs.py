@@ -26,7 +26,7 @@ from coverage_planner.scenario import load_scenario
 from coverage_planner.standards import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "geodata" / "demo"
+DEMO = ROOT / "coverage_planner" / "data" / "demo"
 CHENGDU = SHARED / "chengdu_core.osm.pbf"
 LIECHTENSTEIN = SHARED / "liechtenstein.osm.pbf"
 needs_shared = pytest.mark.skipif(not CHENGDU.exists() or not LIECHTENSTEIN.exists(),
@@ -41,15 +41,14 @@ CHINESE = {"H01": "人民医院", "H02": "中医院", "H03": "妇幼保健院", 
 
 def demo_copy(tmp_path: Path, edit=None) -> Path:
     """The demo scenario with its own copy of the data; ``edit(table)`` changes facilities.csv."""
-    shutil.copytree(DEMO, tmp_path / "geodata" / "demo")
-    shutil.copytree(ROOT / "scenarios" / "standards", tmp_path / "scenarios" / "standards")
-    shutil.copy(ROOT / "scenarios" / "demo.toml", tmp_path / "scenarios" / "demo.toml")
+    shutil.copytree(DEMO, tmp_path / "demo")
+    shutil.copy(DEMO.parent / "demo.toml", tmp_path / "demo.toml")     # the shipped scenario: paths demo/...
     if edit is not None:
-        path = tmp_path / "geodata" / "demo" / "facilities.csv"
+        path = tmp_path / "demo" / "facilities.csv"
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
         edit(table)
         table.to_csv(path, index=False)
-    return tmp_path / "scenarios" / "demo.toml"
+    return tmp_path / "demo.toml"
 
 
 def region_rows(result, rule_id: str) -> pd.DataFrame:

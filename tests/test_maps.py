@@ -157,16 +157,16 @@ def test_basemap_leaves_minor_roads_out_of_a_huge_network_and_says_so(monkeypatc
 
 
 def test_basemap_reads_the_demo_river_from_the_osm_file():
-    water = basemap.water_features(ROOT / "geodata" / "demo" / "roads.osm", (100.0, 25.0, 110.0, 35.0))
+    water = basemap.water_features(ROOT / "coverage_planner" / "data" / "demo" / "roads.osm", (100.0, 25.0, 110.0, 35.0))
     assert list(water["kind"]) == ["river"]
     assert water.geometry.iloc[0].length > 0.1                                # degrees: tens of km
-    assert basemap.water_features(ROOT / "geodata" / "demo" / "roads.osm", (0.0, 0.0, 1.0, 1.0)).empty
+    assert basemap.water_features(ROOT / "coverage_planner" / "data" / "demo" / "roads.osm", (0.0, 0.0, 1.0, 1.0)).empty
 
 
 def test_basemap_says_when_water_is_not_drawn(monkeypatch, demo_result):
     monkeypatch.setattr(basemap, "MAX_WATER_FILE_MB", 0.001)
     fmap = folium.Map(tiles=None)
-    note = basemap.add_basemap(fmap, demo_result.region.roads, ROOT / "geodata" / "demo" / "roads.osm",
+    note = basemap.add_basemap(fmap, demo_result.region.roads, ROOT / "coverage_planner" / "data" / "demo" / "roads.osm",
                                demo_result.region.units)
     assert "water not drawn: the roads file is over 0.001 MB" in note
     rendered = fmap.get_root().render()
@@ -298,7 +298,7 @@ def browser_reports(demo_maps):
 def _expected_markers(out) -> dict[str, int]:
     import pandas as pd
 
-    fac = gpd.read_file(ROOT / "geodata" / "demo" / "facilities.geojson")
+    fac = gpd.read_file(ROOT / "coverage_planner" / "data" / "demo" / "facilities.geojson")
     sites = pd.read_csv(out / "siting.csv")
     return {"coverage.html": len(fac), "siting.html": int((sites["model"] == "lscp").sum()),
             "subcentres.html": len(pd.read_csv(out / "subcentres.csv")) + 1}     # and the county hospital

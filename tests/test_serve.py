@@ -469,13 +469,13 @@ def test_station_outside_the_margin_follows_the_radius_threshold(engine, tmp_pat
     away = shapely.distance(region.region, mid)
     pick = mid[np.flatnonzero((away > 5500) & (away < 6500))[0]]
     lon, lat = engine.to_lonlat(np.array([shapely.get_x(pick)]), np.array([shapely.get_y(pick)]))
-    fac = pd.read_csv(ROOT / "geodata" / "demo" / "facilities.csv")
+    fac = pd.read_csv(ROOT / "coverage_planner" / "data" / "demo" / "facilities.csv")
     row = fac[fac["type"] == "ems"].iloc[[0]].copy()
     row["id"], row["经度"], row["纬度"] = "EOUT", lon[0], lat[0]
     pd.concat([fac, row]).to_csv(tmp_path / "facilities.csv", index=False)
-    text = DEMO.read_text(encoding="utf-8").replace('"../geodata/demo/facilities.csv"',
+    text = DEMO.read_text(encoding="utf-8").replace('"../coverage_planner/data/demo/facilities.csv"',
                                                     f'"{tmp_path / "facilities.csv"}"')
-    text = text.replace('"../geodata/', f'"{ROOT / "geodata"}/')
+    text = text.replace('"../coverage_planner/', f'"{ROOT / "coverage_planner"}/')
     (tmp_path / "outside.toml").write_text(text, encoding="utf-8")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

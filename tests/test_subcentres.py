@@ -321,10 +321,10 @@ def test_bad_capability_values(tmp_path, case, extra, pattern):
     _refused(tmp_path, "", pattern, case=case, extra=extra)
 
 
-DEMO = ROOT / "geodata" / "demo"
+DEMO = ROOT / "coverage_planner" / "data" / "demo"
 
 
-@pytest.mark.skipif(not DEMO.exists(), reason="geodata/demo/ not generated (coverage-planner demo --regenerate)")
+@pytest.mark.skipif(not DEMO.exists(), reason="coverage_planner/data/demo/ not generated (coverage-planner demo --regenerate)")
 def test_demo_shows_both_outcomes(tmp_path):
     """The demo's three central towns: Maolin (T02, remote) honestly serves more than 100,000 people
     nearer to it than to any hospital; Suxi (T01) reaches 425,478 people but only 68,702 of them are

@@ -165,7 +165,7 @@ def write_workbook(path, sheets: dict[str, list[list]]) -> None:
 
 def demo_rows() -> list[list]:
     """The demo's facility list as cell values (numbers as numbers, as Excel holds them)."""
-    with open(ROOT / "geodata" / "demo" / "facilities.csv", encoding="utf-8") as fh:
+    with open(ROOT / "coverage_planner" / "data" / "demo" / "facilities.csv", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     numeric = {"ambulances", "negative_pressure_ambulances", "beds", "doctors", "nurses", "gps", "turnout_min",
                "经度", "纬度"}
@@ -180,7 +180,7 @@ def test_workbook_with_title_rows_reads_like_the_csv(tmp_path):
                           "名录": [["青衣区医疗卫生机构名录（2024年）"], [None], *demo_rows(), [None, None]]})
     columns = {"id": "id", "type": "type"}
     from_xlsx = load_facilities(LayerSpec(path, columns=columns, key="facilities"), UTM)
-    from_csv = load_facilities(LayerSpec(ROOT / "geodata" / "demo" / "facilities.csv", columns=columns,
+    from_csv = load_facilities(LayerSpec(ROOT / "coverage_planner" / "data" / "demo" / "facilities.csv", columns=columns,
                                          key="facilities"), UTM)
     assert len(from_xlsx) == 57
     for col in ("facility_id", "name", "type", "ambulances", "beds", "doctors", "nurses", "gps", "turnout_min"):

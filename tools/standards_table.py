@@ -1,4 +1,4 @@
-"""Write the README's standards table from the bundled profiles (scenarios/standards/*.toml).
+"""Write the README's standards table from the bundled profiles (coverage_planner/data/standards/*.toml, package data).
 
 One row per rule (id, what it says, value as judged, level, basis, seed and line, and the ids of
 ../shared/STANDARDS.md it implements) and one per

@@ -3,7 +3,7 @@
 Modelled on Leshan Shizhong (seed 004): a dense street-grid district seat on the west bank of a
 river, three central towns (中心镇) that are county sub-centre candidates, six more towns, about
 twenty villages on winding county and village roads, an expressway, and a river crossed only at a
-few bridges. ``coverage-planner demo --regenerate`` writes it into ``geodata/demo/`` in real
+few bridges. ``coverage-planner demo --regenerate`` writes it into ``coverage_planner/data/demo/`` in real
 formats, so the demo passes through the same loaders as real data:
 
 - ``roads.osm`` — OSM XML 0.6: highway classes motorway … residential, service, track, some
@@ -30,7 +30,6 @@ output.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -43,8 +42,8 @@ import shapely.ops
 from pyproj import Transformer
 from scipy.interpolate import CubicSpline
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "geodata" / "demo"
-SCENARIO = DEMO_DIR.parent.parent / "scenarios" / "demo.toml"
+DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"     # package data (a checkout's copy)
+SCENARIO = DEMO_DIR.parent / "demo.toml"
 
 CRS = "EPSG:32648"                      # UTM 48N
 SEED = 20251124
@@ -833,7 +832,7 @@ def write_population(pop: np.ndarray, path: Path) -> None:
 
 
 def readme_text(s: dict) -> str:
-    """The README of geodata/demo/."""
+    """The README of the region's folder (coverage_planner/data/demo/)."""
     c, st = s["counts"], s["staff"]
     return (
         "# Demo region 演示区 — 青衣区 Qingyi District (fictional)\n\n"
@@ -940,12 +939,5 @@ def generate_demo_region(out_dir: Path = DEMO_DIR) -> dict:
 
 
 # ---------------------------------------------------------------- command line
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    if args.regenerate:
-        summary = generate_demo_region(Path(args.out) if args.out else DEMO_DIR)
-        print(json.dumps(summary, ensure_ascii=False, indent=1))
-        return 0
-    from ..pipeline import run_scenario_file
-
-    return run_scenario_file(DEMO_DIR.parent.parent / "scenarios" / "demo.toml", args.out, args.quiet)
+# The ``demo`` sub-command runs coverage_planner.demo (package data only); its parser is in cli/demo.py.
+from ..demo import _cmd_demo  # noqa: E402,F401  (old import path)
