@@ -25,6 +25,7 @@ from .coords import from_wgs84, normalise_system
 from .network import RoadNetwork
 
 OUTSIDE = ("区外", "outside")
+NAME_TOLERANCE_M = 1.0    # a named road this much farther than the nearest unnamed one still names the site
 
 
 def wgs84_lonlat(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +59,9 @@ def local_lonlat(lon: np.ndarray, lat: np.ndarray, system: str) -> dict[str, np.
 def nearest_road(net: RoadNetwork, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Name of the road segment nearest each point and the distance to it in metres.
 
-    Unnamed segments give ``无名道路 (<highway class>)``; ties go to the lowest segment index.
+    Unnamed segments give ``无名道路 (<highway class>)``. A named segment within
+    :data:`NAME_TOLERANCE_M` of the nearest wins over an unnamed nearest one (a site at a crossing, or
+    a station a few centimetres off the street it stands on), then the nearer, then the lowest index.
 
     Returns
     -------
@@ -68,8 +71,13 @@ def nearest_road(net: RoadNetwork, x: np.ndarray, y: np.ndarray) -> tuple[np.nda
     if net.n_segments == 0 or len(pts) == 0:
         return np.full(len(pts), "", dtype=object), np.full(len(pts), np.nan)
     tree = shapely.STRtree(net.seg_geometry)
-    (which, seg), dist = tree.query_nearest(pts, return_distance=True, all_matches=True)
-    order = np.lexsort((seg, which))
+    (point, _), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    nearest = np.zeros(len(pts))
+    nearest[point] = dist
+    which, seg = tree.query(pts, predicate="dwithin", distance=nearest + NAME_TOLERANCE_M)
+    dist = shapely.distance(pts[which], net.seg_geometry[seg])
+    unnamed = net.seg_name[seg].astype(str) == ""
+    order = np.lexsort((seg, dist, unnamed, which))
     first = order[np.r_[True, which[order][1:] != which[order][:-1]]]
     seg, dist = seg[first], dist[first]
     names = net.seg_name[seg].astype(str)
