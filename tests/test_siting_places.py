@@ -235,3 +235,24 @@ def test_a_fixed_value_that_is_not_yes_or_no_is_refused(siting_region):
     _three_stations(siting_region.parent, {"E2": {"fixed": "maybe"}})
     with refused("A station's fixed value that is neither yes nor no", match=r"fixed.*feature 2.*'maybe'.*true or false"):
         run_siting(load_scenario(siting_region), models=["mclp"], p=1, relocate=True)
+
+
+def test_demo_sites_are_named_placed_and_relocate_keeps_every_station_with_ambulances():
+    """The demo: every EMS station has ambulances, so --relocate closes none (the 8-ambulance 青衣区急救中心
+    stays); the 56 people no candidate reaches are reported alike by LSCP and MCLP, both optimal."""
+    import geopandas as gpd
+    from conftest import ROOT
+
+    scn = load_scenario(ROOT / "scenarios" / "demo.toml")
+    result, sites = run_siting(scn, models=["lscp", "mclp"], p=3, relocate=True)
+    assert len(result.problem.fixed) == result.problem.n_existing == 5
+    assert (sites["status"] != "closed").all() and "E01" in set(sites.loc[sites.status == "existing", "candidate_id"])
+    frame = solutions_frame(result).set_index("model")
+    assert list(frame["status"]) == ["optimal", "optimal"] and np.allclose(frame["uncoverable_people"], 56)
+    assert frame.loc["mclp", "new_sites"] == 3 and frame.loc["mclp", "closed_sites"] == 0
+    w, s, e, n = gpd.read_file(ROOT / "geodata" / "demo" / "units.geojson").total_bounds
+    assert sites["lon"].between(w, e).all() and sites["lat"].between(s, n).all()
+    new = sites[sites.status == "new"]
+    assert set(new["township"]) <= set(result.region.units["name"]) and (new["road"] != "").all()
+    assert new["site_id"].str.fullmatch(r".+(镇|街道|乡)-新站-\d+").all()
+    assert not sites.duplicated(["model", "site_id"]).any()
