@@ -631,19 +631,21 @@ OBJECTIVE_UNITS = {"lscp": "sites", "mclp": "people", "p_median": "people × {un
 
 
 def solutions_frame(result: SitingResult) -> pd.DataFrame:
-    """One row per model: new and closed sites, objective (with its unit), bound, gap, status, people
+    """One row per model: new and closed sites, objective and bound (in ``objective_unit``: p-median and
+    p-center in km or minutes, not the solver's metres or seconds), gap, status, people
     covered before and after, and the people no candidate can cover (the same for every model)."""
     prob = result.problem
     before = covered_population(prob, np.arange(prob.n_existing))
     unc_cells, unc_people = uncoverable(prob)
-    unit = cost_unit(prob.rule)[0]
+    unit, scale = cost_unit(prob.rule)
     rows = []
     for name, sol in result.solutions.items():
         sel = np.asarray(sol.selected, int)
+        factor = scale if name in ("p_median", "p_center") else 1.0    # metres or seconds → km or minutes
         rows.append({"model": name, "new_sites": int((sel >= prob.n_existing).sum()),
                      "closed_sites": int(prob.n_existing - (sel < prob.n_existing).sum()),
-                     "objective": sol.objective, "objective_unit": OBJECTIVE_UNITS[name].format(unit=unit),
-                     "bound": sol.bound, "gap": sol.gap, "status": model_status(sol),
+                     "objective": sol.objective * factor, "objective_unit": OBJECTIVE_UNITS[name].format(unit=unit),
+                     "bound": sol.bound * factor, "gap": sol.gap, "status": model_status(sol),
                      "seconds": round(sol.seconds, 3), "rows": sol.rows_in, "rows_after_aggregation": sol.rows_after_aggregation,
                      "covered_before": before, "covered_after": covered_population(prob, sel),
                      "population": float(prob.weights.sum()), "uncoverable_cells": unc_cells,

@@ -256,3 +256,21 @@ def test_demo_sites_are_named_placed_and_relocate_keeps_every_station_with_ambul
     assert set(new["township"]) <= set(result.region.units["name"]) and (new["road"] != "").all()
     assert new["site_id"].str.fullmatch(r".+(镇|街道|乡)-新站-\d+").all()
     assert not sites.duplicated(["model", "site_id"]).any()
+
+
+def test_p_median_and_p_center_objectives_are_in_the_unit_they_name(siting_region):
+    """The solver works in metres; siting_models.csv gives km: objective = Σ people × km to the nearest
+    open site (brute force over the cost matrix) and the worst km."""
+    result, sites = run_siting(load_scenario(siting_region), models=["p_median", "p_center"], p=3)
+    frame = solutions_frame(result).set_index("model")
+    prob = result.problem
+    for name in ("p_median", "p_center"):
+        sub = prob.cost[:, result.solutions[name].selected].tocsr()
+        sub.data = sub.data.copy()
+        nearest = np.array([row.data.min() if row.nnz else np.nan for row in sub])   # test-side brute force
+        reached = ~np.isnan(nearest) & (prob.weights > 0)
+        if name == "p_median":
+            assert frame.loc[name, "objective"] == pytest.approx((prob.weights[reached] * nearest[reached]).sum() / 1000)
+        else:
+            assert frame.loc[name, "objective"] == pytest.approx(nearest[reached].max() / 1000)
+    assert list(frame["objective_unit"]) == ["people × km", "km"]
