@@ -428,28 +428,35 @@ def site_table(result: SitingResult, per_people: float, min_count: float) -> pd.
     (:mod:`coverage_planner.siting_report`), the people it adds and serves, the mean and worst travel
     to it (``mean_km``/``max_km`` for a radius rule, ``mean_minutes``/``max_minutes`` for a time rule)
     and the ambulances it needs."""
-    prob, rows = result.problem, []
-    unit, scale = cost_unit(prob.rule)
-    for name, sol in result.solutions.items():
-        open_cols = np.asarray(sol.selected, dtype=int)
-        new = [int(c) for c in open_cols if c >= prob.n_existing]
-        base = [int(c) for c in open_cols if c < prob.n_existing]
-        closed = sorted(set(range(prob.n_existing)) - set(base))
-        served, mean, worst = _served(prob, open_cols)
-        order, gained = _marginal_order(prob, base, new)
-        status = model_status(sol)
-        for c, kind, rank, gain in ([(c, "new", k, g) for k, (c, g) in enumerate(zip(order, gained), start=1)]
-                                    + [(c, "existing", 0, 0.0) for c in base] + [(c, "closed", 0, 0.0) for c in closed]):
-            pop = float(served[c]) if kind != "closed" else 0.0
-            rows.append({"model": name, "status": kind, "order": rank, "candidate": c,
-                         "gain_people": round(gain, 3), "served_people": round(pop, 3),
-                         f"mean_{unit}": round(float(mean[c]) * scale, 3) if pop > 0 else np.nan,
-                         f"max_{unit}": round(float(worst[c]) * scale, 3) if pop > 0 else np.nan,
-                         "ambulances_needed": int(math.ceil(pop * min_count / per_people - 1e-9)) if pop > 0 else 0,
-                         "model_status": status, "gap": sol.gap})
-    return _with_places(result, pd.DataFrame(rows, columns=["model", "status", "order", "candidate", "gain_people",
-                                                            "served_people", f"mean_{unit}", f"max_{unit}",
-                                                            "ambulances_needed", "model_status", "gap"]))
+    unit, scale = cost_unit(result.problem.rule)
+    columns = ["model", "status", "order", "candidate", "gain_people", "served_people", f"mean_{unit}",
+               f"max_{unit}", "ambulances_needed", "model_status", "gap"]
+    rows = [row for name, sol in result.solutions.items()
+            for row in _model_rows(result.problem, name, sol, unit, scale, per_people, min_count)]
+    return _with_places(result, pd.DataFrame(rows, columns=columns))
+
+
+def _model_rows(prob: SitingProblem, name: str, sol: opt.Solution, unit: str, scale: float, per_people: float,
+                min_count: float) -> list[dict]:
+    """The rows of one model: new sites in greedy order, kept existing stations, closed ones."""
+    open_cols = np.asarray(sol.selected, dtype=int)
+    new = [int(c) for c in open_cols if c >= prob.n_existing]
+    base = [int(c) for c in open_cols if c < prob.n_existing]
+    closed = sorted(set(range(prob.n_existing)) - set(base))
+    served, mean, worst = _served(prob, open_cols)
+    order, gained = _marginal_order(prob, base, new)
+    entries = ([(c, "new", k, g) for k, (c, g) in enumerate(zip(order, gained), start=1)]
+               + [(c, "existing", 0, 0.0) for c in base] + [(c, "closed", 0, 0.0) for c in closed])
+    rows = []
+    for c, kind, rank, gain in entries:
+        pop = float(served[c]) if kind != "closed" else 0.0
+        rows.append({"model": name, "status": kind, "order": rank, "candidate": c,
+                     "gain_people": round(gain, 3), "served_people": round(pop, 3),
+                     f"mean_{unit}": round(float(mean[c]) * scale, 3) if pop > 0 else np.nan,
+                     f"max_{unit}": round(float(worst[c]) * scale, 3) if pop > 0 else np.nan,
+                     "ambulances_needed": int(math.ceil(pop * min_count / per_people - 1e-9)) if pop > 0 else 0,
+                     "model_status": model_status(sol), "gap": sol.gap})
+    return rows
 
 
 def cost_unit(rule: Rule) -> tuple[str, float]:
@@ -564,7 +571,8 @@ def proposed_scenario(result: SitingResult, sites: pd.DataFrame, folder: Path, f
     added = gpd.GeoDataFrame({
         "id": [f"NEW{i + 1:02d}" for i in range(len(new))],
         "name": [f"拟建急救站{i + 1}（{s}）" for i, s in enumerate(new["site_id"])],
-        "name_en": [f"Proposed EMS station {i + 1} ({s}, {r})" for i, (s, r) in enumerate(zip(new["site_id"], new["road"]))],
+        "name_en": [f"Proposed EMS station {i + 1} ({s}, {r})"
+                    for i, (s, r) in enumerate(zip(new["site_id"], new["road"]))],
         "type": result.problem.rule.facility_types[0], "ambulances": new["ambulances_needed"].to_numpy(),
         "turnout_min": scn.profile.default_turnout_min,
     }, geometry=gpd.points_from_xy(new["x"], new["y"]), crs=result.region.crs)
@@ -704,8 +712,8 @@ def print_siting(result: SitingResult, sites: pd.DataFrame) -> None:
     apply = result.settings["apply"]
     new = sites[(sites["model"] == apply) & (sites["status"] == "new")]
     t2 = Table(title=f"Proposed sites ({apply}) 拟建站点")
-    for col in ("order", "site 站点", "road 道路", "lon, lat 经纬度", "people gained 新增覆盖", "people served 服务人口",
-                "ambulances 救护车"):
+    for col in ("order", "site 站点", "road 道路", "lon, lat 经纬度", "people gained 新增覆盖",
+                "people served 服务人口", "ambulances 救护车"):
         t2.add_column(col)
     for _, r in new.iterrows():
         t2.add_row(str(r["order"]), r["site_id"], r["road"], f"{r['lon']:.6f}, {r['lat']:.6f}",
