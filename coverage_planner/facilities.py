@@ -192,6 +192,7 @@ def facilities_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str, re
         "ambulances": numeric_column(frame, spec.column("ambulances", "ambulances"), spec, 0),
         "turnout_min": numeric_column(frame, spec.column("turnout_min", "turnout_min"), spec, np.nan),
         **resource_columns(frame, spec),
+        "fixed": fixed_column(frame, spec.column("fixed", "fixed"), spec, labels),
     }, geometry=frame.geometry.to_numpy(), crs=frame.crs)
     lonlat = out if out.crs is not None and out.crs.is_geographic else None
     out = out.to_crs(crs)
@@ -213,6 +214,35 @@ def _check_unique_ids(ids: pd.Series, labels: list[str], spec: LayerSpec, id_col
     raise InputError(f"{len(groups)} facility id{'s are' if len(groups) > 1 else ' is'} used more than once: "
                      f"{listing}{more}.", file=spec.path, field=id_col,
                      fix="give every facility its own id (e.g. H01, E01, T01), or remove the repeated rows.")
+
+
+_YES = {"true", "t", "yes", "y", "1", "是", "对"}
+_NO = {"false", "f", "no", "n", "0", "否", "不"}
+
+
+def fixed_column(frame: pd.DataFrame, col: str | None, spec: LayerSpec, labels: list[str]) -> np.ndarray:
+    """The ``fixed`` attribute (a station that ``site --relocate`` must keep): 1.0 for yes, 0.0 for no,
+    NaN where not given (the siting default decides).
+
+    Raises
+    ------
+    InputError
+        A value that is neither yes nor no (true/false, yes/no, 1/0, 是/否), naming its rows.
+    """
+    if col is None or col not in frame:
+        return np.full(len(frame), np.nan)
+    raw = frame[col]
+    given = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
+    words = raw.astype(str).str.strip().str.lower().str.replace(r"\.0$", "", regex=True).to_numpy()
+    yes, no = np.isin(words, list(_YES)), np.isin(words, list(_NO))
+    bad = np.flatnonzero(given & ~yes & ~no)
+    if len(bad):
+        shown = ", ".join(f"{labels[i]} ({raw.iloc[i]!r})" for i in bad[:8])
+        raise InputError(f"'{col}' must be yes or no; {len(bad)} row(s) say otherwise: {shown}"
+                         f"{' …' if len(bad) > 8 else ''}.", file=spec.path, field=col,
+                         fix="write true or false (yes/no, 1/0, 是/否), or leave the cell empty for the default "
+                             "(stations with ambulances and the main EMS centre stay).")
+    return np.where(given & yes, 1.0, np.where(given & no, 0.0, np.nan))
 
 
 def resource_columns(frame: pd.DataFrame, spec: LayerSpec) -> dict[str, np.ndarray]:

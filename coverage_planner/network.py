@@ -121,7 +121,8 @@ class RoadNetwork:
     Segment i runs from node ``seg_a[i]`` to ``seg_b[i]``; ``seg_fwd``/``seg_bwd`` say whether a→b and
     b→a may be driven. ``seg_geometry`` is oriented a→b. ``seg_speed_kmh`` is filled by
     :func:`with_speeds`; ``seg_ferry`` marks ferry crossings (speed from the profile's ferry_kmh).
-    ``seg_way`` is the OSM way id of each segment (-1 where the source gives none).
+    ``seg_way`` is the OSM way id of each segment (-1 where the source gives none); ``seg_name`` its
+    OSM ``name`` ("" where the way has none).
     """
 
     crs: str
@@ -137,6 +138,7 @@ class RoadNetwork:
     seg_geometry: np.ndarray
     seg_ferry: np.ndarray = field(default=None)  # type: ignore[assignment]
     seg_way: np.ndarray = field(default=None)  # type: ignore[assignment]
+    seg_name: np.ndarray = field(default=None)  # type: ignore[assignment]
     seg_speed_kmh: np.ndarray | None = None
     source: str = ""
 
@@ -145,6 +147,8 @@ class RoadNetwork:
             self.seg_ferry = np.zeros(len(self.seg_a), dtype=bool)
         if self.seg_way is None:
             self.seg_way = np.full(len(self.seg_a), -1, dtype=np.int64)
+        if self.seg_name is None:
+            self.seg_name = np.full(len(self.seg_a), "", dtype=object)
 
     @property
     def n_nodes(self) -> int:
@@ -158,7 +162,7 @@ class RoadNetwork:
         """Only the segments where ``keep`` is true (nodes are kept as they are)."""
         fields = {k: getattr(self, k)[keep] for k in (
             "seg_a", "seg_b", "seg_length", "seg_highway", "seg_maxspeed", "seg_fwd", "seg_bwd",
-            "seg_geometry", "seg_ferry", "seg_way")}
+            "seg_geometry", "seg_ferry", "seg_way", "seg_name")}
         if self.seg_speed_kmh is not None:
             fields["seg_speed_kmh"] = self.seg_speed_kmh[keep]
         return replace(self, **fields)

@@ -26,7 +26,7 @@ import shapely
 from .errors import InputError
 from .network import TRAVEL_PROFILES, RoadNetwork, parse_maxspeed, segments_from_directed_edges, travel_profile
 
-CACHE_VERSION = "roads-v2"
+CACHE_VERSION = "roads-v3"   # v3: way names (seg_name)
 _ONEWAY_TRUE = {"yes", "true", "1"}
 _ONEWAY_REVERSE = {"-1", "reverse"}
 CLIP_SAFETY = 1.5            # roads are kept up to 1.5 × the scenario's farthest reach beyond the region
@@ -58,7 +58,7 @@ def _save(net: RoadNetwork, target: Path) -> None:
         seg_a=net.seg_a, seg_b=net.seg_b, seg_length=net.seg_length,
         seg_highway=net.seg_highway.astype(str), seg_maxspeed=net.seg_maxspeed, seg_fwd=net.seg_fwd,
         seg_bwd=net.seg_bwd, seg_ferry=net.seg_ferry, seg_way=net.seg_way,
-        wkb=np.frombuffer(b"".join(wkb), dtype=np.uint8), wkb_len=lengths)
+        seg_name=net.seg_name.astype(str), wkb=np.frombuffer(b"".join(wkb), dtype=np.uint8), wkb_len=lengths)
     os.replace(tmp, target)
 
 
@@ -72,7 +72,8 @@ def _load(target: Path) -> RoadNetwork:
             crs=str(z["crs"]), node_x=z["node_x"], node_y=z["node_y"], seg_a=z["seg_a"],
             seg_b=z["seg_b"], seg_length=z["seg_length"], seg_highway=z["seg_highway"].astype(object),
             seg_maxspeed=z["seg_maxspeed"], seg_fwd=z["seg_fwd"], seg_bwd=z["seg_bwd"],
-            seg_geometry=geoms, seg_ferry=z["seg_ferry"], seg_way=z["seg_way"], source=str(z["source"]))
+            seg_geometry=geoms, seg_ferry=z["seg_ferry"], seg_way=z["seg_way"],
+            seg_name=z["seg_name"].astype(object), source=str(z["source"]))
 
 
 def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None,
@@ -263,6 +264,7 @@ def _graph_edges(graph) -> tuple[pd.DataFrame, dict]:
         "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(),
         "way": edges["osmid"].map(_first) if "osmid" in edges else -1,
         "highway": edges["highway"].map(_first) if "highway" in edges else None,
+        "name": edges["name"].map(_first) if "name" in edges else None,
         "maxspeed": edges["maxspeed"] if "maxspeed" in edges else None,
         "route": edges["route"].map(_first) if "route" in edges else None,
         "geometry": edges.geometry.to_numpy(),
@@ -293,6 +295,7 @@ def _read_pbf(path: Path):
     frame = pd.DataFrame({
         "u": edges["u"].to_numpy(), "v": edges["v"].to_numpy(), "way": edges["id"].to_numpy(),
         "highway": edges["highway"].to_numpy(),
+        "name": edges["name"].to_numpy() if "name" in edges else None,
         "maxspeed": edges["maxspeed"].to_numpy() if "maxspeed" in edges else None,
         "route": edges["route"].to_numpy() if "route" in edges else None,
         "geometry": edges.geometry.to_numpy(), "oneway": (one | rev).to_numpy(),
@@ -397,6 +400,8 @@ def _to_network(frame: pd.DataFrame, coords: dict, crs: str, source: str, src_cr
         else np.full(len(frame), np.nan)
     way = pd.to_numeric(frame["way"], errors="coerce").fillna(-1).to_numpy(np.int64) if "way" in frame \
         else np.full(len(frame), -1, dtype=np.int64)
+    name = frame["name"].astype(object).where(frame["name"].notna(), "").astype(str).to_numpy(object) \
+        if "name" in frame else np.full(len(frame), "", dtype=object)
     seg = segments_from_directed_edges(u, v, shapely.length(geom), geom, seg_highway=highway,
-                                       seg_maxspeed=maxspeed, seg_ferry=is_ferry, seg_way=way)
+                                       seg_maxspeed=maxspeed, seg_ferry=is_ferry, seg_way=way, seg_name=name)
     return RoadNetwork(crs=crs, node_x=xy.x.to_numpy(), node_y=xy.y.to_numpy(), source=source, **seg)

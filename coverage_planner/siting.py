@@ -11,7 +11,13 @@ exact HiGHS formulations of :mod:`coverage_planner.optimize`:
 * MEXCLP (Daskin 1983) — ``p`` new ambulances when each is busy a fraction of the time;
 * double standard (Gendreau, Laporte & Semet 1997) — cover twice within a looser standard.
 
-Existing stations stay open (``--relocate`` lets the models move them). Candidates are a layer
+Existing stations stay open. ``--relocate`` (``[siting] relocate = true``) lets the models close the
+stations that are not fixed and open new sites instead: a station is fixed when the facility layer's
+``fixed`` column says so, and by default (empty or no column) the main EMS centre (the station
+named 急救中心 with the most ambulances, else the one with the most ambulances) and every station with
+ambulances > 0 are fixed; write ``fixed = false`` to let one move. In every mode ``p`` counts the
+stations added: the network ends with the existing stations plus ``p`` (each closed station frees a
+new site); closed stations are listed in ``siting.csv`` with status ``closed``. Candidates are a layer
 (``[siting] candidates_path``, or facility types such as township health centres), generated
 road-network nodes at a spacing (``candidates = "network"``), or both. Settings live in the
 scenario's ``[siting]`` table (see ``SETTINGS``).
@@ -292,10 +298,37 @@ def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -
     cover = _within(cost, limit)
     cover_loose = _within(cost, limit * loose)
     n_existing = len(existing)
-    fixed = np.arange(0 if settings["relocate"] else n_existing)
+    fixed = np.flatnonzero(fixed_stations(ems, bool(settings["relocate"])))
     weights = np.where(applies, cells["population"].to_numpy(dtype=float), 0.0)  # people the rule covers
     problem = SitingProblem(rule, cand, n_existing, cover, cover_loose, cost, weights, fixed, limit)
     return problem, model
+
+
+def fixed_stations(ems: pd.DataFrame, relocate: bool) -> np.ndarray:
+    """Which existing stations every model must keep open (boolean, in the order of ``ems``).
+
+    Without ``relocate`` all of them. With it, the facility layer's ``fixed`` column where given, and
+    elsewhere the default: the main EMS centre (:func:`main_centre`) and every station with
+    ambulances > 0.
+    """
+    n = len(ems)
+    if not relocate:
+        return np.ones(n, dtype=bool)
+    explicit = ems["fixed"].to_numpy(dtype=float) if "fixed" in ems else np.full(n, np.nan)
+    default = ems["ambulances"].to_numpy(dtype=float) > 0
+    if n:
+        default[main_centre(ems)] = True
+    return np.where(np.isnan(explicit), default, explicit == 1.0)
+
+
+def main_centre(ems: pd.DataFrame) -> int:
+    """Position of the main EMS centre: the station named 急救中心 (or "emergency centre") with the
+    most ambulances, else the station with the most ambulances; the first in the layer on ties."""
+    amb = ems["ambulances"].to_numpy(dtype=float)
+    names = (ems["name"].astype(str) + " " + ems["name_en"].astype(str)).str.lower()
+    centre = names.str.contains("急救中心|emergency cent", regex=True).to_numpy()
+    pool = np.flatnonzero(centre) if centre.any() else np.arange(len(ems))
+    return int(pool[np.argmax(amb[pool])])
 
 
 def _straight_cost(cand: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, radius: float) -> sp.csr_matrix:
@@ -393,44 +426,96 @@ def covered_population(problem: SitingProblem, open_cols: np.ndarray) -> float:
 
 
 def site_table(result: SitingResult, per_people: float, min_count: float) -> pd.DataFrame:
-    """One row per model and open site: new or existing, marginal people gained, ambulances needed."""
-    prob, rows = result.problem, []
-    for name, sol in result.solutions.items():
-        open_cols = np.asarray(sol.selected, dtype=int)
-        new = [c for c in open_cols if c >= prob.n_existing]
-        base = [c for c in open_cols if c not in new]
-        served = _served(prob, open_cols)
-        order, gained = _marginal_order(prob, base, new)
-        for rank, (c, gain) in enumerate(zip(order, gained), start=1):
-            rows.append(_site_row(result, name, sol, c, "new", rank, gain, served, per_people, min_count))
-        for c in base:
-            rows.append(_site_row(result, name, sol, c, "existing", 0, 0.0, served, per_people, min_count))
-    return pd.DataFrame(rows)
+    """One row per model and site: new (in order of the people each adds), existing, or closed (an
+    existing station a ``--relocate`` model does not keep), with where the site is on the ground
+    (:mod:`coverage_planner.siting_report`), the people it adds and serves, the mean and worst travel
+    to it (``mean_km``/``max_km`` for a radius rule, ``mean_minutes``/``max_minutes`` for a time rule)
+    and the ambulances it needs."""
+    unit, scale = cost_unit(result.problem.rule)
+    columns = ["model", "status", "order", "candidate", "gain_people", "served_people", f"mean_{unit}",
+               f"max_{unit}", "ambulances_needed", "model_status", "gap"]
+    rows = [row for name, sol in result.solutions.items()
+            for row in _model_rows(result.problem, name, sol, unit, scale, per_people, min_count)]
+    return _with_places(result, pd.DataFrame(rows, columns=columns))
 
 
-def _site_row(result, name, sol, c, status, rank, gain, served, per_people, min_count) -> dict:
-    cand = result.problem.candidates.iloc[c]
-    pop = float(served.get(c, 0.0))
-    return {"model": name, "status": status, "order": rank, "candidate_id": cand["candidate_id"],
-            "name": cand["name"], "name_en": cand["name_en"], "source": cand["source"],
-            "marginal_population": round(gain, 3), "population_served": round(pop, 3),
-            "ambulances_needed": int(math.ceil(pop * min_count / per_people - 1e-9)) if pop > 0 else 0,
-            "x": float(cand.geometry.x), "y": float(cand.geometry.y), "objective": sol.objective,
-            "gap": sol.gap, "solver_status": sol.status}
+def _model_rows(prob: SitingProblem, name: str, sol: opt.Solution, unit: str, scale: float, per_people: float,
+                min_count: float) -> list[dict]:
+    """The rows of one model: new sites in greedy order, kept existing stations, closed ones."""
+    open_cols = np.asarray(sol.selected, dtype=int)
+    new = [int(c) for c in open_cols if c >= prob.n_existing]
+    base = [int(c) for c in open_cols if c < prob.n_existing]
+    closed = sorted(set(range(prob.n_existing)) - set(base))
+    served, mean, worst = _served(prob, open_cols)
+    order, gained = _marginal_order(prob, base, new)
+    entries = ([(c, "new", k, g) for k, (c, g) in enumerate(zip(order, gained), start=1)]
+               + [(c, "existing", 0, 0.0) for c in base] + [(c, "closed", 0, 0.0) for c in closed])
+    rows = []
+    for c, kind, rank, gain in entries:
+        pop = float(served[c]) if kind != "closed" else 0.0
+        rows.append({"model": name, "status": kind, "order": rank, "candidate": c,
+                     "gain_people": round(gain, 3), "served_people": round(pop, 3),
+                     f"mean_{unit}": round(float(mean[c]) * scale, 3) if pop > 0 else np.nan,
+                     f"max_{unit}": round(float(worst[c]) * scale, 3) if pop > 0 else np.nan,
+                     "ambulances_needed": int(math.ceil(pop * min_count / per_people - 1e-9)) if pop > 0 else 0,
+                     "model_status": model_status(sol), "gap": sol.gap})
+    return rows
 
 
-def _served(prob: SitingProblem, open_cols: np.ndarray) -> dict:
-    """Population assigned to each open site: its nearest (by the rule's measure) within the loose limit."""
+def cost_unit(rule: Rule) -> tuple[str, float]:
+    """The unit of the rule's measure in column names, and the factor from metres or seconds to it."""
+    return ("km", 1e-3) if rule.kind == "radius" else ("minutes", 1 / 60)
+
+
+def _with_places(result: SitingResult, table: pd.DataFrame) -> pd.DataFrame:
+    """The site rows with the candidate's ids, names, lon/lat, road and township (siting_report)."""
+    from .siting_report import local_lonlat, nearest_road, readable_ids, townships, wgs84_lonlat
+
+    prob = result.problem
+    cand = prob.candidates
+    used = np.unique(table["candidate"].to_numpy(dtype=int))
+    x, y = cand.geometry.x.to_numpy()[used], cand.geometry.y.to_numpy()[used]
+    lon, lat = wgs84_lonlat(x, y, result.region.crs)
+    road, road_m = nearest_road(result.region.roads, x, y)
+    places = townships(result.region.units, x, y)
+    ids = cand["candidate_id"].astype(str).to_numpy()[used]
+    site_id = readable_ids(places["township"], x, y, used >= prob.n_existing, ids)
+    info = pd.DataFrame({"candidate": used, "site_id": site_id, "candidate_id": ids,
+                         "name": cand["name"].to_numpy()[used], "name_en": cand["name_en"].to_numpy()[used],
+                         "source": cand["source"].to_numpy()[used], **places, "road": road, "road_m": road_m,
+                         "lon": lon, "lat": lat, **local_lonlat(lon, lat, result.scenario.facilities.coords),
+                         "x": x, "y": y})
+    merged = table.merge(info, on="candidate", how="left", sort=False)
+    front = ["model", "status", "order", "site_id", "candidate_id", "name", "name_en", "source", "township",
+             "township_en", "unit_id", "road", "road_m", "lon", "lat"]
+    rest = [c for c in merged.columns if c not in front and c not in ("candidate", "x", "y")]
+    return merged[front + rest + ["x", "y"]]
+
+
+def model_status(sol: opt.Solution) -> str:
+    """One meaning in every model: "optimal" (proven, for the people the candidates can cover), else
+    "feasible" (a solution whose distance from the optimum is the ``gap``). People no candidate can
+    cover are reported beside it (``uncoverable_people``), never in the status."""
+    return "optimal" if sol.status in (opt.OPTIMAL, opt.PARTIAL) else "feasible"
+
+
+def _served(prob: SitingProblem, open_cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """People assigned to each open site (its nearest, by the rule's measure, within the loose limit),
+    and the people-weighted mean and the worst measure of its assigned cells; per candidate column."""
+    n = prob.cover.shape[1]
+    people, mean, worst = np.zeros(n), np.zeros(n), np.zeros(n)
     sub = prob.cost[:, open_cols].tocsr()
-    best = {}
-    rows = _row_of_entries(sub)
     if sub.nnz == 0:
-        return best
+        return people, mean, worst
+    rows = _row_of_entries(sub)
     order = np.lexsort((sub.data, rows))
     first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
-    owners = open_cols[sub.indices[first]]
-    sums = np.bincount(owners, weights=prob.weights[rows[first]], minlength=prob.cover.shape[1])
-    return {int(c): float(sums[c]) for c in open_cols}
+    owners, w, c = open_cols[sub.indices[first]], prob.weights[rows[first]], sub.data[first]
+    people = np.bincount(owners, weights=w, minlength=n)
+    total = np.bincount(owners, weights=w * c, minlength=n)
+    mean = np.divide(total, people, out=np.zeros(n), where=people > 0)
+    np.maximum.at(worst, owners[w > 0], c[w > 0])
+    return people, mean, worst
 
 
 def _marginal_order(prob: SitingProblem, base: list[int], new: list[int]) -> tuple[list[int], list[float]]:
@@ -484,12 +569,13 @@ def proposed_scenario(result: SitingResult, sites: pd.DataFrame, folder: Path, f
     rows = fac[["facility_id", "name", "name_en", "type", "ambulances", "turnout_min", "geometry"]].copy()
     rows = rows.rename(columns={"facility_id": "id"})
     if result.settings["relocate"]:
-        keep = set(sites.loc[(sites["model"] == model), "candidate_id"])
+        keep = set(sites.loc[(sites["model"] == model) & (sites["status"] != "closed"), "candidate_id"])
         rows = rows[~has_role(rows["type"], result.problem.rule.facility_types) | rows["id"].isin(keep).to_numpy()]
     added = gpd.GeoDataFrame({
         "id": [f"NEW{i + 1:02d}" for i in range(len(new))],
-        "name": [f"拟建急救站{i + 1}" for i in range(len(new))],
-        "name_en": [f"Proposed EMS station {i + 1} ({c})" for i, c in enumerate(new["candidate_id"])],
+        "name": [f"拟建急救站{i + 1}（{s}）" for i, s in enumerate(new["site_id"])],
+        "name_en": [f"Proposed EMS station {i + 1} ({s}, {r})"
+                    for i, (s, r) in enumerate(zip(new["site_id"], new["road"]))],
         "type": result.problem.rule.facility_types[0], "ambulances": new["ambulances_needed"].to_numpy(),
         "turnout_min": scn.profile.default_turnout_min,
     }, geometry=gpd.points_from_xy(new["x"], new["y"]), crs=result.region.crs)
@@ -504,8 +590,11 @@ def proposed_scenario(result: SitingResult, sites: pd.DataFrame, folder: Path, f
             raw[section][key] = str((scn.path.parent / raw[section][key]).resolve())
     raw["facilities"] = {"path": str((final_folder / "facilities_proposed.geojson").resolve())}
     raw.setdefault("scenario", {})["name"] = f"{scn.name}-proposed"
-    raw["scenario"]["title_en"] = f"{scn.title_en} + {len(new)} proposed stations ({model})"
-    raw["scenario"]["title_zh"] = f"{scn.title_zh}（新增{len(new)}个拟建急救站）"
+    n_closed = int(((sites["model"] == model) & (sites["status"] == "closed")).sum())
+    moved_en = f", {n_closed} closed" if n_closed else ""
+    moved_zh = f"，撤并{n_closed}个" if n_closed else ""
+    raw["scenario"]["title_en"] = f"{scn.title_en} + {len(new)} proposed stations{moved_en} ({model})"
+    raw["scenario"]["title_zh"] = f"{scn.title_zh}（新增{len(new)}个拟建急救站{moved_zh}）"
     raw.pop("siting", None)
     outputs = raw.setdefault("outputs", {})
     outputs.pop("dir", None)
@@ -532,7 +621,7 @@ def write_siting_outputs(result: SitingResult, sites: pd.DataFrame, out_dir: Pat
     from .siting_map import siting_map
 
     with atomic_dir(out_dir) as tmp:
-        sites.to_csv(tmp / "siting.csv", index=False, float_format="%.6g", encoding=CSV_ENCODING)
+        sites.to_csv(tmp / "siting.csv", index=False, encoding=CSV_ENCODING)   # coordinates in full
         gdf = gpd.GeoDataFrame(sites.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(sites["x"], sites["y"]),
                                crs=result.region.crs)
         write_gpkg(gdf, tmp / "siting.gpkg", "sites")
@@ -548,19 +637,53 @@ def write_siting_outputs(result: SitingResult, sites: pd.DataFrame, out_dir: Pat
     return out_dir
 
 
+OBJECTIVE_UNITS = {"lscp": "sites", "mclp": "people", "p_median": "people × {unit}", "p_center": "{unit}",
+                   "mexclp": "people (expected)", "dsm": "people"}
+
+
 def solutions_frame(result: SitingResult) -> pd.DataFrame:
-    """One row per model: objective, bound, gap, status, covered people before and after, message."""
+    """One row per model: new and closed sites, objective and bound (in ``objective_unit``: p-median and
+    p-center in km or minutes, not the solver's metres or seconds), gap, status, people
+    covered before and after, and the people no candidate can cover (the same for every model)."""
     prob = result.problem
     before = covered_population(prob, np.arange(prob.n_existing))
+    unc_cells, unc_people = uncoverable(prob)
+    unit, scale = cost_unit(prob.rule)
     rows = []
     for name, sol in result.solutions.items():
-        rows.append({"model": name, "new_sites": int(len(sol.selected) - len(prob.fixed)),
-                     "objective": sol.objective, "bound": sol.bound, "gap": sol.gap, "status": sol.status,
+        sel = np.asarray(sol.selected, int)
+        factor = scale if name in ("p_median", "p_center") else 1.0    # metres or seconds → km or minutes
+        rows.append({"model": name, "new_sites": int((sel >= prob.n_existing).sum()),
+                     "closed_sites": int(prob.n_existing - (sel < prob.n_existing).sum()),
+                     "objective": sol.objective * factor, "objective_unit": OBJECTIVE_UNITS[name].format(unit=unit),
+                     "bound": sol.bound * factor, "gap": sol.gap, "status": model_status(sol),
                      "seconds": round(sol.seconds, 3), "rows": sol.rows_in, "rows_after_aggregation": sol.rows_after_aggregation,
-                     "covered_before": before, "covered_after": covered_population(prob, np.asarray(sol.selected, int)),
-                     "population": float(prob.weights.sum()), "uncoverable_population": sol.uncoverable_weight,
-                     "message": sol.message})
+                     "covered_before": before, "covered_after": covered_population(prob, sel),
+                     "population": float(prob.weights.sum()), "uncoverable_cells": unc_cells,
+                     "uncoverable_people": unc_people, "message": model_message(sol, unc_cells, unc_people)})
     return pd.DataFrame(rows)
+
+
+def uncoverable(prob: SitingProblem) -> tuple[int, float]:
+    """Populated cells (and their people) that no candidate site covers within the rule's limit."""
+    none = (np.diff(prob.cover.indptr) == 0) & (prob.weights > 0)
+    return int(none.sum()), float(prob.weights[none].sum())
+
+
+_UNCOVERABLE_TEXT = (r"; (?:\S+ was infeasible for .*? that no candidate can reach; solved for the coverable rest"
+                     r"|[^;]*cannot be reached from any candidate)\.$")
+
+
+def model_message(sol: opt.Solution, cells: int, people: float) -> str:
+    """The optimiser's message with its own count of unreachable rows (which differs between models:
+    the loose standard for DSM and p-median) replaced by the count every model shares."""
+    import re
+
+    text = re.sub(_UNCOVERABLE_TEXT, ".", sol.message)
+    if cells:
+        text = text[:-1] + (f"; {cells:,} populated cell{'s' if cells != 1 else ''} ({people:,.0f} people) "
+                            "cannot be covered from any candidate site within the rule's limit.")
+    return text
 
 
 def _uncoverable_cells(result: SitingResult) -> gpd.GeoDataFrame:
@@ -592,12 +715,16 @@ def print_siting(result: SitingResult, sites: pd.DataFrame) -> None:
     apply = result.settings["apply"]
     new = sites[(sites["model"] == apply) & (sites["status"] == "new")]
     t2 = Table(title=f"Proposed sites ({apply}) 拟建站点")
-    for col in ("order", "candidate", "source", "people gained 新增覆盖", "people served 服务人口", "ambulances 救护车"):
+    for col in ("order", "site 站点", "road 道路", "lon, lat 经纬度", "people gained 新增覆盖",
+                "people served 服务人口", "ambulances 救护车"):
         t2.add_column(col)
     for _, r in new.iterrows():
-        t2.add_row(str(r["order"]), r["candidate_id"], r["source"], f"{r['marginal_population']:,.0f}",
-                   f"{r['population_served']:,.0f}", str(r["ambulances_needed"]))
+        t2.add_row(str(r["order"]), r["site_id"], r["road"], f"{r['lon']:.6f}, {r['lat']:.6f}",
+                   f"{r['gain_people']:,.0f}", f"{r['served_people']:,.0f}", str(r["ambulances_needed"]))
     console.print(t2)
+    closed = sites[(sites["model"] == apply) & (sites["status"] == "closed")]
+    if len(closed):
+        console.print(f"Closed 撤并 ({apply}, --relocate): " + ", ".join(closed["site_id"]))
 
 
 def run_siting_file(path: str | Path, out_dir: str | Path | None = None, models: list[str] | None = None,

@@ -247,7 +247,7 @@ def test_p_center_people_in_the_site_table(siting_region):
     siting_region.write_text(siting_region.read_text().replace('profile = "chongqing"', 'profile = "profile_300m.toml"'))
     assert main(["site", str(siting_region), "--quiet", "-p", "3", "--models", "p_center"]) == 0
     models = pd.read_csv(siting_region.parent / "out" / "siting_models.csv").set_index("model")
-    assert models.loc["p_center", "uncoverable_population"] == pytest.approx(480)   # the cut-off island
+    assert models.loc["p_center", "uncoverable_people"] == pytest.approx(480)   # the cut-off island
 
 
 # ------------------------------------------------------------------------------ time limit and Ctrl-C

@@ -49,7 +49,7 @@ def test_lscp_and_mclp_exact(siting_region):
     gains = [prob.weights[dense[:, [0, c]].any(axis=1)].sum() for c in range(1, n)]
     assert mclp.objective == pytest.approx(max(gains))
     new = sites[(sites.model == "lscp") & (sites.status == "new")]
-    assert len(new) == n_new and new["marginal_population"].sum() == pytest.approx(
+    assert len(new) == n_new and new["gain_people"].sum() == pytest.approx(
         coverable - prob.weights[dense[:, 0]].sum())
 
 
@@ -121,4 +121,4 @@ def test_candidates_from_a_csv_of_plots(siting_region):
     cands = result.problem.candidates
     assert list(cands["candidate_id"]) == ["E1", "Q7"] and cands["name"].iloc[1] == "地块七"
     chosen = sites[(sites.model == "mclp") & (sites.status == "new")]
-    assert list(chosen["candidate_id"]) == ["Q7"] and chosen["marginal_population"].iloc[0] > 0
+    assert list(chosen["candidate_id"]) == ["Q7"] and chosen["gain_people"].iloc[0] > 0

@@ -34,7 +34,7 @@ def _add_site(sub: argparse._SubParsersAction) -> None:
                    help="models to solve, only these: lscp mclp p-median p-center mexclp dsm (p_median and "
                         "p_center also work; default: all)")
     p.add_argument("-p", "--p", type=int, help="number of new stations for the p-models (default [siting] p)")
-    p.add_argument("--relocate", action="store_true", help="let existing stations move")
+    p.add_argument("--relocate", action="store_true", help="close stations not marked fixed (default: the main EMS centre and stations with ambulances stay); p counts the stations added")
     p.add_argument("--out", help="output folder (default: the scenario's outputs.dir or maps/<name>)")
     p.add_argument("--quiet", action="store_true", help="no progress display and no table")
     p.set_defaults(func=_cmd_site)
