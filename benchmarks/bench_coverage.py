@@ -328,7 +328,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--quick", action="store_true", help="a small instance (side 60, 20,000 cells) for a try-out")
     parser.add_argument("--pandana-limit", type=float, default=300.0, help="seconds before pandana is stopped")
-    parser.add_argument("--pandana-sides", default="150,200,300,400",
+    parser.add_argument("--pandana-sides", default="200,300,400",
                         help="grid sides of the smaller pandana instances, tried upwards")
     parser.add_argument("--skip-pandana", action="store_true")
     parser.add_argument("--skip-networkx", action="store_true")

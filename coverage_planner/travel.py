@@ -13,6 +13,7 @@ Direction: ``from_facility`` searches forward from facilities (an ambulance driv
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +97,7 @@ def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | N
 
 _GRID_POINTS_PER_SEGMENT = 1 / 8   # the grid pays off from one point per eight segments
 _GRID_CHUNK = 16_384               # points per vectorised batch (its arrays stay in the CPU caches)
+_CELL_FACTOR = 1.0
 _CERTAIN_M = 1e-6                  # slack on the grid's guarantee, far above float rounding in metres
 
 
@@ -200,7 +202,7 @@ class _PartGrid:
         self.nx = int((mx.max() - self.x_min) // self.cell) + 1
         self.ny = int((my.max() - self.y_min) // self.cell) + 1
         cell = self.cell_of(mx, my)
-        order = np.argsort(cell, kind="stable")
+        order = np.argsort(cell)                  # any order within a cell gives the same answers
         self.first = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=self.nx * self.ny))])
         self.piece = piece[order]
         with np.errstate(divide="ignore"):
@@ -252,7 +254,8 @@ class _PartGrid:
         t = ax * dx
         t += ay * dy
         t *= self.inv_len2[part]
-        np.clip(t, 0.0, 1.0, out=t)
+        np.maximum(t, 0.0, out=t)
+        np.minimum(t, 1.0, out=t)
         ax -= np.multiply(dx, t, out=dx)
         ay -= np.multiply(dy, t, out=dy)
         ax *= ax
@@ -277,25 +280,33 @@ def _cell_side(pieces: _Pieces) -> float:
     height = float(np.ptp(np.r_[pieces.y0, pieces.y1])) if len(pieces) else 0.0
     area, total = max(width, 1.0) * max(height, 1.0), float(pieces.length.sum())
     n = max(len(pieces), 1)
-    return max(area / max(total, 1.0), total / n / 2, np.sqrt(area / (4 * n)), 1.0)
+    return max(_CELL_FACTOR * area / max(total, 1.0), total / n / 2, np.sqrt(area / (4 * n)), 1.0)
 
 
 def _grid_snap(pieces: _Pieces, x: np.ndarray, y: np.ndarray, line: np.ndarray, frac: np.ndarray,
                access: np.ndarray) -> np.ndarray:
-    """Snap the points the grid is sure of (filling ``line``, ``frac``, ``access``); returns that mask."""
+    """Snap the points the grid is sure of (filling ``line``, ``frac``, ``access``); returns that mask.
+
+    Batches of nearby points run on all CPU cores (numpy releases the GIL in its array loops); each
+    batch writes its own points, so the result does not depend on the scheduling."""
+    from concurrent.futures import ThreadPoolExecutor
+
     done = np.zeros(len(x), dtype=bool)
     if len(pieces) == 0:
         return done
     grid = _PartGrid(pieces)
-    todo = np.argsort(grid.cell_of(x, y), kind="stable")     # nearby points in a row: cache-friendly
-    for r in (1, 3):                                          # the 3 × 3 block, then 7 × 7 for the rest
-        for s in range(0, len(todo), _GRID_CHUNK):
-            idx = todo[s:s + _GRID_CHUNK]
-            piece, dist, sure = grid.nearest(x[idx], y[idx], r)
-            idx, piece = idx[sure], piece[sure]
-            line[idx], access[idx], done[idx] = pieces.line[piece], dist[sure], True
-            frac[idx] = pieces.fraction(piece, x[idx], y[idx])
-        todo = todo[~done[todo]]
+    todo = np.argsort(grid.cell_of(x, y))                     # nearby points in a row: cache-friendly
+
+    def batch(idx: np.ndarray, r: int) -> None:
+        piece, dist, sure = grid.nearest(x[idx], y[idx], r)
+        idx, piece = idx[sure], piece[sure]
+        line[idx], access[idx], done[idx] = pieces.line[piece], dist[sure], True
+        frac[idx] = pieces.fraction(piece, x[idx], y[idx])
+
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4))) as pool:
+        for r in (1, 3):                                      # the 3 × 3 block, then 7 × 7 for the rest
+            list(pool.map(lambda s: batch(todo[s:s + _GRID_CHUNK], r), range(0, len(todo), _GRID_CHUNK)))
+            todo = todo[~done[todo]]
     return done
 
 
@@ -340,7 +351,6 @@ def morton_order(x: np.ndarray, y: np.ndarray, bits: int = 16) -> np.ndarray:
 def _nearest_in_chunks(tree: shapely.STRtree, points: np.ndarray, chunk: int = 50_000):
     """STRtree nearest-segment queries (every equidistant one), split over the CPU cores (shapely
     releases the GIL); returns (chunk start, [point indices, tree indices]) per chunk."""
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
     def query(s: int) -> tuple[int, np.ndarray]:
