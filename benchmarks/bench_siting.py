@@ -215,12 +215,16 @@ def main() -> None:
     parser.add_argument("--skip-spopt", action="store_true")
     parser.add_argument("--solvers", default="highs,cbc", help="PuLP solvers for spopt (highs, cbc)")
     parser.add_argument("--quick", action="store_true", help="2,500 cells × 60 candidates, no 1M-cell run")
+    parser.add_argument("--side", type=int, default=100, help="cells per side of the small instance (100 m cells)")
+    parser.add_argument("--candidates", type=int, default=500, help="candidates of the small instance")
     parser.add_argument("--time-limit", type=float, default=60.0, help="solver time limit for the 1M-cell MCLP")
     args = parser.parse_args()
     load_start = os.getloadavg()
     solvers = [] if args.skip_spopt else [s.strip() for s in args.solvers.split(",") if s.strip()]
-    out = small(solvers, 50, 60) if args.quick else small(solvers)
-    if not (args.skip_big or args.quick):
+    if args.quick:
+        args.side, args.candidates, args.skip_big = 50, 60, True
+    out = small(solvers, args.side, args.candidates)
+    if not args.skip_big:
         out.update(big(args.time_limit))
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.update({"cpu_count": os.cpu_count(), "load_avg_start": [round(v, 2) for v in load_start],
