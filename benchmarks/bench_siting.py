@@ -38,6 +38,7 @@ from coverage_planner.travel import FROM_FACILITY, Router, snap  # noqa: E402
 
 ACCESS_MPS = 5.0 / 3.6   # walking leg between a point and its road (the ambulance profile's access_kmh)
 TURNOUT_S = 60.0         # station turnout time
+OURS_LIMIT_S = 900.0     # our solver's time limit in the spopt comparison: far above what it needs
 
 
 def log(msg: str) -> None:
@@ -183,12 +184,14 @@ def small(solvers: list[str], side: int = 100, candidates: int = 500) -> dict:
     cost, cover, weights = instance(side, candidates, 6, limit_s, seed=1)
     out = {"small_cells": int(cover.shape[0]), "small_candidates": int(cover.shape[1])}
     t = time.perf_counter()
-    s = opt.mclp(cover, weights, p)
+    s = opt.mclp(cover, weights, p, time_limit=OURS_LIMIT_S)      # to proven optimality, as spopt runs
     out["ours_mclp_s"], out["ours_mclp_obj"] = time.perf_counter() - t, s.objective
+    out["ours_mclp_status"], out["ours_mclp_gap"] = s.status, s.gap
     log(f"  ours MCLP: {out['ours_mclp_s']:.2f} s, {s.rows_in:,} → {s.rows_after_aggregation:,} rows; {s.message}")
     t = time.perf_counter()
-    s = opt.lscp(cover)
+    s = opt.lscp(cover, time_limit=OURS_LIMIT_S)
     out["ours_lscp_s"], out["ours_lscp_obj"] = time.perf_counter() - t, s.objective
+    out["ours_lscp_status"], out["ours_lscp_gap"] = s.status, s.gap
     log(f"  ours LSCP: {out['ours_lscp_s']:.2f} s; {s.message}")
     for name, solver in spopt_solvers(solvers).items():
         out.update(run_spopt(cost, cover, weights, limit_s, p, name, solver))

@@ -92,6 +92,8 @@ def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | N
     rest = np.flatnonzero(~done)
     if len(rest):
         _tree_snap(geoms, tree, rest, x, y, line, frac, access)
+    if (line < 0).any():
+        raise ValueError("the road segments to snap to have no geometry")
     return Snapped(candidates[line], frac, access)
 
 

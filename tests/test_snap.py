@@ -154,3 +154,13 @@ def test_equidistant_segments_resolve_to_the_lowest_index(copies):
     assert s.seg.tolist() == [0] * len(x)
     np.testing.assert_allclose(s.access_m, np.tile([50.0, 13.0, 0.0, np.hypot(70, 0.5)], copies), atol=1e-12)
     np.testing.assert_array_equal(s.frac, 1.0)           # every arm ends at the junction
+
+
+@pytest.mark.parametrize("n_points", [1, 40])
+def test_snap_to_roads_without_geometry_is_an_error_not_a_segment(n_points):
+    """Segments whose geometries are all empty give no answer: an error rather than an arbitrary
+    segment (both routes used to leave the segment unset)."""
+    net = junction([0, 90])
+    net = replace(net, seg_geometry=np.array([shapely.LineString(), shapely.LineString()], dtype=object))
+    with pytest.raises(ValueError, match="no geometry"):
+        snap(net, np.zeros(n_points), np.zeros(n_points))
