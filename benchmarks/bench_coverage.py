@@ -1,29 +1,42 @@
-"""Benchmark: nearest-facility travel times for 1,000,000 population cells on a ~1,000,000-node road network.
+"""Benchmark: nearest-facility travel times for every population cell of a road-like network, ours
+against the recipes a user would pick instead, all on the same instance in one run.
 
-Not a test. Prints ONE JSON line on stdout; phase timings go to stderr.
+Not a test. Prints ONE JSON line on stdout; phase timings go to stderr. Default size: 1,000,000
+nodes (a 1000 × 1000 perturbed grid), 1,000,000 cells, 200 facilities.
 
-What is timed
-  coverage_s      snapping (STRtree build + ``snap`` for cells and facilities) + ``Router.nearest``:
-                  the nearest-facility time and territory of every cell
-  snap_s          the snapping part alone
-  router_build_s  ``Router(...)`` (CSR build), not part of coverage_s
-  scipy_floor_s   a bare ``scipy.sparse.csgraph.dijkstra(csr, indices=facility_nodes, min_only=True)`` on
-                  the same CSR (best of 3): what any scipy-based engine has to pay
-  networkx_recipe_s  the usual osmnx-notebook recipe (``networkx.single_source_dijkstra_path_length`` per
-                  facility on the same graph), timed on a few facilities and scaled to all of them; it runs
-                  in a forked child so that its graph does not count in this process's peak memory
-  peak_rss_mb     ``resource.getrusage(RUSAGE_SELF).ru_maxrss / 1024`` at the end (Linux: KiB → MiB),
-                  generation of the synthetic data included
+What is timed (wall seconds; ``*_cpu_s`` is the CPU time of the same phase, all threads: on a shared
+machine the wall times grow with the load average, which the JSON records, the CPU times much less)
+  coverage_s        ours: ``snap`` of cells and facilities (one call) + ``Router.nearest``: each cell's
+                    nearest facility and time, with turnout, access legs and partial segments
+  snap_s            the snapping part of coverage_s
+  router_build_s    ``Router(...)`` (CSR build), not part of coverage_s
+  scipy_floor_s     a bare ``scipy.sparse.csgraph.dijkstra(csr, indices=facility nodes, min_only=True)``
+                    on the same CSR (best of 3): what any scipy-based engine pays for the search alone
+  kdtree_floor_s    scipy ``cKDTree`` over the road vertices, built and queried for every cell (all
+                    cores): the floor of any snapping, to the nearest vertex rather than segment
+  osmnx_networkx_s  the OSMnx recipe in a child process: ``osmnx.distance.nearest_nodes`` for cells
+                    and facilities, ONE ``networkx.multi_source_dijkstra_path_length`` from the
+                    facilities' nodes, and each cell's time read from its node; the networkx graph
+                    build (nodes with x/y, arcs with travel_time, ``crs`` set) is reported apart as
+                    osmnx_graph_build_s. Its node times are checked against the scipy floor's.
+  pandana_build_s   pandana 0.8 ``Network`` (incl. its contraction-hierarchy preprocessing) on the
+                    same arcs, reversed so that its node → POI times are facility → node times; in a
+                    child process stopped after --pandana-limit seconds (then pandana_limit_hit and
+                    no times)
+  pandana_query_s   ``set_pois`` + ``nearest_pois`` (max distance: the largest finite floor time) +
+                    ``get_node_ids`` for every cell; its node times are checked against the floor's
+  pandana_nodes     the largest rung of --pandana-sides whose build finished within the limit, with
+                    its times and ours on that same smaller instance (pandana_small_*); the ladder
+                    stops where the next rung would pass the limit at the growth seen so far
+  peak_rss_mb       this process's peak RSS (children excluded: their peaks are reported apart)
 
-Diagnostics (extra keys): ``*_cpu_s`` process CPU time of a phase and ``load_avg_1m`` (the machine may be
-shared, which inflates wall times); ``diag_snap_morton_sorted_s`` re-times the snapping of the same cells
-passed to ``snap`` in Morton (Z-curve) order, sort included — GEOS's nearest-neighbour search over the
-STRtree is several times cheaper on spatially coherent queries than on randomly ordered ones.
+Both recipes snap to the nearest vertex and have no turnout, access legs or partial segments, so
+they answer a cruder question than ours; their node times are the floor's up to rounding.
 
-Targets on a 2-core machine: coverage_s ≤ 3 × scipy_floor_s + snap_s; ≥ 50× faster than the networkx
-recipe; peak memory ≤ 4 GB.
+Targets (on 1M cells, 1M nodes): coverage_s ≤ 4 × scipy_floor_s; ≥ 10× faster than the OSMnx/networkx
+recipe; faster than pandana; peak ≤ 4 GB.
 
-    python benchmarks/bench_coverage.py [--side 1000] [--cells 1000000] [--facilities 200] [--nx-sample 3]
+    python benchmarks/bench_coverage.py [--side 1000] [--cells 1000000] [--facilities 200] [--quick]
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import platform
 import resource
 import sys
 import time
@@ -39,6 +53,7 @@ import time
 import numpy as np
 import shapely
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -55,6 +70,19 @@ def log(text: str) -> None:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    """CPU model, core count and memory of this machine, in words."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+        with open("/proc/meminfo") as fh:
+            mem_gb = int(fh.readline().split()[1]) / 1024 ** 2
+    except (OSError, StopIteration, ValueError, IndexError):
+        mem_gb = float("nan")
+    return f"{model}, {os.cpu_count()} cores, {mem_gb:.0f} GB, {platform.system()} {platform.release()}"
 
 
 def road_like_network(side: int, rng: np.random.Generator) -> RoadNetwork:
@@ -109,51 +137,192 @@ def clustered_points_near_roads(net: RoadNetwork, side: int, n: int, rng: np.ran
     return x, y
 
 
-def morton_order(x: np.ndarray, y: np.ndarray, bits: int = 20) -> np.ndarray:
-    """Permutation that visits the points along a Z-order (Morton) curve."""
-    def quantise(v):
-        lo, hi = v.min(), v.max()
-        return ((v - lo) / (hi - lo + 1e-9) * ((1 << bits) - 1)).astype(np.uint64)
+class Instance:
+    """A network with its cells and facilities, all drawn from one seed."""
 
-    def spread(v):
-        for shift, mask in ((16, 0x0000FFFF0000FFFF), (8, 0x00FF00FF00FF00FF), (4, 0x0F0F0F0F0F0F0F0F),
-                            (2, 0x3333333333333333), (1, 0x5555555555555555)):
-            v = (v | (v << np.uint64(shift))) & np.uint64(mask)
-        return v
+    def __init__(self, side: int, cells: int, facilities: int, seed: int):
+        rng = np.random.default_rng(seed)
+        self.side = side
+        self.net = road_like_network(side, rng)
+        self.cx, self.cy = clustered_points_near_roads(self.net, side, cells, rng, n_clusters=max(side, 10),
+                                                       clustered_share=0.8, spread_m=40.0)
+        self.fx, self.fy = clustered_points_near_roads(self.net, side, facilities, rng, n_clusters=facilities,
+                                                       clustered_share=0.75, spread_m=15.0)
+        self.turnout = np.where(rng.random(facilities) < 0.5, 60.0, 0.0)
 
-    return np.argsort(spread(quantise(x)) | (spread(quantise(y)) << np.uint64(1)), kind="stable")
+    @property
+    def nodes_xy(self) -> np.ndarray:
+        return np.column_stack([self.net.node_x, self.net.node_y])
 
 
-def _networkx_child(indptr, indices, data, sources, conn) -> None:
-    """The osmnx-notebook recipe in a child process: DiGraph, then one Dijkstra per facility."""
-    import networkx as nx
-
+def run_ours(inst: Instance) -> dict:
+    """Our coverage run: one snap for cells and facilities, then the nearest facility for every cell."""
+    net, n = inst.net, len(inst.cx)
+    t0, c0 = time.perf_counter(), time.process_time()
+    both = snap(net, np.concatenate([inst.cx, inst.fx]), np.concatenate([inst.cy, inst.fy]))
+    cells, fac = both.take(np.arange(n)), both.take(np.arange(n, len(both)))
+    snap_s, snap_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     t = time.perf_counter()
-    g = nx.DiGraph()
-    tails = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-    g.add_weighted_edges_from(zip(tails.tolist(), indices.tolist(), data.tolist()), weight="travel_time")
-    del tails
-    build = time.perf_counter() - t
-    per, cpu = [], []
-    for s in sources:
+    router = Router(net, seconds_per_segment(net), FROM_FACILITY)
+    router_build_s = time.perf_counter() - t
+    t, c = time.perf_counter(), time.process_time()
+    cost, label = router.nearest(fac, inst.turnout + fac.access_m / ACCESS_MPS, cells, cells.access_m / ACCESS_MPS)
+    nearest_s, nearest_cpu_s = time.perf_counter() - t, time.process_time() - c
+    reached = np.isfinite(cost)
+    log(f"ours: snap {snap_s:.2f} s ({snap_cpu_s:.2f} s CPU), nearest {nearest_s:.2f} s — {reached.mean():.2%} "
+        f"of cells reached, median {np.median(cost[reached]) / 60:.1f} min, {(cost <= 900).mean():.1%} within "
+        f"15 min, {len(np.unique(label[reached]))} territories; peak RSS {peak_rss_mb():,.0f} MB")
+    return {"coverage_s": snap_s + nearest_s, "snap_s": snap_s, "nearest_s": nearest_s,
+            "router_build_s": router_build_s, "snap_cpu_s": snap_cpu_s, "nearest_cpu_s": nearest_cpu_s,
+            "router": router}
+
+
+def scipy_floor(router: Router, sources: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Best of 3 bare multi-source Dijkstras on our CSR; returns the wall and CPU times and the node times."""
+    csr = router.graph.matrix()
+    times, cpu = [], []
+    for _ in range(3):
         t, c = time.perf_counter(), time.process_time()
-        nx.single_source_dijkstra_path_length(g, int(s), weight="travel_time")
-        per.append(time.perf_counter() - t)
+        dist = dijkstra(csr, indices=sources, min_only=True)
+        times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    conn.send({"build_s": build, "per_facility_s": per, "per_facility_cpu_s": cpu, "edges": g.number_of_edges(),
+    log(f"scipy floor (dijkstra min_only, {len(sources)} sources): best {min(times):.2f} s of "
+        f"{', '.join(f'{s:.2f}' for s in times)} ({min(cpu):.2f} s CPU)")
+    return min(times), min(cpu), dist
+
+
+def kdtree_floor(inst: Instance) -> tuple[float, float]:
+    """cKDTree over the road vertices, built and queried for every cell on all cores (wall, CPU)."""
+    t, c = time.perf_counter(), time.process_time()
+    cKDTree(inst.nodes_xy).query(np.column_stack([inst.cx, inst.cy]), workers=-1)
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def in_child(target, args: tuple, limit_s: float | None) -> dict | None:
+    """Run ``target(*args, conn)`` in a forked child; its dict, or None when it passed ``limit_s``.
+
+    Forked, so the child's memory does not count in this process's peak and a stuck child can be
+    stopped (SIGKILL to that one process, which this function started)."""
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=target, args=(*args, child))
+    proc.start()
+    child.close()
+    if parent.poll(limit_s):
+        out = parent.recv()
+        proc.join()
+        return out
+    proc.kill()
+    proc.join()
+    return None
+
+
+def _osmnx_networkx_child(inst: Instance, router: Router, floor_dist: np.ndarray, conn) -> None:
+    """The OSMnx recipe: a networkx graph, nearest_nodes, ONE multi-source Dijkstra, a lookup per cell."""
+    import networkx as nx
+    import osmnx as ox
+
+    g = router.graph
+    t = time.perf_counter()
+    graph = nx.DiGraph(crs=inst.net.crs)
+    graph.add_nodes_from((i, {"x": x, "y": y}) for i, (x, y) in enumerate(zip(inst.net.node_x.tolist(),
+                                                                                inst.net.node_y.tolist())))
+    tails = np.repeat(np.arange(len(g.indptr) - 1), np.diff(g.indptr))
+    graph.add_weighted_edges_from(zip(tails.tolist(), g.indices.tolist(), g.data.tolist()), weight="travel_time")
+    del tails
+    build_s = time.perf_counter() - t
+    t, c = time.perf_counter(), time.process_time()
+    cell_node = ox.distance.nearest_nodes(graph, inst.cx, inst.cy)
+    fac_node = ox.distance.nearest_nodes(graph, inst.fx, inst.fy)
+    snap_s = time.perf_counter() - t
+    dist = nx.multi_source_dijkstra_path_length(graph, set(fac_node.tolist()), weight="travel_time")
+    dijkstra_s = time.perf_counter() - t - snap_s
+    cell_time = np.fromiter((dist.get(v, np.inf) for v in cell_node.tolist()), float, len(cell_node))
+    total_s, cpu_s = time.perf_counter() - t, time.process_time() - c
+    nodes = np.fromiter(dist.keys(), np.int64, len(dist))
+    values = np.fromiter(dist.values(), float, len(dist))
+    reached_same = bool(np.array_equal(np.sort(nodes), np.flatnonzero(np.isfinite(floor_dist))))
+    conn.send({"build_s": build_s, "total_s": total_s, "cpu_s": cpu_s, "snap_s": snap_s, "dijkstra_s": dijkstra_s,
+               "max_abs_diff_s": float(np.max(np.abs(values - floor_dist[nodes]))) if len(nodes) else 0.0,
+               "reached_same_nodes": reached_same, "cells_reached": float(np.isfinite(cell_time).mean()),
+               "arcs": graph.number_of_edges(), "peak_rss_mb": peak_rss_mb()})
+    conn.close()
+
+
+def _pandana_child(inst: Instance, router: Router, floor_dist: np.ndarray, conn) -> None:
+    """pandana: Network (contraction hierarchy) on the reversed arcs, then nearest_pois per node."""
+    import pandas as pd
+    import pandana
+
+    os.dup2(2, 1)              # pandana's C++ progress lines go to stderr: stdout carries only the JSON
+    g = router.graph
+    heads = np.repeat(np.arange(len(g.indptr) - 1), np.diff(g.indptr))
+    reach = float(np.max(floor_dist[np.isfinite(floor_dist)])) * 1.001 + 1.0
+    t, c = time.perf_counter(), time.process_time()
+    network = pandana.Network(inst.net.node_x, inst.net.node_y, g.indices, heads,   # reversed: to → from
+                              pd.DataFrame({"travel_time": g.data}), twoway=False)
+    build_s, build_cpu_s = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
+    network.set_pois("facility", reach, 1, pd.Series(inst.fx), pd.Series(inst.fy))
+    node_time = network.nearest_pois(reach, "facility", num_pois=1)[1].to_numpy()
+    cell_node = network.get_node_ids(pd.Series(inst.cx), pd.Series(inst.cy)).to_numpy()
+    cell_time = node_time[cell_node]
+    query_s, cpu_s = time.perf_counter() - t, time.process_time() - c
+    both = np.isfinite(floor_dist) & (node_time < reach)
+    conn.send({"build_s": build_s, "build_cpu_s": build_cpu_s, "query_s": query_s, "query_cpu_s": cpu_s,
+               "max_abs_diff_s": float(np.max(np.abs(node_time[both] - floor_dist[both]))) if both.any() else 0.0,
+               "nodes_compared": int(both.sum()), "cells_within_reach": float((cell_time < reach).mean()),
                "peak_rss_mb": peak_rss_mb()})
     conn.close()
 
 
-def networkx_recipe(router: Router, sources: np.ndarray) -> dict:
-    g = router.graph
-    ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_networkx_child, args=(g.indptr, g.indices, g.data, sources, child))
-    proc.start()
-    out = parent.recv()
-    proc.join()
+def facility_nodes(inst: Instance) -> np.ndarray:
+    """The road vertex nearest each facility, as nearest_nodes and pandana pick them."""
+    return np.unique(cKDTree(inst.nodes_xy).query(np.column_stack([inst.fx, inst.fy]))[1])
+
+
+def pandana_run(inst: Instance, router: Router, floor_dist: np.ndarray, limit_s: float) -> dict | None:
+    t = time.perf_counter()
+    out = in_child(_pandana_child, (inst, router, floor_dist), limit_s)
+    if out is None:
+        log(f"pandana on {inst.net.n_nodes:,} nodes: stopped after {time.perf_counter() - t:.0f} s (limit {limit_s:.0f} s)")
+    else:
+        log(f"pandana on {inst.net.n_nodes:,} nodes: build {out['build_s']:.1f} s, query {out['query_s']:.2f} s, "
+            f"node times vs floor within {out['max_abs_diff_s']:.3g} s")
     return out
+
+
+def pandana_ladder(sides: list[int], args, limit_s: float) -> dict:
+    """pandana on growing instances (cells and facilities scaled with the nodes), ours on each too.
+
+    Stops at the first rung past the limit, or before a rung that the growth of the build time seen so
+    far (at least linear in the nodes) says would pass it."""
+    best, done = {}, []                 # done: (nodes, build seconds) of the rungs that finished
+    for side in sorted(sides):
+        share = side * side / (args.side * args.side)
+        inst = Instance(side, max(int(args.cells * share), 100), max(int(args.facilities * share), 5), args.seed)
+        nodes = inst.net.n_nodes
+        if done:
+            (n1, b1), (n2, b2) = done[-2] if len(done) > 1 else done[-1], done[-1]
+            power = max(np.log(b2 / b1) / np.log(n2 / n1), 1.0) if n2 > n1 else 1.0
+            if b2 * (nodes / n2) ** power > limit_s:
+                log(f"pandana ladder: {nodes:,} nodes would take about {b2 * (nodes / n2) ** power:.0f} s; stop")
+                best["pandana_ladder_stopped_before_nodes"] = int(nodes)
+                break
+        ours = run_ours(inst)
+        _, _, floor_dist = scipy_floor(ours["router"], facility_nodes(inst))
+        out = pandana_run(inst, ours["router"], floor_dist, limit_s)
+        if out is None:
+            best["pandana_ladder_limit_hit_nodes"] = int(nodes)
+            break
+        done.append((nodes, out["build_s"]))
+        best.update({"pandana_nodes": int(nodes), "pandana_small_cells": len(inst.cx),
+                     "pandana_small_build_s": out["build_s"], "pandana_small_query_s": out["query_s"],
+                     "pandana_small_build_cpu_s": out["build_cpu_s"],
+                     "pandana_small_max_abs_diff_s": out["max_abs_diff_s"],
+                     "coverage_s_at_pandana_nodes": ours["coverage_s"],
+                     "coverage_cpu_s_at_pandana_nodes": ours["snap_cpu_s"] + ours["nearest_cpu_s"]})
+    return best
 
 
 def main() -> None:
@@ -161,108 +330,83 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=1000, help="grid side (nodes = side²)")
     parser.add_argument("--cells", type=int, default=1_000_000)
     parser.add_argument("--facilities", type=int, default=200)
-    parser.add_argument("--nx-sample", type=int, default=3, help="facilities timed with networkx")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--quick", action="store_true", help="a small instance (side 60, 20,000 cells) for a try-out")
+    parser.add_argument("--pandana-limit", type=float, default=300.0, help="seconds before pandana is stopped")
+    parser.add_argument("--pandana-sides", default="200,300,400",
+                        help="grid sides of the smaller pandana instances, tried upwards")
+    parser.add_argument("--skip-pandana", action="store_true")
+    parser.add_argument("--skip-networkx", action="store_true")
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    load_start = os.getloadavg()[0]
+    if args.quick:
+        args.side, args.cells, args.facilities, args.pandana_sides = 60, 20_000, 20, "20,30"
+    load_start = os.getloadavg()
 
     t = time.perf_counter()
-    net = road_like_network(args.side, rng)
-    cx, cy = clustered_points_near_roads(net, args.side, args.cells, rng, n_clusters=max(args.side, 10),
-                                         clustered_share=0.8, spread_m=40.0)
-    fx, fy = clustered_points_near_roads(net, args.side, args.facilities, rng, n_clusters=args.facilities,
-                                         clustered_share=0.75, spread_m=15.0)
-    turnout = np.where(rng.random(args.facilities) < 0.5, 60.0, 0.0)
-    log(f"generate: {net.n_nodes:,} nodes, {net.n_segments:,} segments "
-        f"({(~net.seg_bwd | ~net.seg_fwd).sum():,} one-way, lengths {net.seg_length.min():.0f}–"
-        f"{net.seg_length.max():.0f} m), {args.cells:,} cells, {args.facilities} facilities: "
-        f"{time.perf_counter() - t:.1f} s, peak RSS so far {peak_rss_mb():,.0f} MB")
+    inst = Instance(args.side, args.cells, args.facilities, args.seed)
+    net = inst.net
+    log(f"generate: {net.n_nodes:,} nodes, {net.n_segments:,} segments ({(~net.seg_bwd | ~net.seg_fwd).sum():,} "
+        f"one-way), {args.cells:,} cells, {args.facilities} facilities: {time.perf_counter() - t:.1f} s")
 
-    # --- the timed coverage run: snap everything, then the nearest facility for every cell ---
-    t0, c0 = time.perf_counter(), time.process_time()
-    tree = shapely.STRtree(net.seg_geometry)
-    t_tree = time.perf_counter() - t0
-    cells = snap(net, cx, cy, tree=tree)
-    t_cells = time.perf_counter() - t0 - t_tree
-    fac = snap(net, fx, fy, tree=tree)
-    snap_s, snap_cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    log(f"snap: {snap_s:.2f} s (STRtree {t_tree:.2f} s, cells {t_cells:.2f} s, facilities "
-        f"{snap_s - t_tree - t_cells:.3f} s; {snap_cpu_s:.2f} s CPU); peak RSS {peak_rss_mb():,.0f} MB")
+    ours = run_ours(inst)
+    router = ours.pop("router")
+    scipy_floor_s, scipy_floor_cpu_s, floor_dist = scipy_floor(router, facility_nodes(inst))
+    kdtree_floor_s, kdtree_floor_cpu_s = kdtree_floor(inst)
+    log(f"kdtree floor (nearest vertex for every cell): {kdtree_floor_s:.2f} s")
+    peak = peak_rss_mb()
+    result = {"machine": machine(), "network_nodes": int(net.n_nodes), "network_segments": int(net.n_segments),
+              "cells": int(args.cells), "facilities": int(args.facilities),
+              **{k: round(v, 3) for k, v in ours.items()},
+              "coverage_cpu_s": round(ours["snap_cpu_s"] + ours["nearest_cpu_s"], 3),
+              "scipy_floor_s": round(scipy_floor_s, 3), "scipy_floor_cpu_s": round(scipy_floor_cpu_s, 3),
+              "kdtree_floor_s": round(kdtree_floor_s, 3), "kdtree_floor_cpu_s": round(kdtree_floor_cpu_s, 3)}
 
-    t = time.perf_counter()
-    router = Router(net, seconds_per_segment(net), FROM_FACILITY)
-    router_build_s = time.perf_counter() - t
-    log(f"router build: {router_build_s:.2f} s")
+    if not args.skip_networkx:
+        nxr = in_child(_osmnx_networkx_child, (inst, router, floor_dist), None)
+        log(f"osmnx + networkx: graph {nxr['build_s']:.1f} s; nearest_nodes {nxr['snap_s']:.2f} s, one multi-source "
+            f"Dijkstra {nxr['dijkstra_s']:.1f} s, {nxr['total_s']:.1f} s in all; node times vs floor within "
+            f"{nxr['max_abs_diff_s']:.3g} s; child peak {nxr['peak_rss_mb']:,.0f} MB")
+        result.update({"osmnx_networkx_s": round(nxr["total_s"], 3), "osmnx_graph_build_s": round(nxr["build_s"], 3),
+                       "osmnx_nearest_nodes_s": round(nxr["snap_s"], 3),
+                       "networkx_dijkstra_s": round(nxr["dijkstra_s"], 3),
+                       "osmnx_networkx_cpu_s": round(nxr["cpu_s"], 3),
+                       "osmnx_networkx_max_abs_diff_s": nxr["max_abs_diff_s"],
+                       "osmnx_networkx_reached_same_nodes": nxr["reached_same_nodes"],
+                       "osmnx_networkx_child_peak_rss_mb": round(nxr["peak_rss_mb"], 1)})
+    if not args.skip_pandana:
+        pdr = pandana_run(inst, router, floor_dist, args.pandana_limit)
+        result["pandana_limit_s"] = args.pandana_limit
+        result["pandana_limit_hit"] = pdr is None
+        if pdr is not None:
+            result.update({"pandana_build_s": round(pdr["build_s"], 3), "pandana_query_s": round(pdr["query_s"], 3),
+                           "pandana_build_cpu_s": round(pdr["build_cpu_s"], 3),
+                           "pandana_query_cpu_s": round(pdr["query_cpu_s"], 3),
+                           "pandana_max_abs_diff_s": pdr["max_abs_diff_s"],
+                           "pandana_child_peak_rss_mb": round(pdr["peak_rss_mb"], 1)})
+        del router
+        ladder = pandana_ladder([int(s) for s in args.pandana_sides.split(",") if int(s) < args.side],
+                                args, args.pandana_limit)
+        result.update({k: round(v, 3) if isinstance(v, float) else v for k, v in ladder.items()})
 
-    t, c = time.perf_counter(), time.process_time()
-    cost, label = router.nearest(fac, turnout + fac.access_m / ACCESS_MPS, cells, cells.access_m / ACCESS_MPS)
-    nearest_s, nearest_cpu_s = time.perf_counter() - t, time.process_time() - c
-    coverage_s = snap_s + nearest_s
-    reached = np.isfinite(cost)
-    log(f"nearest: {nearest_s:.2f} s — {reached.mean():.2%} of cells reached, median "
-        f"{np.median(cost[reached]) / 60:.1f} min, {(cost <= 900).mean():.1%} within 15 min, "
-        f"{len(np.unique(label[reached]))} territories; peak RSS {peak_rss_mb():,.0f} MB")
-
-    # --- the floor: a bare multi-source Dijkstra on the same CSR ---
-    csr = router.graph.matrix()
-    src_nodes = np.unique(net.seg_a[fac.seg])
-    floor = []
-    for _ in range(3):
-        t = time.perf_counter()
-        dijkstra(csr, indices=src_nodes, min_only=True)
-        floor.append(time.perf_counter() - t)
-    scipy_floor_s = min(floor)
-    log(f"scipy floor (dijkstra min_only, {len(src_nodes)} sources): best {scipy_floor_s:.2f} s of "
-        f"{', '.join(f'{f:.2f}' for f in floor)}")
-    del csr
-
-    # --- diagnostic: the same snapping with the cells handed over in Morton order ---
-    t, c = time.perf_counter(), time.process_time()
-    order = morton_order(cx, cy)
-    again = snap(net, cx[order], cy[order], tree=tree)
-    diag_sorted_s, diag_sorted_cpu_s = time.perf_counter() - t, time.process_time() - c
-    same = bool(np.array_equal(again.seg, cells.seg[order]) and np.allclose(again.access_m, cells.access_m[order]))
-    log(f"diagnostic: snap of the cells in Morton order: {diag_sorted_s:.2f} s ({diag_sorted_cpu_s:.2f} s CPU) "
-        f"vs {t_cells:.2f} s in generation order; identical result: {same}")
-    del again, order
-
-    # --- the networkx recipe (forked child), a few facilities scaled to all ---
-    k = min(args.nx_sample, len(src_nodes))
-    nxr = networkx_recipe(router, src_nodes[:k])
-    per_facility = float(np.mean(nxr["per_facility_s"]))
-    networkx_recipe_s = per_facility * args.facilities
-    log(f"networkx recipe: graph {nxr['build_s']:.1f} s ({nxr['edges']:,} arcs, child peak RSS "
-        f"{nxr['peak_rss_mb']:,.0f} MB); {', '.join(f'{s:.2f}' for s in nxr['per_facility_s'])} s per "
-        f"facility → {networkx_recipe_s:.0f} s for {args.facilities}")
-
-    peak = peak_rss_mb()          # this process only: the networkx child is not included
-    floor_target = 3 * scipy_floor_s + snap_s
-    speedup = networkx_recipe_s / coverage_s
-    result = {
-        "network_nodes": int(net.n_nodes), "network_segments": int(net.n_segments),
-        "cells": int(args.cells), "facilities": int(args.facilities),
-        "coverage_s": round(coverage_s, 3), "snap_s": round(snap_s, 3), "nearest_s": round(nearest_s, 3),
-        "router_build_s": round(router_build_s, 3), "scipy_floor_s": round(scipy_floor_s, 3),
-        "networkx_recipe_s": round(networkx_recipe_s, 1),
-        "networkx_recipe_note": (
-            f"networkx.single_source_dijkstra_path_length timed on {k} facilities (mean "
-            f"{per_facility:.2f} s each) and multiplied by {args.facilities}; building the DiGraph "
-            f"({nxr['build_s']:.1f} s) and the per-cell min over facilities are not counted"),
-        "speedup_vs_networkx": round(speedup, 1),
-        "peak_rss_mb": round(peak, 1),
-        "snap_cpu_s": round(snap_cpu_s, 3), "nearest_cpu_s": round(nearest_cpu_s, 3),
-        "networkx_per_facility_cpu_s": round(float(np.mean(nxr["per_facility_cpu_s"])), 3),
-        "diag_snap_morton_sorted_s": round(diag_sorted_s, 3), "diag_snap_morton_sorted_cpu_s": round(diag_sorted_cpu_s, 3),
-        "diag_snap_cells_generation_order_s": round(t_cells, 3),
-        "load_avg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
-        "targets": {
-            "coverage_le_3x_floor_plus_snap": bool(coverage_s <= floor_target),
-            "coverage_limit_s": round(floor_target, 3),
-            "speedup_ge_50": bool(speedup >= 50), "peak_le_4gb": bool(peak <= 4096),
-        },
-        "cpu_count": os.cpu_count(), "seed": args.seed,
-    }
+    cov = ours["coverage_s"]
+    cov_cpu = ours["snap_cpu_s"] + ours["nearest_cpu_s"]
+    targets = {"coverage_le_4x_scipy_floor": bool(cov <= 4 * scipy_floor_s),
+               "coverage_over_scipy_floor": round(cov / scipy_floor_s, 2),
+               "coverage_cpu_over_scipy_floor_cpu": round(cov_cpu / max(scipy_floor_cpu_s, 1e-9), 2),
+               "peak_le_4gb": bool(peak <= 4096)}
+    if "osmnx_networkx_s" in result:
+        targets["speedup_vs_osmnx_networkx"] = round(result["osmnx_networkx_s"] / cov, 1)
+        targets["speedup_ge_10"] = bool(result["osmnx_networkx_s"] >= 10 * cov)
+        targets["cpu_speedup_vs_osmnx_networkx"] = round(result["osmnx_networkx_cpu_s"] / max(cov_cpu, 1e-9), 1)
+    if "pandana_limit_hit" in result:
+        pandana_total = None if result["pandana_limit_hit"] else result["pandana_build_s"] + result["pandana_query_s"]
+        targets["faster_than_pandana"] = bool(pandana_total is None or cov < pandana_total)
+        if "pandana_small_query_s" in result:
+            targets["faster_than_pandana_query_alone_at_pandana_nodes"] = bool(
+                result["coverage_s_at_pandana_nodes"] < result["pandana_small_query_s"])
+    result.update({"peak_rss_mb": round(peak, 1), "targets": targets, "cpu_count": os.cpu_count(),
+                   "load_avg_start": [round(v, 2) for v in load_start],
+                   "load_avg_end": [round(v, 2) for v in os.getloadavg()], "seed": args.seed})
     print(json.dumps(result), flush=True)
 
 

@@ -5,14 +5,22 @@ road-like network (perturbed grid, ~10% of edges removed, 100–300 m edges, 30�
 cells every 100 m snapped to it, candidates snapped to its strongly connected core, and a bounded
 Dijkstra per candidate (Router.bounded, ambulance direction) with turnout and access legs.
 
+spopt 0.7 runs with PuLP's CBC and with PuLP's HiGHS (highspy), both at our relative MIP gap of 1e-6;
+its time is split into the model build (the dense cost matrix spopt needs + ``from_cost_matrix``,
+i.e. PuLP's model) and ``solve`` (the solver call and spopt's post-processing). Ours is one call
+(``optimize.mclp`` / ``optimize.lscp``: sparse input, row merging, HiGHS). The script asserts that every
+spopt objective equals ours and reports ``speedup_vs_spopt_<solver>_<model>`` = spopt's build + solve
+over ours; the target is ≥ 10× over spopt + HiGHS for MCLP and LSCP.
+
 Prints ONE JSON line on stdout; phase timings go to stderr. Run:
-    python benchmarks/bench_siting.py [--skip-big] [--skip-spopt]
+    python benchmarks/bench_siting.py [--skip-big] [--skip-spopt] [--solvers highs,cbc] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -30,6 +38,7 @@ from coverage_planner.travel import FROM_FACILITY, Router, snap  # noqa: E402
 
 ACCESS_MPS = 5.0 / 3.6   # walking leg between a point and its road (the ambulance profile's access_kmh)
 TURNOUT_S = 60.0         # station turnout time
+OURS_LIMIT_S = 900.0     # our solver's time limit in the spopt comparison: far above what it needs
 
 
 def log(msg: str) -> None:
@@ -104,43 +113,89 @@ def instance(n_side: int, n_candidates: int, n_towns: int, limit_s: float, seed:
     return cost, cover, weights
 
 
-def run_spopt(cost: sp.csr_matrix, cover: sp.csr_matrix, weights: np.ndarray, limit_s: float, p: int) -> dict:
-    import pulp
-    from spopt.locate import LSCP, MCLP
-
-    out = {}
-    t = time.perf_counter()
+def dense_costs(cost: sp.csr_matrix) -> np.ndarray:
+    """The cells × candidates cost matrix spopt takes: dense, inf beyond the limit."""
     dense = np.full(cost.shape, np.inf)
     rows = np.repeat(np.arange(cost.shape[0]), np.diff(cost.indptr))
     dense[rows, cost.indices] = cost.data
-    model = MCLP.from_cost_matrix(dense, weights, limit_s, p).solve(pulp.PULP_CBC_CMD(msg=False))
-    out["spopt_mclp_s"] = time.perf_counter() - t
-    out["spopt_mclp_obj"] = float(pulp.value(model.problem.objective))
-    log(f"  spopt MCLP: {out['spopt_mclp_s']:.1f} s, objective {out['spopt_mclp_obj']:,.0f}")
+    return dense
+
+
+def spopt_solvers(names: list[str]) -> dict:
+    """PuLP solvers for spopt, at our relative MIP gap (1e-6) so that the objectives must agree."""
+    import pulp
+
+    make = {"cbc": lambda: pulp.PULP_CBC_CMD(msg=False, gapRel=1e-6),
+            "highs": lambda: pulp.HiGHS(msg=False, gapRel=1e-6)}
+    return {name: make[name]() for name in names}
+
+
+def run_spopt(cost: sp.csr_matrix, cover: sp.csr_matrix, weights: np.ndarray, limit_s: float, p: int,
+              solver_name: str, solver) -> dict:
+    """spopt's MCLP and LSCP with one PuLP solver: the model build (dense matrix + ``from_cost_matrix``)
+    and ``solve`` (PuLP's solver call and spopt's post-processing) timed apart."""
+    import pulp
+    from spopt.locate import LSCP, MCLP
+
+    out, key = {}, f"spopt_{solver_name}"
     t = time.perf_counter()
+    model = MCLP.from_cost_matrix(dense_costs(cost), weights, limit_s, p)
+    out[f"{key}_mclp_build_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model.solve(solver)
+    out[f"{key}_mclp_solve_s"] = time.perf_counter() - t
+    out[f"{key}_mclp_obj"] = float(pulp.value(model.problem.objective))
+    log(f"  spopt + {solver_name} MCLP: build {out[f'{key}_mclp_build_s']:.1f} s, solve "
+        f"{out[f'{key}_mclp_solve_s']:.1f} s, objective {out[f'{key}_mclp_obj']:,.0f}")
     reachable = np.diff(cover.indptr) > 0  # spopt's LSCP raises "Infeasible" unless these are dropped
-    model = LSCP.from_cost_matrix(dense[reachable], limit_s).solve(pulp.PULP_CBC_CMD(msg=False))
-    out["spopt_lscp_s"] = time.perf_counter() - t
-    out["spopt_lscp_obj"] = float(pulp.value(model.problem.objective))
-    log(f"  spopt LSCP: {out['spopt_lscp_s']:.1f} s, {out['spopt_lscp_obj']:.0f} sites")
+    t = time.perf_counter()
+    model = LSCP.from_cost_matrix(dense_costs(cost)[reachable], limit_s)
+    out[f"{key}_lscp_build_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model.solve(solver)
+    out[f"{key}_lscp_solve_s"] = time.perf_counter() - t
+    out[f"{key}_lscp_obj"] = float(pulp.value(model.problem.objective))
+    log(f"  spopt + {solver_name} LSCP: build {out[f'{key}_lscp_build_s']:.1f} s, solve "
+        f"{out[f'{key}_lscp_solve_s']:.1f} s, {out[f'{key}_lscp_obj']:.0f} sites")
     return out
 
 
-def small(skip_spopt: bool) -> dict:
-    log("10,000 cells × 500 candidates")
+def same_objective(a: float, b: float) -> bool:
+    """Equal at the MIP gap both sides were solved to (1e-6 relative)."""
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+
+
+def compare(out: dict, solvers: list[str]) -> None:
+    """Assert equal objectives with every spopt solver; add our speed-up over spopt + HiGHS in total."""
+    for name in solvers:
+        for model in ("mclp", "lscp"):
+            ours, theirs = out[f"ours_{model}_obj"], out[f"spopt_{name}_{model}_obj"]
+            assert same_objective(ours, theirs), f"{model}: ours {ours} vs spopt + {name} {theirs}"
+            total = out[f"spopt_{name}_{model}_build_s"] + out[f"spopt_{name}_{model}_solve_s"]
+            out[f"speedup_vs_spopt_{name}_{model}"] = total / out[f"ours_{model}_s"]
+    if "highs" in solvers:
+        out["targets"] = {f"{m}_ge_10x_spopt_highs": bool(out[f"speedup_vs_spopt_highs_{m}"] >= 10)
+                          for m in ("mclp", "lscp")}
+
+
+def small(solvers: list[str], side: int = 100, candidates: int = 500) -> dict:
+    log(f"{side * side:,} cells × {candidates} candidates")
     limit_s, p = 240.0, 20
-    cost, cover, weights = instance(100, 500, 6, limit_s, seed=1)
-    out = {}
+    cost, cover, weights = instance(side, candidates, 6, limit_s, seed=1)
+    out = {"small_cells": int(cover.shape[0]), "small_candidates": int(cover.shape[1])}
     t = time.perf_counter()
-    s = opt.mclp(cover, weights, p)
+    s = opt.mclp(cover, weights, p, time_limit=OURS_LIMIT_S)      # to proven optimality, as spopt runs
     out["ours_mclp_s"], out["ours_mclp_obj"] = time.perf_counter() - t, s.objective
+    out["ours_mclp_status"], out["ours_mclp_gap"] = s.status, s.gap
     log(f"  ours MCLP: {out['ours_mclp_s']:.2f} s, {s.rows_in:,} → {s.rows_after_aggregation:,} rows; {s.message}")
     t = time.perf_counter()
-    s = opt.lscp(cover)
+    s = opt.lscp(cover, time_limit=OURS_LIMIT_S)
     out["ours_lscp_s"], out["ours_lscp_obj"] = time.perf_counter() - t, s.objective
+    out["ours_lscp_status"], out["ours_lscp_gap"] = s.status, s.gap
     log(f"  ours LSCP: {out['ours_lscp_s']:.2f} s; {s.message}")
-    if not skip_spopt:
-        out.update(run_spopt(cost, cover, weights, limit_s, p))
+    for name, solver in spopt_solvers(solvers).items():
+        out.update(run_spopt(cost, cover, weights, limit_s, p, name, solver))
+    compare(out, solvers)
     return out
 
 
@@ -158,15 +213,25 @@ def big(time_limit: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--skip-spopt", action="store_true")
+    parser.add_argument("--solvers", default="highs,cbc", help="PuLP solvers for spopt (highs, cbc)")
+    parser.add_argument("--quick", action="store_true", help="2,500 cells × 60 candidates, no 1M-cell run")
+    parser.add_argument("--side", type=int, default=100, help="cells per side of the small instance (100 m cells)")
+    parser.add_argument("--candidates", type=int, default=500, help="candidates of the small instance")
     parser.add_argument("--time-limit", type=float, default=60.0, help="solver time limit for the 1M-cell MCLP")
     args = parser.parse_args()
-    out = small(args.skip_spopt)
+    load_start = os.getloadavg()
+    solvers = [] if args.skip_spopt else [s.strip() for s in args.solvers.split(",") if s.strip()]
+    if args.quick:
+        args.side, args.candidates, args.skip_big = 50, 60, True
+    out = small(solvers, args.side, args.candidates)
     if not args.skip_big:
         out.update(big(args.time_limit))
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.update({"cpu_count": os.cpu_count(), "load_avg_start": [round(v, 2) for v in load_start],
+                "load_avg_end": [round(v, 2) for v in os.getloadavg()]})
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}))
 
 
