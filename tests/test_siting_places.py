@@ -250,7 +250,7 @@ def test_demo_sites_are_named_placed_and_relocate_keeps_every_station_with_ambul
     frame = solutions_frame(result).set_index("model")
     assert list(frame["status"]) == ["optimal", "optimal"] and np.allclose(frame["uncoverable_people"], 56)
     assert frame.loc["mclp", "new_sites"] == 3 and frame.loc["mclp", "closed_sites"] == 0
-    w, s, e, n = gpd.read_file(ROOT / "geodata" / "demo" / "units.geojson").total_bounds
+    w, s, e, n = gpd.read_file(ROOT / "coverage_planner" / "data" / "demo" / "units.geojson").total_bounds
     assert sites["lon"].between(w, e).all() and sites["lat"].between(s, n).all()
     new = sites[sites.status == "new"]
     assert set(new["township"]) <= set(result.region.units["name"]) and (new["road"] != "").all()

@@ -940,4 +940,3 @@ def generate_demo_region(out_dir: Path = DEMO_DIR) -> dict:
 
 # ---------------------------------------------------------------- command line
 # The ``demo`` sub-command runs coverage_planner.demo (package data only); its parser is in cli/demo.py.
-from ..demo import _cmd_demo  # noqa: E402,F401  (old import path)
