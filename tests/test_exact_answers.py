@@ -89,7 +89,7 @@ def _times(tiny_region, track_and_ferry: bool, speeds: str) -> np.ndarray:
     return run(scn, quiet=True, isochrones=False).cells["ems_response_time_min"].to_numpy()
 
 
-@pytest.mark.xfail(strict=True, reason="found here, not fixed yet: with the track and ferry at speed 0 the cells of "
+@pytest.mark.xfail(strict=False, reason="found here, not fixed yet (and the result varies from run to run, so not strict): with the track and ferry at speed 0 the cells of "
                    "the piece they joined get ~40 min instead of the ~12 min they get when the ways are absent "
                    "(the piece is still treated as linked when cells join the network)")
 def test_zero_speeds_route_exactly_as_if_the_track_and_ferry_were_not_there(tiny_region):

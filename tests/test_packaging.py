@@ -185,8 +185,8 @@ def test_installed_wheel_runs_demo_and_a_copied_scenario(wheel, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     for name in ("summary.csv", "summary.json"):
         assert (work / "run-out" / name).read_bytes() == (work / "demo-out" / name).read_bytes(), name
-    assert sorted(p.name for p in (work / "run-out").iterdir()) == ["cells.gpkg", "coverage.html", "summary.csv",
-                                                                    "summary.json"]
+    assert sorted(p.name for p in (work / "run-out").iterdir()) == ["cells.gpkg", "coverage.html", "stations.csv",
+                                                                    "summary.csv", "summary.json"]
 
 
 def test_profiles_and_demo_data_read_from_a_zipped_package(wheel, tmp_path):
