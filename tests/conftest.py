@@ -86,21 +86,30 @@ def tiny_region(tmp_path: Path) -> Path:
     return build_tiny_region(tmp_path)
 
 
+GRID_STREET = {"highway": "residential", "maxspeed": "36"}
+
+
+def grid_node(i: int, j: int) -> int:
+    """OSM node id of the tiny grid's crossing in column i (x = 500 i) and row j (y = 500 j)."""
+    return 100 + 10 * i + j
+
+
+def tiny_grid(row_tags=lambda j: GRID_STREET, column_tags=lambda i: GRID_STREET):
+    """Nodes and ways of the tiny region's 3×5 street grid (500 m blocks): the rows y = 0, 500, 1000
+    first, then the columns x = 0 … 2000, each tagged by ``row_tags(j)`` / ``column_tags(i)``."""
+    nodes = {grid_node(i, j): (500.0 * i, 500.0 * j) for i in range(5) for j in range(3)}
+    ways = [([grid_node(i, j) for i in range(5)], dict(row_tags(j))) for j in range(3)]
+    ways += [([grid_node(i, j) for j in range(3)], dict(column_tags(i))) for i in range(5)]
+    return nodes, ways
+
+
 def build_tiny_region(tmp_path: Path) -> Path:
     """A 2 km × 1 km region: a 3×5 street grid (500 m blocks), two units, two facilities.
 
     Returns the scenario file. Roads run along y = 0, 500, 1000 and x = 0 … 2000 (every 500 m),
     plus one isolated road piece at x = 2600 (cut off) and a railway (ignored).
     """
-    nodes, ways = {}, []
-    nid = lambda i, j: 100 + 10 * i + j  # noqa: E731  (i = column 0..4, j = row 0..2)
-    for i in range(5):
-        for j in range(3):
-            nodes[nid(i, j)] = (500.0 * i, 500.0 * j)
-    for j in range(3):
-        ways.append(([nid(i, j) for i in range(5)], {"highway": "residential", "maxspeed": "36"}))
-    for i in range(5):
-        ways.append(([nid(i, j) for j in range(3)], {"highway": "residential", "maxspeed": "36"}))
+    nodes, ways = tiny_grid()
     nodes[900], nodes[901] = (2600.0, 0.0), (2600.0, 1000.0)
     ways.append(([900, 901], {"highway": "residential", "maxspeed": "36"}))
     nodes[950], nodes[951] = (-200.0, 1200.0), (2200.0, 1200.0)

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import X0, Y0, write_osm, write_raster
+from conftest import X0, Y0, grid_node, tiny_grid, write_osm, write_raster
 
 from coverage_planner.pipeline import run
 from coverage_planner.progress import Steps
@@ -61,21 +61,13 @@ def test_a_speed_factor_gives_the_exact_response_time(tiny_region, factor, road_
 def _with_track_and_ferry(tiny_region, track_and_ferry: bool) -> None:
     """The tiny region's streets; when asked, the isolated piece x = 2600 joined to the grid by a track
     round the south and a ferry round the north."""
-    nodes, ways = {}, []
-    nid = lambda i, j: 100 + 10 * i + j  # noqa: E731
-    for i in range(5):
-        for j in range(3):
-            nodes[nid(i, j)] = (500.0 * i, 500.0 * j)
-    for j in range(3):
-        ways.append(([nid(i, j) for i in range(5)], {"highway": "residential", "maxspeed": "36"}))
-    for i in range(5):
-        ways.append(([nid(i, j) for j in range(3)], {"highway": "residential", "maxspeed": "36"}))
+    nodes, ways = tiny_grid()
     nodes[900], nodes[901] = (2600.0, 0.0), (2600.0, 1000.0)
     ways.append(([900, 901], {"highway": "residential", "maxspeed": "36"}))
     if track_and_ferry:   # long ways round the region, from grid corners straight to the piece's ends
         nodes.update({911: (-1000.0, -2000.0), 912: (3600.0, -2000.0), 921: (-1000.0, 3000.0), 922: (3600.0, 3000.0)})
-        ways.append(([nid(0, 0), 911, 912, 900], {"highway": "track"}))
-        ways.append(([nid(0, 2), 921, 922, 901], {"route": "ferry"}))
+        ways.append(([grid_node(0, 0), 911, 912, 900], {"highway": "track"}))
+        ways.append(([grid_node(0, 2), 921, 922, 901], {"route": "ferry"}))
     write_osm(tiny_region.parent / "roads.osm", nodes, ways)
 
 

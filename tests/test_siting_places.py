@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomllib
-from conftest import UTM, X0, Y0, lonlat, write_geojson, write_osm
+from conftest import GRID_STREET, UTM, X0, Y0, lonlat, tiny_grid, write_geojson, write_osm
 from pyproj import Transformer
 from refusals import refused
 
@@ -26,19 +26,10 @@ ALL_BUT_DSM = ["lscp", "mclp", "p_median", "p_center", "mexclp"]
 
 def _named_roads(folder):
     """The tiny region's grid with OSM names on the middle street (y = 500) and column x = 1000."""
-    nodes, ways = {}, []
-    nid = lambda i, j: 100 + 10 * i + j  # noqa: E731
-    for i in range(5):
-        for j in range(3):
-            nodes[nid(i, j)] = (500.0 * i, 500.0 * j)
-    names = {1: "中街 Middle Street"}
-    for j in range(3):
-        tags = {"highway": "residential", "maxspeed": "36", **({"name": names[j]} if j in names else {})}
-        ways.append(([nid(i, j) for i in range(5)], tags))
-    for i in range(5):
-        tags = {"highway": "tertiary" if i == 4 else "residential", "maxspeed": "36",
-                **({"name": "一号路"} if i == 2 else {})}
-        ways.append(([nid(i, j) for j in range(3)], tags))
+    nodes, ways = tiny_grid(
+        row_tags=lambda j: {**GRID_STREET, "name": "中街 Middle Street"} if j == 1 else GRID_STREET,
+        column_tags=lambda i: {"highway": "tertiary" if i == 4 else "residential", "maxspeed": "36",
+                               **({"name": "一号路"} if i == 2 else {})})
     write_osm(folder / "roads.osm", nodes, ways)
 
 

@@ -8,7 +8,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from conftest import SHARED, UTM, X0, Y0, build_tiny_region, lonlat, write_geojson, write_osm, write_raster
+from conftest import (GRID_STREET, SHARED, UTM, X0, Y0, build_tiny_region, lonlat, tiny_grid, write_geojson,
+                      write_osm, write_raster)
 from refusals import warned
 
 from coverage_planner import coverage as cov
@@ -147,11 +148,7 @@ def two_station_region(tmp_path: Path) -> Path:
     time, EB nearer by road and in a straight line.
     """
     scenario = build_tiny_region(tmp_path)
-    nid = lambda i, j: 100 + 10 * i + j  # noqa: E731
-    nodes = {nid(i, j): (500.0 * i, 500.0 * j) for i in range(5) for j in range(3)}
-    ways = [([nid(i, 0) for i in range(5)], {"highway": "primary", "maxspeed": "90"})]
-    ways += [([nid(i, j) for i in range(5)], {"highway": "residential", "maxspeed": "36"}) for j in (1, 2)]
-    ways += [([nid(i, j) for j in range(3)], {"highway": "residential", "maxspeed": "36"}) for i in range(5)]
+    nodes, ways = tiny_grid(row_tags=lambda j: {"highway": "primary", "maxspeed": "90"} if j == 0 else GRID_STREET)
     write_osm(tmp_path / "roads.osm", nodes, ways)
     feats = [{"type": "Feature", "properties": {"id": fid, "name": fid, "type": t, "ambulances": 1,
                                                 "turnout_min": 0.0},
