@@ -207,12 +207,17 @@ def with_speeds(net: RoadNetwork, profile: dict) -> RoadNetwork:
 
     ``maxspeed`` is honoured where present (times the profile's maxspeed_factor), the class speed
     is used otherwise, and everything is capped at the profile's max_kmh.
+
+    A class speed of 0 (``speeds_kmh = { track = 0 }``) or ``ferry_kmh = 0`` drops those segments
+    whatever their ``maxspeed`` tag: the ways are then absent for this profile, for routing, for the
+    routable core and for the roads a point may join, exactly as if they were not in the file.
     """
     table = profile["speeds_kmh"]
     class_speed = np.array([table.get(str(h), np.nan) for h in net.seg_highway], dtype=float)
     class_speed[net.seg_ferry] = profile.get("ferry_kmh", 10.0)
     posted = net.seg_maxspeed * float(profile.get("maxspeed_factor", 1.0))
-    use_posted = np.isfinite(posted) & np.isfinite(class_speed) & ~net.seg_ferry
+    # a posted limit sets the speed of a class the profile drives, never brings back one it leaves out (0)
+    use_posted = np.isfinite(posted) & np.isfinite(class_speed) & (class_speed > 0) & ~net.seg_ferry
     speed = np.where(use_posted, posted, class_speed)
     speed = np.minimum(speed, float(profile.get("max_kmh", np.inf)))
     keep = np.isfinite(speed) & (speed > 0)
