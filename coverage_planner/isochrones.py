@@ -37,6 +37,8 @@ for display). Grid and pixel arrivals are cached in ``TravelModel.routers`` (key
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import contourpy
@@ -50,6 +52,8 @@ from .travel import Router, Snapped, _arriving
 
 PIXEL_M = 100.0             # default pixel size of the time grid (metres)
 MAX_PIXELS = 3_000_000      # larger grids get larger pixels (about 50 bytes a pixel are kept)
+MAX_WORKERS = 4                # polygon-drawing threads (contourpy, GEOS and numpy release the GIL)
+DIJKSTRA_FLOATS = 8_000_000    # facilities share one compiled Dijkstra call: up to 64 MB of node costs
 COLUMNS = ["facility_id", "name", "type", "minutes", "direction", "profile", "geometry"]
 
 
@@ -98,7 +102,18 @@ def time_grid(model: TravelModel, pixel_m: float = PIXEL_M) -> TimeGrid:
     """
     key = ("isochrone_grid", float(pixel_m))
     if key not in model.routers:     # the model's cache of derived search structures
-        model.routers[key] = _build_grid(model.net, model.snappable, float(pixel_m), model.max_access_m)
+        lo, hi, size = _grid_frame(model, pixel_m)
+        model.routers[key] = _build_grid(model.net, model.snappable, lo, hi, size, model.max_access_m)
+    return model.routers[key]
+
+
+def _grid_frame(model: TravelModel, pixel_m: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Lower-left and upper-right corners of the time grid and its pixel size (cached on the model)."""
+    key = ("isochrone_frame", float(pixel_m))
+    if key not in model.routers:
+        bounds = shapely.total_bounds(model.net.seg_geometry[model.snappable])
+        lo, hi = bounds[:2] - model.max_access_m, bounds[2:] + model.max_access_m
+        model.routers[key] = (lo, hi, max(float(pixel_m), float(np.sqrt(np.prod(hi - lo) / MAX_PIXELS))))
     return model.routers[key]
 
 
@@ -140,12 +155,10 @@ def _nearest_vertex_per_pixel(pix: np.ndarray, off: np.ndarray, n_pixels: int) -
     return np.where(best < np.iinfo(np.int64).max, best & 0xFFFFFFFF, -1)
 
 
-def _build_grid(net, snappable: np.ndarray, pixel_m: float, max_access_m: float) -> TimeGrid:
+def _build_grid(net, snappable: np.ndarray, lo: np.ndarray, hi: np.ndarray, pixel_m: float,
+                max_access_m: float) -> TimeGrid:
     """Rasterise the snappable roads' vertices, then join every pixel to its nearest vertex (EDT)."""
     segs = np.flatnonzero(snappable)
-    bounds = shapely.total_bounds(net.seg_geometry[segs])
-    lo, hi = bounds[:2] - max_access_m, bounds[2:] + max_access_m
-    pixel_m = max(pixel_m, float(np.sqrt(np.prod(hi - lo) / MAX_PIXELS)))
     ncol, nrow = (np.floor((hi - lo) / pixel_m).astype(int) + 1)
     xy, line, frac = _road_vertices(net.seg_geometry[segs], pixel_m)
     col = np.rint((xy[:, 0] - lo[0]) / pixel_m).astype(np.int64)
@@ -163,65 +176,88 @@ def _build_grid(net, snappable: np.ndarray, pixel_m: float, max_access_m: float)
 
 @dataclass(frozen=True)
 class _Arrivals:
-    """Per pixel: the two road nodes it is reached from and the cost from each (the router's direction)."""
+    """Per pixel: the two road nodes it is reached from and the cost from each (the router's direction),
+    the pixel's access leg included; and per road node, the box its pixels can lie in.
+
+    ``box`` is ``(4, n_nodes)``: xmin, ymin, xmax, ymax of the snappable segments at the node (the node
+    itself where there are none). A pixel reached through a node lies on one of those segments plus its
+    access leg, even when the segment's other end is not reached (a partial last edge).
+    """
 
     n1: np.ndarray
     c1: np.ndarray
     n2: np.ndarray
     c2: np.ndarray
+    box: np.ndarray
 
 
 def _arrivals(model: TravelModel, grid: TimeGrid, router: Router, direction: str) -> _Arrivals:
-    key = ("isochrone_arrivals", grid.pixel_m, direction)
+    key = ("isochrone_arrivals", grid.pixel_m, direction, model.access_mps)
     if key not in model.routers:
+        net = model.net
         seg = grid.seg.ravel()
         pts = Snapped(np.maximum(seg, 0), grid.frac.ravel(), grid.access_m.ravel())
-        (n1, c1), (n2, c2) = _arriving(router.graph, pts, model.net.seg_a, model.net.seg_b)
-        none = seg < 0
-        c1, c2 = np.where(none, np.inf, c1), np.where(none, np.inf, c2)
+        (n1, c1), (n2, c2) = _arriving(router.graph, pts, net.seg_a, net.seg_b)
+        walk = np.where(seg < 0, np.inf, grid.access_m.ravel() / model.access_mps)
+        c1, c2 = c1 + walk, c2 + walk
         n1, n2 = n1.astype(np.int32), n2.astype(np.int32)
-        model.routers[key] = _Arrivals(*(a.reshape(grid.shape) for a in (n1, c1, n2, c2)))
+        model.routers[key] = _Arrivals(*(a.reshape(grid.shape) for a in (n1, c1, n2, c2)),
+                                       _node_boxes(net, np.flatnonzero(model.snappable)))
     return model.routers[key]
 
 
-def _time_field(grid: TimeGrid, arr: _Arrivals, node_time: np.ndarray, window: tuple[slice, slice],
-               access_mps: float) -> np.ndarray:
+def _node_boxes(net, segs: np.ndarray) -> np.ndarray:
+    """(4, n_nodes): bounds of the union of the given segments at each node (the node's point if none)."""
+    bounds = shapely.bounds(net.seg_geometry[segs])
+    box = np.stack([net.node_x, net.node_y, net.node_x, net.node_y]).astype(float)
+    for end in (net.seg_a[segs], net.seg_b[segs]):
+        for j, ufunc in enumerate((np.minimum, np.minimum, np.maximum, np.maximum)):
+            ufunc.at(box[j], end, bounds[:, j])
+    return box
+
+
+def _time_field(arr: _Arrivals, node_time: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
     """Travel time (s) to the pixels of a window of the grid, through the road nodes' times.
 
     Parameters
     ----------
-    grid : TimeGrid
     arr : _Arrivals
-        The pixels' arrival nodes and costs for the router in use.
+        The pixels' arrival nodes and costs (access legs included) for the router in use.
     node_time : ndarray
         Time to every road node (inf where not reached).
     window : (slice, slice)
         Rows and columns of the grid.
-    access_mps : float
-        Access speed (m/s) for the pixels' access legs.
 
     Returns
     -------
     ndarray
-        Seconds per pixel of the window (inf where not reached).
+        Seconds per pixel of the window (inf where not reached), C-contiguous.
     """
-    out = node_time[arr.n1[window]]
+    out = np.take(node_time, arr.n1[window])
     out += arr.c1[window]
-    via2 = node_time[arr.n2[window]]
+    via2 = np.take(node_time, arr.n2[window])
     via2 += arr.c2[window]
     np.minimum(out, via2, out=out)
-    out += grid.access_m[window] / access_mps
     return out
 
 
-def _window(grid: TimeGrid, x: np.ndarray, y: np.ndarray, pad_m: float) -> tuple[slice, slice]:
-    """Rows and columns of the grid around points, ``pad_m`` beyond them (clipped to the grid)."""
+def _window(grid: TimeGrid, box: np.ndarray, pad_m: float) -> tuple[slice, slice]:
+    """Rows and columns of the grid covering a box (xmin, ymin, xmax, ymax), ``pad_m`` beyond it (clipped)."""
     rows, cols = grid.shape
-    c0 = int(np.clip(np.floor((x.min() - pad_m - grid.x0) / grid.pixel_m), 0, cols))
-    c1 = int(np.clip(np.ceil((x.max() + pad_m - grid.x0) / grid.pixel_m) + 1, 0, cols))
-    r0 = int(np.clip(np.floor((y.min() - pad_m - grid.y0) / grid.pixel_m), 0, rows))
-    r1 = int(np.clip(np.ceil((y.max() + pad_m - grid.y0) / grid.pixel_m) + 1, 0, rows))
+    c0 = int(np.clip(np.floor((box[0] - pad_m - grid.x0) / grid.pixel_m), 0, cols))
+    c1 = int(np.clip(np.ceil((box[2] + pad_m - grid.x0) / grid.pixel_m) + 1, 0, cols))
+    r0 = int(np.clip(np.floor((box[1] - pad_m - grid.y0) / grid.pixel_m), 0, rows))
+    r1 = int(np.clip(np.ceil((box[3] + pad_m - grid.y0) / grid.pixel_m) + 1, 0, rows))
     return slice(r0, r1), slice(c0, c1)
+
+
+def _reach_box(arr: _Arrivals, nodes: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Box (xmin, ymin, xmax, ymax) of the segments at the given (reached) nodes and of the box ``own``."""
+    if len(nodes) == 0:
+        return own
+    b = arr.box[:, nodes]
+    return np.array([min(b[0].min(), own[0]), min(b[1].min(), own[1]), max(b[2].max(), own[2]),
+                     max(b[3].max(), own[3])])
 
 
 def _own_segment(field: np.ndarray, grid: TimeGrid, window, router: Router, src: Snapped, offset: float,
@@ -238,7 +274,8 @@ def _own_segment(field: np.ndarray, grid: TimeGrid, window, router: Router, src:
 
 
 def filled_polygons(gen: contourpy.ContourGenerator, level: float, min_area: float,
-                    tolerance: float) -> shapely.Geometry:
+                    tolerance: float, origin: tuple[float, float] = (0.0, 0.0),
+                    pixel: float = 1.0) -> shapely.Geometry:
     """The area where a field is ≤ ``level``, as one (Multi)Polygon without small holes or specks.
 
     Parameters
@@ -251,6 +288,9 @@ def filled_polygons(gen: contourpy.ContourGenerator, level: float, min_area: flo
         Holes and parts smaller than this (square metres) are dropped.
     tolerance : float
         Simplification tolerance (metres; topology kept).
+    origin, pixel : (float, float), float
+        Where the field's element (0, 0) lies and the spacing of its elements: point (column j, row i)
+        of the contours becomes ``(origin[0] + j * pixel, origin[1] + i * pixel)``.
 
     Returns
     -------
@@ -260,6 +300,8 @@ def filled_polygons(gen: contourpy.ContourGenerator, level: float, min_area: flo
     points, offsets, outer = (part[0] for part in gen.filled(-np.inf, level))
     if points is None:
         return shapely.MultiPolygon()
+    points = points * pixel
+    points += origin
     keep_ring, polygon_of_ring = _rings_to_keep(points, offsets.astype(np.int64), outer.astype(np.int64), min_area)
     if not keep_ring.any():
         return shapely.MultiPolygon()
@@ -289,12 +331,14 @@ def _without_specks(geom: shapely.Geometry, min_area: float) -> shapely.Geometry
     return kept[0] if len(kept) == 1 else shapely.MultiPolygon(kept)
 
 
-def contours(xs: np.ndarray, ys: np.ndarray, field: np.ndarray) -> contourpy.ContourGenerator | None:
-    """A filled-contour generator of a field on a grid (None when the grid is too small to contour)."""
+def contours(field: np.ndarray) -> contourpy.ContourGenerator | None:
+    """A filled-contour generator of a field, in the field's index coordinates (column, row).
+
+    None when the field is too small to contour (fewer than two rows or columns).
+    """
     if field.shape[0] < 2 or field.shape[1] < 2:
         return None
-    return contourpy.contour_generator(xs, ys, field, name="serial",
-                                       fill_type=contourpy.FillType.ChunkCombinedOffsetOffset)
+    return contourpy.contour_generator(z=field, name="serial", fill_type=contourpy.FillType.ChunkCombinedOffsetOffset)
 
 
 def _rings_to_keep(points: np.ndarray, offsets: np.ndarray, outer: np.ndarray,
@@ -315,7 +359,7 @@ def _rings_to_keep(points: np.ndarray, offsets: np.ndarray, outer: np.ndarray,
 
 def facility_isochrones(model: TravelModel, facilities: gpd.GeoDataFrame, fac_idx: np.ndarray,
                         offsets_s: np.ndarray, direction: str, minutes: list[float],
-                        pixel_m: float = PIXEL_M) -> gpd.GeoDataFrame:
+                        pixel_m: float = PIXEL_M, workers: int | None = None) -> gpd.GeoDataFrame:
     """One polygon per facility and time limit (minutes), as a GeoDataFrame in the region's CRS.
 
     Parameters
@@ -334,6 +378,10 @@ def facility_isochrones(model: TravelModel, facilities: gpd.GeoDataFrame, fac_id
         Time limits; an empty list gives an empty frame.
     pixel_m : float
         Pixel size of the time grid (metres).
+    workers : int, optional
+        Threads drawing polygons while the main thread runs the next facilities' Dijkstra (and, the
+        first time, building the time grid meanwhile); default ``min(MAX_WORKERS, CPU count)``, 0 for
+        none. The polygons are the same whatever the number.
 
     Returns
     -------
@@ -344,35 +392,70 @@ def facility_isochrones(model: TravelModel, facilities: gpd.GeoDataFrame, fac_id
     fac_idx = np.asarray(fac_idx, dtype=np.int64)
     if not minutes or len(fac_idx) == 0:
         return gpd.GeoDataFrame(columns=COLUMNS, geometry="geometry", crs=model.net.crs)
-    grid = time_grid(model, pixel_m)
+    workers = min(MAX_WORKERS, os.cpu_count() or 1) if workers is None else int(workers)
     router = model.router(direction, "time")
-    arr = _arrivals(model, grid, router, direction)
+    size = _grid_frame(model, pixel_m)[2]
     v = model.access_mps
-    margin = grid.pixel_m / 2 / v                      # half a pixel of walking
     levels = sorted(float(m) for m in minutes)
-    limit = levels[-1] * 60.0 + margin
-    fill = limit + grid.pixel_m / v                    # beyond the search: one pixel's walk past it
-    pad = min(model.max_access_m, limit * v) + grid.pixel_m
-    src_all = model.fac_snap.take(fac_idx)
-    start = offsets_s[fac_idx] + src_all.access_m / v
-    node_time = np.full(model.net.n_nodes, np.inf)
-    rows = []
-    for k, reached, costs in router.bounded_node_costs(src_all, start, limit):
-        i = fac_idx[k]
-        point = facilities.geometry.iloc[i]
-        node_time[reached] = costs
-        x0, y0, x1, y1 = shapely.bounds(model.net.seg_geometry[src_all.seg[k]])   # reached straight along it
-        window = _window(grid, np.r_[model.net.node_x[reached], point.x, x0, x1],
-                         np.r_[model.net.node_y[reached], point.y, y0, y1], pad)
-        field = _time_field(grid, arr, node_time, window, v)
-        _own_segment(field, grid, window, router, src_all.take(np.array([k])), float(start[k]), v)
-        node_time[reached] = np.inf
-        field = np.minimum(field, fill)
-        gen = contours(grid.xs[window[1]], grid.ys[window[0]], field)
-        for m in levels:
-            geom = shapely.MultiPolygon() if gen is None else \
-                filled_polygons(gen, m * 60.0 + margin, (2 * grid.pixel_m) ** 2, grid.pixel_m / 2)
-            rows.append({"facility_id": facilities["facility_id"].iloc[i], "name": facilities["name"].iloc[i],
-                         "type": facilities["type"].iloc[i], "minutes": m, "direction": direction,
-                         "profile": model.name, "geometry": geom})
-    return gpd.GeoDataFrame(rows, columns=COLUMNS, geometry="geometry", crs=model.net.crs)
+    seconds = [m * 60.0 + size / 2 / v for m in levels]    # the contour levels: plus half a pixel of walking
+    src = model.fac_snap.take(fac_idx)
+    start = offsets_s[fac_idx] + src.access_m / v
+    own = shapely.bounds(model.net.seg_geometry[src.seg])   # pixels reached straight along the own segment
+    fx, fy = facilities.geometry.x.to_numpy()[fac_idx], facilities.geometry.y.to_numpy()[fac_idx]
+    own = np.column_stack([np.minimum(own[:, 0], fx), np.minimum(own[:, 1], fy),
+                           np.maximum(own[:, 2], fx), np.maximum(own[:, 3], fy)])
+    batch = max(1, min(len(fac_idx), DIJKSTRA_FLOATS // (model.net.n_nodes + len(fac_idx))))
+
+    def prepared() -> tuple[TimeGrid, _Arrivals]:
+        grid = time_grid(model, pixel_m)
+        return grid, _arrivals(model, grid, router, direction)
+
+    def draw(k: int, node_time: np.ndarray, ready) -> list[shapely.Geometry]:
+        grid, arr = ready.result() if workers else ready
+        return _facility_polygons(model, grid, arr, router, src.take(np.array([k])), float(start[k]), own[k],
+                                  node_time, seconds)
+
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        ready = pool.submit(prepared) if workers else prepared()     # overlaps the first Dijkstra call
+        jobs = []
+        for k, node_time in router.bounded_node_rows(src, start, seconds[-1], batch):
+            jobs.append(pool.submit(draw, k, node_time, ready) if workers else draw(k, node_time, ready))
+            if workers and (k + 1) % batch == 0 and k + 1 >= 2 * batch:
+                wait(jobs[k + 1 - 2 * batch:k + 1 - batch])           # at most two batches of node costs held
+        geoms = [g for job in jobs for g in (job.result() if workers else job)]
+    take = np.repeat(fac_idx, len(levels))
+    frame = {"facility_id": facilities["facility_id"].to_numpy()[take], "name": facilities["name"].to_numpy()[take],
+             "type": facilities["type"].to_numpy()[take], "minutes": np.tile(levels, len(fac_idx)),
+             "direction": direction, "profile": model.name, "geometry": geoms}
+    return gpd.GeoDataFrame(frame, columns=COLUMNS, geometry="geometry", crs=model.net.crs)
+
+
+def _facility_polygons(model: TravelModel, grid: TimeGrid, arr: _Arrivals, router: Router, src: Snapped,
+                       start: float, own: np.ndarray, node_time: np.ndarray,
+                       seconds: list[float]) -> list[shapely.Geometry]:
+    """One facility's polygons, one per contour level (ascending ``seconds``), from its node times.
+
+    The field is computed once, on the window of the largest level; each smaller level is contoured on
+    its own smaller window (the pixels it can reach), cut from that field.
+    """
+    v, limit = model.access_mps, seconds[-1]
+    nodes = np.flatnonzero(node_time <= limit)
+    window = _window(grid, _reach_box(arr, nodes, own), min(model.max_access_m, limit * v) + grid.pixel_m)
+    field = _time_field(arr, node_time, window)
+    _own_segment(field, grid, window, router, src, start, v)
+    np.minimum(field, limit + grid.pixel_m / v, out=field)     # beyond the search: one pixel's walk past it
+    geoms = []
+    for level in seconds:
+        sub = window
+        if level < limit:
+            sub = _window(grid, _reach_box(arr, nodes[node_time[nodes] <= level], own),
+                          min(model.max_access_m, level * v) + grid.pixel_m)
+        rows = slice(max(sub[0].start, window[0].start), min(sub[0].stop, window[0].stop))
+        cols = slice(max(sub[1].start, window[1].start), min(sub[1].stop, window[1].stop))
+        local = field[rows.start - window[0].start:rows.stop - window[0].start,
+                      cols.start - window[1].start:cols.stop - window[1].start]
+        gen = contours(np.ascontiguousarray(local))
+        origin = (grid.x0 + cols.start * grid.pixel_m, grid.y0 + rows.start * grid.pixel_m)
+        geoms.append(shapely.MultiPolygon() if gen is None else
+                     filled_polygons(gen, level, (2 * grid.pixel_m) ** 2, grid.pixel_m / 2, origin, grid.pixel_m))
+    return geoms
