@@ -53,7 +53,7 @@ from .travel import Router, Snapped, _arriving
 PIXEL_M = 100.0             # default pixel size of the time grid (metres)
 MAX_PIXELS = 3_000_000      # larger grids get larger pixels (about 50 bytes a pixel are kept)
 MAX_WORKERS = 4                # polygon-drawing threads (contourpy, GEOS and numpy release the GIL)
-DIJKSTRA_FLOATS = 8_000_000    # facilities share one compiled Dijkstra call: up to 64 MB of node costs
+DIJKSTRA_FLOATS = 4_000_000    # facilities share one compiled Dijkstra call: up to 32 MB of node costs
 COLUMNS = ["facility_id", "name", "type", "minutes", "direction", "profile", "geometry"]
 
 
@@ -117,25 +117,38 @@ def _grid_frame(model: TravelModel, pixel_m: float) -> tuple[np.ndarray, np.ndar
     return model.routers[key]
 
 
-def _road_vertices(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _road_vertices(geoms: np.ndarray, spacing: float, start_node: np.ndarray | None = None,
+                   end_node: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points at most ``spacing`` apart along each line: coordinates, line index, position (0–1).
 
     Each straight piece of a line is cut into equal steps (numpy, no per-line loop); the lines' last
-    vertices are added.
+    vertices are added. Given the road nodes at the lines' ends, a line's end point is left out where an
+    earlier point (a lower index) lies at exactly the same place: the first point of the lowest-numbered
+    line starting at that node, or the last point of the lowest-numbered line ending there. Such a point
+    could never be a pixel's nearest (ties go to the lowest index), so the result is the same, with
+    about half the points on a street grid.
     """
     xy, line = shapely.get_coordinates(geoms, return_index=True)
     step = np.r_[0.0, np.hypot(*np.diff(xy, axis=0).T)]
     first = np.r_[True, line[1:] != line[:-1]]
+    ends = np.flatnonzero(np.r_[first[1:], True])
+    head = np.flatnonzero(first)
+    keep_head = np.ones(len(geoms), dtype=bool)
+    keep_tail = np.ones(len(geoms), dtype=bool)
+    if start_node is not None and end_node is not None:
+        keep_head, keep_tail = _unique_ends(xy[head], xy[ends], start_node, end_node)
     step[first] = 0.0
     along = np.cumsum(step)
     along -= np.maximum.accumulate(np.where(first, along, 0.0))      # distance from the line's start
     start = np.flatnonzero(~first[1:])                                 # pieces: vertex i to i + 1
     length = step[start + 1]
     n = np.maximum(1, np.ceil(length / spacing)).astype(np.int64)
-    piece = np.repeat(np.arange(len(start)), n)
-    t = np.arange(len(piece)) - np.repeat(np.cumsum(n) - n, n)
+    skip = (~keep_head[line[start]] & first[start]).astype(np.int64)  # a line's first point left out
+    count = n - skip
+    piece = np.repeat(np.arange(len(start)), count)
+    t = np.arange(len(piece)) - np.repeat(np.cumsum(count) - count - skip, count)
     t = t / n[piece]
-    last = np.flatnonzero(np.r_[first[1:], True])
+    last = ends[keep_tail]
     delta = (xy[start + 1] - xy[start])[piece]
     delta *= t[:, None]
     delta += xy[start][piece]
@@ -143,8 +156,33 @@ def _road_vertices(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.nd
     pos = np.concatenate([along[start][piece] + t * length[piece], along[last]])
     owner = np.concatenate([line[start][piece], line[last]])
     total = np.zeros(len(geoms))
-    total[line[last]] = along[last]
+    total[line[ends]] = along[ends]
     return pts, owner, np.divide(pos, total[owner], out=np.zeros_like(pos), where=total[owner] > 0)
+
+
+def _unique_ends(head: np.ndarray, tail: np.ndarray, start_node: np.ndarray,
+                 end_node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which lines' first and last points to keep: not those with an exact copy at a lower point index.
+
+    Points are numbered first points (by line) before last points, so at a node the kept copy is the
+    first point of the lowest line starting there, else the last point of the lowest line ending there.
+    """
+    n_nodes = int(max(start_node.max(), end_node.max())) + 1
+    n = len(head)
+    lines = np.arange(n)
+    low_start = np.full(n_nodes, n)
+    np.minimum.at(low_start, start_node, lines)
+    low_end = np.full(n_nodes, n)
+    np.minimum.at(low_end, end_node, lines)
+    hx, hy = np.r_[head[:, 0], np.nan], np.r_[head[:, 1], np.nan]     # index n: no such line
+    tx, ty = np.r_[tail[:, 0], np.nan], np.r_[tail[:, 1], np.nan]
+    at = low_start[start_node]
+    keep_head = (at == lines) | (hx[at] != hx[:n]) | (hy[at] != hy[:n])
+    at = low_start[end_node]
+    copy_head = (hx[at] == tx[:n]) & (hy[at] == ty[:n])                # a first point sits there
+    at = low_end[end_node]
+    copy_tail = (at < lines) & (tx[at] == tx[:n]) & (ty[at] == ty[:n])
+    return keep_head, ~(copy_head | copy_tail)
 
 
 def _nearest_vertex_per_pixel(pix: np.ndarray, off: np.ndarray, n_pixels: int) -> np.ndarray:
@@ -156,11 +194,15 @@ def _nearest_vertex_per_pixel(pix: np.ndarray, off: np.ndarray, n_pixels: int) -
 
 
 def _build_grid(net, snappable: np.ndarray, lo: np.ndarray, hi: np.ndarray, pixel_m: float,
-                max_access_m: float) -> TimeGrid:
-    """Rasterise the snappable roads' vertices, then join every pixel to its nearest vertex (EDT)."""
+                max_access_m: float, drop_copies: bool = True) -> TimeGrid:
+    """Rasterise the snappable roads' vertices, then join every pixel to its nearest vertex (EDT).
+
+    ``drop_copies=False`` keeps every line's end points (the same grid, more work; for tests).
+    """
     segs = np.flatnonzero(snappable)
     ncol, nrow = (np.floor((hi - lo) / pixel_m).astype(int) + 1)
-    xy, line, frac = _road_vertices(net.seg_geometry[segs], pixel_m)
+    ends = (net.seg_a[segs], net.seg_b[segs]) if drop_copies else (None, None)
+    xy, line, frac = _road_vertices(net.seg_geometry[segs], pixel_m, *ends)
     col = np.rint((xy[:, 0] - lo[0]) / pixel_m).astype(np.int64)
     row = np.rint((xy[:, 1] - lo[1]) / pixel_m).astype(np.int64)
     off = np.hypot(xy[:, 0] - (lo[0] + col * pixel_m), xy[:, 1] - (lo[1] + row * pixel_m))
@@ -260,17 +302,36 @@ def _reach_box(arr: _Arrivals, nodes: np.ndarray, own: np.ndarray) -> np.ndarray
                      max(b[3].max(), own[3])])
 
 
-def _own_segment(field: np.ndarray, grid: TimeGrid, window, router: Router, src: Snapped, offset: float,
-                 access_mps: float) -> None:
-    """Lower the times of pixels on the facility's own segment to the direct trip along it (in place)."""
-    seg = grid.seg[window]
-    own = np.flatnonzero(seg.ravel() == src.seg[0])
-    if len(own) == 0:
+def _own_segment(field: np.ndarray, grid: TimeGrid, window: tuple[slice, slice], near: tuple[slice, slice],
+                 router: Router, src: Snapped, offset: float, access_mps: float) -> None:
+    """Lower the times of pixels on the facility's own segment to the direct trip along it (in place).
+
+    ``field`` covers ``window``; only its pixels within ``near`` (the own segment's box plus the longest
+    access leg) are looked at.
+    """
+    rows = slice(max(near[0].start, window[0].start), min(near[0].stop, window[0].stop))
+    cols = slice(max(near[1].start, window[1].start), min(near[1].stop, window[1].stop))
+    if rows.start >= rows.stop or cols.start >= cols.stop:
         return
-    pts = Snapped(seg.ravel()[own], grid.frac[window].ravel()[own], grid.access_m[window].ravel()[own])
+    seg = grid.seg[rows, cols]
+    r, c = np.nonzero(seg == src.seg[0])
+    if len(r) == 0:
+        return
+    pts = Snapped(seg[r, c], grid.frac[rows, cols][r, c], grid.access_m[rows, cols][r, c])
     d, _s, direct = router.same_segment(src, np.array([offset]), pts, pts.access_m / access_mps)
     flat = field.reshape(-1)
-    np.minimum.at(flat, own[d], direct)
+    np.minimum.at(flat, ((r + rows.start - window[0].start) * field.shape[1] + c + cols.start - window[1].start)[d],
+                  direct)
+
+
+def _crop(field: np.ndarray, level: float) -> tuple[slice, slice]:
+    """Rows and columns of a field around its values ≤ ``level``, one more on each side (within the field)."""
+    inside = field <= level
+    r = np.flatnonzero(inside.any(axis=1))
+    if len(r) == 0:
+        return slice(0, 0), slice(0, 0)
+    c = np.flatnonzero(inside[r[0]:r[-1] + 1].any(axis=0))
+    return (slice(max(r[0] - 1, 0), r[-1] + 2), slice(max(c[0] - 1, 0), c[-1] + 2))
 
 
 def filled_polygons(gen: contourpy.ContourGenerator, level: float, min_area: float,
@@ -332,13 +393,18 @@ def _without_specks(geom: shapely.Geometry, min_area: float) -> shapely.Geometry
 
 
 def contours(field: np.ndarray) -> contourpy.ContourGenerator | None:
-    """A filled-contour generator of a field, in the field's index coordinates (column, row).
+    """A filled-contour generator of a finite field, in the field's index coordinates (column, row).
 
-    None when the field is too small to contour (fewer than two rows or columns).
+    None when the field is too small to contour (fewer than two rows or columns). The field must hold
+    no inf or nan (no mask is made; contourpy's checks for them are skipped).
     """
     if field.shape[0] < 2 or field.shape[1] < 2:
         return None
-    return contourpy.contour_generator(z=field, name="serial", fill_type=contourpy.FillType.ChunkCombinedOffsetOffset)
+    x, y = np.meshgrid(np.arange(field.shape[1], dtype=float), np.arange(field.shape[0], dtype=float))
+    return contourpy.SerialContourGenerator(x, y, np.ascontiguousarray(field, dtype=float), None, corner_mask=True,
+                                            line_type=contourpy.LineType.Separate,
+                                            fill_type=contourpy.FillType.ChunkCombinedOffsetOffset,
+                                            quad_as_tri=False, z_interp=contourpy.ZInterp.Linear)
 
 
 def _rings_to_keep(points: np.ndarray, offsets: np.ndarray, outer: np.ndarray,
@@ -435,27 +501,22 @@ def _facility_polygons(model: TravelModel, grid: TimeGrid, arr: _Arrivals, route
                        seconds: list[float]) -> list[shapely.Geometry]:
     """One facility's polygons, one per contour level (ascending ``seconds``), from its node times.
 
-    The field is computed once, on the window of the largest level; each smaller level is contoured on
-    its own smaller window (the pixels it can reach), cut from that field.
+    The field is computed once, on the window of the largest level (the segments at nodes reached
+    within it, plus the longest access leg); each level is contoured on the part of that field around
+    its values ≤ the level.
     """
     v, limit = model.access_mps, seconds[-1]
-    nodes = np.flatnonzero(node_time <= limit)
-    window = _window(grid, _reach_box(arr, nodes, own), min(model.max_access_m, limit * v) + grid.pixel_m)
+    window = _window(grid, _reach_box(arr, np.flatnonzero(node_time <= limit), own),
+                     min(model.max_access_m, limit * v) + grid.pixel_m)
     field = _time_field(arr, node_time, window)
-    _own_segment(field, grid, window, router, src, start, v)
+    _own_segment(field, grid, window, _window(grid, own, model.max_access_m + grid.pixel_m), router, src, start, v)
     np.minimum(field, limit + grid.pixel_m / v, out=field)     # beyond the search: one pixel's walk past it
     geoms = []
     for level in seconds:
-        sub = window
-        if level < limit:
-            sub = _window(grid, _reach_box(arr, nodes[node_time[nodes] <= level], own),
-                          min(model.max_access_m, level * v) + grid.pixel_m)
-        rows = slice(max(sub[0].start, window[0].start), min(sub[0].stop, window[0].stop))
-        cols = slice(max(sub[1].start, window[1].start), min(sub[1].stop, window[1].stop))
-        local = field[rows.start - window[0].start:rows.stop - window[0].start,
-                      cols.start - window[1].start:cols.stop - window[1].start]
-        gen = contours(np.ascontiguousarray(local))
-        origin = (grid.x0 + cols.start * grid.pixel_m, grid.y0 + rows.start * grid.pixel_m)
+        rows, cols = _crop(field, level)
+        gen = contours(field[rows, cols])
+        origin = (grid.x0 + (window[1].start + cols.start) * grid.pixel_m,
+                  grid.y0 + (window[0].start + rows.start) * grid.pixel_m)
         geoms.append(shapely.MultiPolygon() if gen is None else
                      filled_polygons(gen, level, (2 * grid.pixel_m) ** 2, grid.pixel_m / 2, origin, grid.pixel_m))
     return geoms

@@ -228,6 +228,21 @@ def test_demo_polygons_hold_the_cells_the_engine_reaches(demo_result, direction)
             assert recall >= 0.98 and spill <= 0.05 and spill_inside <= 0.05, case
 
 
+def test_time_grid_is_the_same_without_copies_of_road_ends(demo_result):
+    """The grid leaves out road end points that have an exact copy at a lower index (a node shared by
+    several segments); every pixel still joins the same road point as with all of them kept (demo roads,
+    100 m pixels)."""
+    from coverage_planner.isochrones import _build_grid, _grid_frame
+
+    model = demo_result.models["ambulance"]
+    lo, hi, pixel = _grid_frame(model, 100.0)
+    fast = _build_grid(model.net, model.snappable, lo, hi, pixel, model.max_access_m)
+    full = _build_grid(model.net, model.snappable, lo, hi, pixel, model.max_access_m, drop_copies=False)
+    assert (fast.seg >= 0).sum() > 10_000
+    for a, b in ((fast.seg, full.seg), (fast.frac, full.frac), (fast.access_m, full.access_m)):
+        assert np.array_equal(a, b)
+
+
 def test_demo_polygons_are_clean(demo_result):
     """Valid (Multi)Polygons with no hole or part smaller than (2 pixels)² = 0.04 km², and no more vertices
     than the outline needs (simplified: under 2,000 for a district-sized polygon)."""
