@@ -64,7 +64,7 @@ from .travel import Router, Snapped, _arriving
 PIXEL_M = 100.0             # default pixel size of the time grid (metres)
 MAX_PIXELS = 3_000_000      # larger grids get larger pixels (about 50 bytes a pixel are kept)
 MAX_WORKERS = 4                # polygon-drawing threads (contourpy, GEOS and numpy release the GIL)
-DIJKSTRA_FLOATS = 2_000_000    # facilities share one compiled Dijkstra call: up to 16 MB of node costs
+DIJKSTRA_FLOATS = 1_000_000    # facilities share one compiled Dijkstra call: up to 8 MB of node costs (short GIL holds)
 COLUMNS = ["facility_id", "name", "type", "minutes", "direction", "profile", "geometry"]
 
 
@@ -178,8 +178,10 @@ def _unique_ends(head: np.ndarray, tail: np.ndarray, start_node: np.ndarray,
     Points are numbered first points (by line) before last points, so at a node the kept copy is the
     first point of the lowest line starting there, else the last point of the lowest line ending there.
     """
-    n_nodes = int(max(start_node.max(), end_node.max())) + 1
     n = len(head)
+    if n == 0:
+        return np.ones(0, dtype=bool), np.ones(0, dtype=bool)
+    n_nodes = int(max(start_node.max(), end_node.max())) + 1
     lines = np.arange(n)
     low_start = np.full(n_nodes, n)
     np.minimum.at(low_start, start_node, lines)
