@@ -122,7 +122,9 @@ def _grid_frame(model: TravelModel, pixel_m: float) -> tuple[np.ndarray, np.ndar
     """Lower-left and upper-right corners of the time grid and its pixel size (cached on the model)."""
     key = ("isochrone_frame", float(pixel_m))
     if key not in model.routers:
-        bounds = shapely.total_bounds(model.net.seg_geometry[model.snappable])
+        seg_bounds = _snappable_bounds(model)
+        bounds = np.r_[np.nanmin(seg_bounds[:, :2], axis=0), np.nanmax(seg_bounds[:, 2:], axis=0)] \
+            if len(seg_bounds) else np.full(4, np.nan)                   # as shapely.total_bounds
         lo, hi = bounds[:2] - model.max_access_m, bounds[2:] + model.max_access_m
         model.routers[key] = (lo, hi, max(float(pixel_m), float(np.sqrt(np.prod(hi - lo) / MAX_PIXELS))))
     return model.routers[key]
@@ -206,6 +208,14 @@ def _nearest_vertex_per_pixel(pix: np.ndarray, off: np.ndarray, n_pixels: int) -
     return np.where(best < np.iinfo(np.int64).max, best & 0xFFFFFFFF, -1)
 
 
+def _snappable_bounds(model: TravelModel) -> np.ndarray:
+    """(n, 4) bounds of the model's snappable segments, in segment order (cached on the model)."""
+    key = ("isochrone_seg_bounds",)
+    if key not in model.routers:
+        model.routers[key] = shapely.bounds(model.net.seg_geometry[model.snappable])
+    return model.routers[key]
+
+
 def _build_grid(net, snappable: np.ndarray, lo: np.ndarray, hi: np.ndarray, pixel_m: float,
                 max_access_m: float, drop_copies: bool = True) -> TimeGrid:
     """Rasterise the snappable roads' vertices, then join every pixel to its nearest vertex (EDT).
@@ -257,13 +267,13 @@ def _arrivals(model: TravelModel, grid: TimeGrid, router: Router, direction: str
         c1, c2 = c1 + walk, c2 + walk
         n1, n2 = n1.astype(np.int32), n2.astype(np.int32)
         model.routers[key] = _Arrivals(*(a.reshape(grid.shape) for a in (n1, c1, n2, c2)),
-                                       _node_boxes(net, np.flatnonzero(model.snappable)))
+                                       _node_boxes(net, np.flatnonzero(model.snappable), _snappable_bounds(model)))
     return model.routers[key]
 
 
-def _node_boxes(net, segs: np.ndarray) -> np.ndarray:
-    """(4, n_nodes): bounds of the union of the given segments at each node (the node's point if none)."""
-    bounds = shapely.bounds(net.seg_geometry[segs])
+def _node_boxes(net, segs: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """(4, n_nodes): bounds of the union of the given segments (``bounds``: theirs, (n, 4)) at each node
+    (the node's point where there are none)."""
     box = np.stack([net.node_x, net.node_y, net.node_x, net.node_y]).astype(float)
     for end in (net.seg_a[segs], net.seg_b[segs]):
         for j, ufunc in enumerate((np.minimum, np.minimum, np.maximum, np.maximum)):
