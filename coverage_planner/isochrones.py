@@ -38,18 +38,19 @@ cells the engine reaches within its limit and < 0.1% of those it reaches only af
 for display). Grid and pixel arrivals are cached in ``TravelModel.routers`` (keys starting with
 ``"isochrone"``), so every facility group of a run shares them.
 
-Speed: steps 2–4 of a facility run in drawing threads (contourpy, GEOS and numpy's large operations
-release the GIL) while the main thread runs the next facilities' Dijkstra (which holds it), and the
-grid of step 1 is built in a thread beside the first Dijkstra call; the polygons do not depend on
-the number of threads. The coverage run's own searches are multi-source (nearest facility only), so
-they hold no per-facility times to reuse; the grid is what a second facility group reuses.
+Speed: facilities go in batches: one compiled Dijkstra call for the batch, then steps 2–4 of its
+facilities in drawing threads (contourpy, GEOS and numpy's large operations release the GIL; scipy's
+Dijkstra holds it, so the two do not overlap); the polygons do not depend on the number of threads.
+The coverage run's own searches are multi-source (nearest facility only), so they hold no
+per-facility times to reuse; the grid is what a second facility group reuses.
 ``benchmarks/bench_isochrones.py`` times it all (250,000 road nodes, 50 facilities, 15 and 30 min).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import contourpy
@@ -64,7 +65,7 @@ from .travel import Router, Snapped, _arriving
 PIXEL_M = 100.0             # default pixel size of the time grid (metres)
 MAX_PIXELS = 3_000_000      # larger grids get larger pixels (about 50 bytes a pixel are kept)
 MAX_WORKERS = 4                # polygon-drawing threads (contourpy, GEOS and numpy release the GIL)
-DIJKSTRA_FLOATS = 1_000_000    # facilities share one compiled Dijkstra call: up to 8 MB of node costs (short GIL holds)
+DIJKSTRA_FLOATS = 4_000_000    # facilities share one compiled Dijkstra call: up to 32 MB of node costs
 COLUMNS = ["facility_id", "name", "type", "minutes", "direction", "profile", "geometry"]
 
 
@@ -468,9 +469,9 @@ def facility_isochrones(model: TravelModel, facilities: gpd.GeoDataFrame, fac_id
     pixel_m : float
         Pixel size of the time grid (metres).
     workers : int, optional
-        Threads drawing polygons while the main thread runs the next facilities' Dijkstra (and, the
-        first time, building the time grid meanwhile); default ``min(MAX_WORKERS, CPU count)``, 0 for
-        none. The polygons are the same whatever the number.
+        Threads drawing a batch of facilities' polygons at once, after the batch's Dijkstra runs (scipy's
+        call holds the GIL, so searches and drawing do not overlap); default ``min(MAX_WORKERS, CPU
+        count)``, 0 or 1 for none. The polygons are the same whatever the number.
 
     Returns
     -------
@@ -483,10 +484,11 @@ def facility_isochrones(model: TravelModel, facilities: gpd.GeoDataFrame, fac_id
         return gpd.GeoDataFrame(columns=COLUMNS, geometry="geometry", crs=model.net.crs)
     workers = min(MAX_WORKERS, os.cpu_count() or 1) if workers is None else int(workers)
     router = model.router(direction, "time")
-    size = _grid_frame(model, pixel_m)[2]
+    grid = time_grid(model, pixel_m)
+    arr = _arrivals(model, grid, router, direction)
     v = model.access_mps
     levels = sorted(float(m) for m in minutes)
-    seconds = [m * 60.0 + size / 2 / v for m in levels]    # the contour levels: plus half a pixel of walking
+    seconds = [m * 60.0 + grid.pixel_m / 2 / v for m in levels]   # the contour levels: plus half a pixel's walk
     src = model.fac_snap.take(fac_idx)
     start = offsets_s[fac_idx] + src.access_m / v
     own = shapely.bounds(model.net.seg_geometry[src.seg])   # pixels reached straight along the own segment
@@ -495,23 +497,20 @@ def facility_isochrones(model: TravelModel, facilities: gpd.GeoDataFrame, fac_id
                            np.maximum(own[:, 2], fx), np.maximum(own[:, 3], fy)])
     batch = max(1, min(len(fac_idx), DIJKSTRA_FLOATS // (model.net.n_nodes + len(fac_idx))))
 
-    def prepared() -> tuple[TimeGrid, _Arrivals]:
-        grid = time_grid(model, pixel_m)
-        return grid, _arrivals(model, grid, router, direction)
-
-    def draw(k: int, node_time: np.ndarray, ready) -> list[shapely.Geometry]:
-        grid, arr = ready.result() if workers else ready
+    def draw(item: tuple[int, np.ndarray]) -> list[shapely.Geometry]:
+        k, node_time = item
         return _facility_polygons(model, grid, arr, router, src.take(np.array([k])), float(start[k]), own[k],
                                   node_time, seconds)
 
-    with ThreadPoolExecutor(max(workers, 1)) as pool:
-        ready = pool.submit(prepared) if workers else prepared()     # overlaps the first Dijkstra call
-        jobs = []
-        for k, node_time in router.bounded_node_rows(src, start, seconds[-1], batch):
-            jobs.append(pool.submit(draw, k, node_time, ready) if workers else draw(k, node_time, ready))
-            if workers and (k + 1) % batch == 0 and k + 1 >= 2 * batch:
-                wait(jobs[k + 1 - 2 * batch:k + 1 - batch])           # at most two batches of node costs held
-        geoms = [g for job in jobs for g in (job.result() if workers else job)]
+    geoms: list[shapely.Geometry] = []
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        chunk = []
+        for item in router.bounded_node_rows(src, start, seconds[-1], batch):
+            chunk.append(item)
+            if len(chunk) == batch or item[0] == len(fac_idx) - 1:   # a batch's searches done: draw them
+                for polygons in (pool.map(draw, chunk) if pool else map(draw, chunk)):
+                    geoms += polygons
+                chunk = []
     take = np.repeat(fac_idx, len(levels))
     frame = {"facility_id": facilities["facility_id"].to_numpy()[take], "name": facilities["name"].to_numpy()[take],
              "type": facilities["type"].to_numpy()[take], "minutes": np.tile(levels, len(fac_idx)),

@@ -131,9 +131,9 @@ def test_reach_along_a_partial_last_edge_is_not_cut_off():
 
 
 def test_polygons_do_not_depend_on_the_number_of_threads():
-    """Drawing in threads (while the main thread runs the next facilities' searches) gives exactly the
-    polygons drawn one by one: three facilities on a road grid, two limits, 0, 1 and 3 drawing threads, and
-    Dijkstra batches of one facility (so the threads hold several batches' node costs in turn)."""
+    """Drawing a batch's polygons in threads gives exactly the polygons drawn one by one: three facilities
+    on a road grid (some streets one-way), two limits, 0, 1 and 3 drawing threads, with Dijkstra batches
+    of one facility and of all three."""
     xs = np.arange(6) * 400.0
     pieces = []
     for y in xs:                       # a 6 × 6 grid of 400 m blocks: rows and columns of straight roads
