@@ -6,9 +6,9 @@ What is timed (every figure is wall time, with the process CPU time of the same 
 may be shared, and wall time then counts other people's work)
   total_s          ``facility_isochrones`` for every facility and limit, from nothing cached: the time grid
                    (pixels joined to roads) and the pixels' arrivals, the bounded Dijkstra runs (compiled,
-                   ``batch`` facilities a call), the time fields, contours, clean-up, in the default threads
-                   (``workers``: drawing threads beside the main thread's Dijkstra; the grid is built beside
-                   the first Dijkstra call). ``polygons_per_s`` = polygons / total_s. The router (CSR graph)
+                   ``batch`` facilities a call), the time fields, contours, clean-up, with the default
+                   drawing threads (``workers``: each batch's polygons are drawn in threads after its
+                   Dijkstra call). ``polygons_per_s`` = polygons / total_s. The router (CSR graph)
                    is built before, as the coverage run has built it already; nothing else of the run is
                    reused (its searches are multi-source, nearest facility only: no per-facility times).
                    ``polygons_per_cpu_s`` = polygons / total_cpu_s.
