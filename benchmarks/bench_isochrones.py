@@ -175,8 +175,11 @@ def main() -> None:
     _, serial_s, serial_cpu_s = timed(lambda: facility_isochrones(model, facilities, idx, offsets, FROM_FACILITY,
                                                                   args.minutes, pixel_m=args.pixel_m, workers=0))
     uncached()
-    (grid, arr), grid_s, grid_cpu_s = timed(lambda: (lambda g: (g, isochrones._arrivals(model, g, router, FROM_FACILITY)))(
-        time_grid(model, args.pixel_m)))
+    def grid_and_arrivals():
+        g = time_grid(model, args.pixel_m)
+        return g, isochrones._arrivals(model, g, router, FROM_FACILITY)
+
+    (grid, arr), grid_s, grid_cpu_s = timed(grid_and_arrivals)
     seconds = [m * 60.0 + grid.pixel_m / 2 / v for m in sorted(args.minutes)]
     src = model.fac_snap
     start = offsets + src.access_m / v

@@ -143,7 +143,8 @@ def test_polygons_do_not_depend_on_the_number_of_threads():
     seg_ab = seg_ab.reshape(-1, 2)
     n = len(pieces)
     net = RoadNetwork(crs="EPSG:32648", node_x=nodes[:, 0], node_y=nodes[:, 1], seg_a=seg_ab[:, 0],
-                      seg_b=seg_ab[:, 1], seg_length=np.full(n, 400.0), seg_highway=np.full(n, "residential", dtype=object),
+                      seg_b=seg_ab[:, 1], seg_length=np.full(n, 400.0),
+                      seg_highway=np.full(n, "residential", dtype=object),
                       seg_maxspeed=np.full(n, np.nan), seg_fwd=np.ones(n, bool), seg_bwd=np.arange(n) % 3 > 0,
                       seg_geometry=geoms, seg_speed_kmh=np.full(n, ROAD_MPS * 3.6))
     fx, fy = np.array([130.0, 1000.0, 1900.0]), np.array([10.0, 1210.0, 600.0])
