@@ -2,16 +2,24 @@
 
 Not a test. Prints ONE JSON line on stdout; phase timings go to stderr.
 
-What is timed
+What is timed (every figure is wall time, with the process CPU time of the same call beside it: the machine
+may be shared, and wall time then counts other people's work)
   total_s          ``facility_isochrones`` for every facility and limit, from nothing cached: the time grid
-                   (pixels joined to roads), one bounded Dijkstra per facility, the time field, contours,
-                   clean-up. ``polygons_per_s`` = polygons / total_s.
-                   The router (CSR graph) is built before, as the coverage run has built it already.
-                   ``polygons_per_cpu_s`` = polygons / process CPU time of the same call (the machine is shared).
-  grid_s           the time-grid part alone (once per travel profile); ``polygons_per_s_warm`` is the rate
-                   of a second call that finds the grid cached (a run with several facility groups)
-  dijkstra_s       the bounded Dijkstra runs alone (the same facilities and limit): the floor of any
-                   method that searches from each facility
+                   (pixels joined to roads) and the pixels' arrivals, the bounded Dijkstra runs (compiled,
+                   ``batch`` facilities a call), the time fields, contours, clean-up, with the default
+                   drawing threads (``workers``: each batch's polygons are drawn in threads after its
+                   Dijkstra call). ``polygons_per_s`` = polygons / total_s. The router (CSR graph)
+                   is built before, as the coverage run has built it already; nothing else of the run is
+                   reused (its searches are multi-source, nearest facility only: no per-facility times).
+                   ``polygons_per_cpu_s`` = polygons / total_cpu_s.
+  serial_s         the same from nothing cached with no drawing threads (``workers=0``)
+  warm_s           a second call that finds the grid cached (a run with several facility groups, or the
+                   ``isochrones`` command after the run's grid): Dijkstra + drawing; ``polygons_per_s_warm``
+  grid_s           the time grid and arrivals alone (once per travel profile)
+  dijkstra_s       the bounded Dijkstra runs alone (the same facilities and limit, the same batches): the
+                   floor of any method that searches from each facility
+  draw_s           drawing alone, given every facility's node times (field, contours, clean-up; serial):
+                   ``polygons_per_s_given_node_times``, the rate if the engine kept per-facility times
   old_hull_s_per_polygon  the recipe before (concave hull of reached nodes, ratio 0.3, buffered 100 m),
                    timed on ``--old-sample`` facilities; ``old_polygons_per_s`` its rate
 
@@ -22,11 +30,11 @@ the worst share of the second held by it; ``spill_of_polygon`` the worst share o
 late. ``*_mean`` are the means over polygons.
 
 Diagnostics: ``load_avg_1m_start``/``_end`` (os.getloadavg(); the machine may be shared, which inflates wall
-times) and ``peak_rss_mb`` (ru_maxrss at the end, generation included).
+times), ``cpus`` (os.cpu_count()) and ``peak_rss_mb`` (ru_maxrss at the end, generation included).
 
 Target: polygons_per_s ≥ 100, recall ≥ 0.98, spill ≤ 0.05.
 
-    python benchmarks/bench_isochrones.py [--side 500] [--facilities 50] [--cells 200000] [--old-sample 4]
+    python benchmarks/bench_isochrones.py [--side 500] [--facilities 50] [--cells 200000] [--old-sample 4] [--workers N]
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_coverage import clustered_points_near_roads, log, peak_rss_mb, road_like_network  # noqa: E402
 
 from coverage_planner.coverage import TravelModel  # noqa: E402
+from coverage_planner import isochrones  # noqa: E402
 from coverage_planner.isochrones import PIXEL_M, facility_isochrones, time_grid  # noqa: E402
 from coverage_planner.network import largest_component  # noqa: E402
 from coverage_planner.travel import FROM_FACILITY, snap  # noqa: E402
@@ -131,6 +140,7 @@ def main() -> None:
     parser.add_argument("--pixel-m", type=float, default=PIXEL_M)
     parser.add_argument("--old-sample", type=int, default=4, help="facilities timed with the old hull recipe")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--workers", type=int, default=None, help="drawing threads (default: as the library)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     load_start = os.getloadavg()[0]
@@ -143,26 +153,52 @@ def main() -> None:
         f"{time.perf_counter() - t:.1f} s")
 
     router = model.router(FROM_FACILITY, "time")       # built by the coverage run before any isochrone
-    t = time.perf_counter()
-    grid = time_grid(model, args.pixel_m)
-    grid_s = time.perf_counter() - t
-    for key in [k for k in model.routers if k[0].startswith("isochrone")]:
-        del model.routers[key]                         # the timed run starts with no grid cached
-    t = time.perf_counter()
-    src = model.fac_snap
-    for _ in router.bounded_node_costs(src, offsets + src.access_m / model.access_mps,
-                                       max(args.minutes) * 60.0 + grid.pixel_m / 2 / model.access_mps):
-        pass
-    dijkstra_s = time.perf_counter() - t
+    v = model.access_mps
 
-    t, c = time.perf_counter(), time.process_time()
-    iso = facility_isochrones(model, facilities, idx, offsets, FROM_FACILITY, args.minutes, pixel_m=args.pixel_m)
-    total_s, total_cpu_s = time.perf_counter() - t, time.process_time() - c
-    t = time.perf_counter()
-    facility_isochrones(model, facilities, idx, offsets, FROM_FACILITY, args.minutes, pixel_m=args.pixel_m)
-    warm_s = time.perf_counter() - t
-    log(f"isochrones: {len(iso)} polygons in {total_s:.2f} s ({total_cpu_s:.2f} s CPU; grid {grid.shape} "
-        f"of {grid.pixel_m:.0f} m: {grid_s:.2f} s); warm {warm_s:.2f} s")
+    def uncached() -> None:
+        for key in [k for k in model.routers if k[0].startswith("isochrone")]:
+            del model.routers[key]
+
+    def timed(fn):
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        return out, time.perf_counter() - t, time.process_time() - c
+
+    def draw_all():
+        return facility_isochrones(model, facilities, idx, offsets, FROM_FACILITY, args.minutes, pixel_m=args.pixel_m,
+                                   workers=args.workers)
+
+    uncached()
+    iso, total_s, total_cpu_s = timed(draw_all)
+    _, warm_s, warm_cpu_s = timed(draw_all)
+    uncached()
+    _, serial_s, serial_cpu_s = timed(lambda: facility_isochrones(model, facilities, idx, offsets, FROM_FACILITY,
+                                                                  args.minutes, pixel_m=args.pixel_m, workers=0))
+    uncached()
+    def grid_and_arrivals():
+        g = time_grid(model, args.pixel_m)
+        return g, isochrones._arrivals(model, g, router, FROM_FACILITY)
+
+    (grid, arr), grid_s, grid_cpu_s = timed(grid_and_arrivals)
+    seconds = [m * 60.0 + grid.pixel_m / 2 / v for m in sorted(args.minutes)]
+    src = model.fac_snap
+    start = offsets + src.access_m / v
+    batch = max(1, min(len(idx), isochrones.DIJKSTRA_FLOATS // (model.net.n_nodes + len(idx))))
+    rows, dijkstra_s, dijkstra_cpu_s = timed(lambda: [row for _, row in router.bounded_node_rows(
+        src, start, seconds[-1], batch)])
+    own = shapely.bounds(model.net.seg_geometry[src.seg])
+    own = np.column_stack([np.minimum(own[:, 0], facilities.geometry.x), np.minimum(own[:, 1], facilities.geometry.y),
+                           np.maximum(own[:, 2], facilities.geometry.x), np.maximum(own[:, 3], facilities.geometry.y)])
+    _, draw_s, draw_cpu_s = timed(lambda: [isochrones._facility_polygons(
+        model, grid, arr, router, src.take(np.array([k])), float(start[k]), own[k], rows[k], seconds)
+        for k in range(len(idx))])
+    del rows
+    workers = min(isochrones.MAX_WORKERS, os.cpu_count() or 1) if args.workers is None else args.workers
+    log(f"isochrones: {len(iso)} polygons from nothing cached in {total_s:.2f} s ({total_cpu_s:.2f} s CPU, "
+        f"{workers} drawing threads); serial {serial_s:.2f} s ({serial_cpu_s:.2f} s CPU); grid cached "
+        f"{warm_s:.2f} s ({warm_cpu_s:.2f} s CPU). Parts: grid {grid.shape} of {grid.pixel_m:.0f} m "
+        f"{grid_s:.2f} s ({grid_cpu_s:.2f} s CPU), Dijkstra {dijkstra_s:.2f} s ({dijkstra_cpu_s:.2f} s CPU), "
+        f"drawing {draw_s:.2f} s ({draw_cpu_s:.2f} s CPU)")
 
     old = {}
     if args.old_sample > 0:
@@ -180,15 +216,21 @@ def main() -> None:
         "polygons": int(len(iso)), "network_nodes": int(model.net.n_nodes), "facilities": args.facilities,
         "minutes": args.minutes, "polygons_per_s": round(len(iso) / total_s, 1), "total_s": round(total_s, 3),
         "total_cpu_s": round(total_cpu_s, 3), "polygons_per_cpu_s": round(len(iso) / total_cpu_s, 1),
-        "grid_s": round(grid_s, 3), "dijkstra_s": round(dijkstra_s, 3),
-        "polygons_per_s_warm": round(len(iso) / warm_s, 1), "pixel_m": grid.pixel_m,
-        "grid_pixels": int(np.prod(grid.shape)), **old,
+        "workers": workers, "serial_s": round(serial_s, 3), "serial_cpu_s": round(serial_cpu_s, 3),
+        "polygons_per_s_serial": round(len(iso) / serial_s, 1),
+        "warm_s": round(warm_s, 3), "warm_cpu_s": round(warm_cpu_s, 3),
+        "polygons_per_s_warm": round(len(iso) / warm_s, 1), "polygons_per_cpu_s_warm": round(len(iso) / warm_cpu_s, 1),
+        "grid_s": round(grid_s, 3), "grid_cpu_s": round(grid_cpu_s, 3),
+        "dijkstra_s": round(dijkstra_s, 3), "dijkstra_cpu_s": round(dijkstra_cpu_s, 3), "batch": batch,
+        "draw_s": round(draw_s, 3), "draw_cpu_s": round(draw_cpu_s, 3),
+        "polygons_per_s_given_node_times": round(len(iso) / draw_s, 1),
+        "pixel_m": grid.pixel_m, "grid_pixels": int(np.prod(grid.shape)), **old,
         "recall": round(q["recall"], 4), "spill": round(q["spill"], 5),
         "spill_of_polygon": round(q["spill_of_polygon"], 4), "recall_mean": round(q["recall_mean"], 4),
         "spill_mean": round(q["spill_mean"], 5), "cells": args.cells,
         "vertices_median": int(np.median(vertices)), "vertices_max": int(vertices.max()),
         "load_avg_1m_start": round(load_start, 2), "load_avg_1m_end": round(os.getloadavg()[0], 2),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "cpus": os.cpu_count(), "peak_rss_mb": round(peak_rss_mb(), 1),
     }))
 
 

@@ -5,23 +5,27 @@ How a polygon is made, for one facility and one time limit:
 1. **A time grid, once per travel profile.** Square pixels (``pixel_m``, 100 m by default) cover the
    routable roads plus the no-road-access distance (``max_access_m``) around them. Every pixel centre
    is joined to a road point the way a population cell is (:mod:`travel`): the roads are cut into
-   vertices at most a pixel apart, and a Euclidean distance transform
-   (:func:`scipy.ndimage.distance_transform_edt`) gives each pixel its nearest road vertex, hence its
-   road segment, its position along it and its access leg (the straight distance to that vertex: at
-   most about a pixel longer than to the nearest road point). This stands in for snapping every pixel
-   (GEOS nearest-segment queries), which costs an order of magnitude more. Pixels farther than
-   ``max_access_m`` from any road are never reached, as the engine reports such cells as ``no_road_access``.
-2. **The time field, per facility.** One bounded Dijkstra run (the engine's
-   :meth:`Router.bounded_node_costs`) gives the time to every road node within the largest limit;
-   each pixel's time is the engine's formula for a cell: facility offset (turnout, facility access
-   leg) + road time to either end of the pixel's segment + the part of the segment + the pixel's
-   access leg at the profile's access speed. A pixel on the facility's own segment may be reached
-   straight along it (:meth:`Router.same_segment`). Partial edges (reached from one end only) are
-   part of the field like every other road point.
+   vertices at most a pixel apart (a road end shared by several segments only once), and a Euclidean
+   distance transform (:func:`scipy.ndimage.distance_transform_edt`) gives each pixel its nearest road
+   vertex, hence its road segment, its position along it and its access leg (the straight distance to
+   that vertex: at most about a pixel longer than to the nearest road point). This stands in for
+   snapping every pixel (GEOS nearest-segment queries), which costs an order of magnitude more. Pixels
+   farther than ``max_access_m`` from any road are never reached, as the engine reports such cells as
+   ``no_road_access``. Each pixel's two arrival nodes and costs (access leg included) are kept with it.
+2. **The time field, per facility.** Bounded Dijkstra runs (:meth:`Router.bounded_node_rows`: scipy's
+   compiled loop over a batch of facilities per call) give the time to every road node within the
+   largest limit; each pixel's time is the engine's formula for a cell: facility offset (turnout,
+   facility access leg) + road time to either end of the pixel's segment + the part of the segment +
+   the pixel's access leg at the profile's access speed. A pixel on the facility's own segment may be
+   reached straight along it (:meth:`Router.same_segment`). Partial edges (reached from one end only)
+   are part of the field like every other road point. The field is computed (numpy gathers) only on
+   the facility's window: the box of the segments at the nodes it reaches (so the whole of a partial
+   last edge) and of its own segment, plus the longest access leg; both limits come from one field.
 3. **Filled contours** of that field (``contourpy``, marching squares with linear interpolation) at
    the limit plus half a pixel of walking (``pixel_m / 2`` at the access speed, 36 s at 100 m and
    5 km/h): the grid cannot place the boundary closer than half a pixel, and the margin keeps every
-   cell the engine reaches inside.
+   cell the engine reaches inside. Each limit is contoured on the part of the field around its values
+   at or under the limit.
 4. **Clean-up**: holes and specks smaller than ``(2 × pixel_m)²`` are dropped, rings are simplified
    by half a pixel (Douglas–Peucker; a part made invalid by it is repaired with ``make_valid``), and
    the parts become one (Multi)Polygon per facility and limit (empty when nothing is reached, e.g. a
@@ -33,10 +37,20 @@ cells the engine reaches within its limit and < 0.1% of those it reaches only af
 (``tests/test_isochrones.py``). Grids above ``MAX_PIXELS`` pixels use larger pixels (the polygons are
 for display). Grid and pixel arrivals are cached in ``TravelModel.routers`` (keys starting with
 ``"isochrone"``), so every facility group of a run shares them.
+
+Speed: facilities go in batches: one compiled Dijkstra call for the batch, then steps 2–4 of its
+facilities in drawing threads (contourpy, GEOS and numpy's large operations release the GIL; scipy's
+Dijkstra holds it, so the two do not overlap); the polygons do not depend on the number of threads.
+The coverage run's own searches are multi-source (nearest facility only), so they hold no
+per-facility times to reuse; the grid is what a second facility group reuses.
+``benchmarks/bench_isochrones.py`` times it all (250,000 road nodes, 50 facilities, 15 and 30 min).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import contourpy
@@ -50,6 +64,8 @@ from .travel import Router, Snapped, _arriving
 
 PIXEL_M = 100.0             # default pixel size of the time grid (metres)
 MAX_PIXELS = 3_000_000      # larger grids get larger pixels (about 50 bytes a pixel are kept)
+MAX_WORKERS = 4                # polygon-drawing threads (contourpy, GEOS and numpy release the GIL)
+DIJKSTRA_FLOATS = 4_000_000    # facilities share one compiled Dijkstra call: up to 32 MB of node costs
 COLUMNS = ["facility_id", "name", "type", "minutes", "direction", "profile", "geometry"]
 
 
@@ -98,29 +114,55 @@ def time_grid(model: TravelModel, pixel_m: float = PIXEL_M) -> TimeGrid:
     """
     key = ("isochrone_grid", float(pixel_m))
     if key not in model.routers:     # the model's cache of derived search structures
-        model.routers[key] = _build_grid(model.net, model.snappable, float(pixel_m), model.max_access_m)
+        lo, hi, size = _grid_frame(model, pixel_m)
+        model.routers[key] = _build_grid(model.net, model.snappable, lo, hi, size, model.max_access_m)
     return model.routers[key]
 
 
-def _road_vertices(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _grid_frame(model: TravelModel, pixel_m: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Lower-left and upper-right corners of the time grid and its pixel size (cached on the model)."""
+    key = ("isochrone_frame", float(pixel_m))
+    if key not in model.routers:
+        seg_bounds = _snappable_bounds(model)
+        bounds = np.r_[np.nanmin(seg_bounds[:, :2], axis=0), np.nanmax(seg_bounds[:, 2:], axis=0)] \
+            if len(seg_bounds) else np.full(4, np.nan)                   # as shapely.total_bounds
+        lo, hi = bounds[:2] - model.max_access_m, bounds[2:] + model.max_access_m
+        model.routers[key] = (lo, hi, max(float(pixel_m), float(np.sqrt(np.prod(hi - lo) / MAX_PIXELS))))
+    return model.routers[key]
+
+
+def _road_vertices(geoms: np.ndarray, spacing: float, start_node: np.ndarray | None = None,
+                   end_node: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points at most ``spacing`` apart along each line: coordinates, line index, position (0–1).
 
     Each straight piece of a line is cut into equal steps (numpy, no per-line loop); the lines' last
-    vertices are added.
+    vertices are added. Given the road nodes at the lines' ends, a line's end point is left out where an
+    earlier point (a lower index) lies at exactly the same place: the first point of the lowest-numbered
+    line starting at that node, or the last point of the lowest-numbered line ending there. Such a point
+    could never be a pixel's nearest (ties go to the lowest index), so the result is the same, with
+    about half the points on a street grid.
     """
     xy, line = shapely.get_coordinates(geoms, return_index=True)
     step = np.r_[0.0, np.hypot(*np.diff(xy, axis=0).T)]
     first = np.r_[True, line[1:] != line[:-1]]
+    ends = np.flatnonzero(np.r_[first[1:], True])
+    head = np.flatnonzero(first)
+    keep_head = np.ones(len(geoms), dtype=bool)
+    keep_tail = np.ones(len(geoms), dtype=bool)
+    if start_node is not None and end_node is not None:
+        keep_head, keep_tail = _unique_ends(xy[head], xy[ends], start_node, end_node)
     step[first] = 0.0
     along = np.cumsum(step)
     along -= np.maximum.accumulate(np.where(first, along, 0.0))      # distance from the line's start
     start = np.flatnonzero(~first[1:])                                 # pieces: vertex i to i + 1
     length = step[start + 1]
     n = np.maximum(1, np.ceil(length / spacing)).astype(np.int64)
-    piece = np.repeat(np.arange(len(start)), n)
-    t = np.arange(len(piece)) - np.repeat(np.cumsum(n) - n, n)
+    skip = (~keep_head[line[start]] & first[start]).astype(np.int64)  # a line's first point left out
+    count = n - skip
+    piece = np.repeat(np.arange(len(start)), count)
+    t = np.arange(len(piece)) - np.repeat(np.cumsum(count) - count - skip, count)
     t = t / n[piece]
-    last = np.flatnonzero(np.r_[first[1:], True])
+    last = ends[keep_tail]
     delta = (xy[start + 1] - xy[start])[piece]
     delta *= t[:, None]
     delta += xy[start][piece]
@@ -128,8 +170,35 @@ def _road_vertices(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.nd
     pos = np.concatenate([along[start][piece] + t * length[piece], along[last]])
     owner = np.concatenate([line[start][piece], line[last]])
     total = np.zeros(len(geoms))
-    total[line[last]] = along[last]
+    total[line[ends]] = along[ends]
     return pts, owner, np.divide(pos, total[owner], out=np.zeros_like(pos), where=total[owner] > 0)
+
+
+def _unique_ends(head: np.ndarray, tail: np.ndarray, start_node: np.ndarray,
+                 end_node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which lines' first and last points to keep: not those with an exact copy at a lower point index.
+
+    Points are numbered first points (by line) before last points, so at a node the kept copy is the
+    first point of the lowest line starting there, else the last point of the lowest line ending there.
+    """
+    n = len(head)
+    if n == 0:
+        return np.ones(0, dtype=bool), np.ones(0, dtype=bool)
+    n_nodes = int(max(start_node.max(), end_node.max())) + 1
+    lines = np.arange(n)
+    low_start = np.full(n_nodes, n)
+    np.minimum.at(low_start, start_node, lines)
+    low_end = np.full(n_nodes, n)
+    np.minimum.at(low_end, end_node, lines)
+    hx, hy = np.r_[head[:, 0], np.nan], np.r_[head[:, 1], np.nan]     # index n: no such line
+    tx, ty = np.r_[tail[:, 0], np.nan], np.r_[tail[:, 1], np.nan]
+    at = low_start[start_node]
+    keep_head = (at == lines) | (hx[at] != hx[:n]) | (hy[at] != hy[:n])
+    at = low_start[end_node]
+    copy_head = (hx[at] == tx[:n]) & (hy[at] == ty[:n])                # a first point sits there
+    at = low_end[end_node]
+    copy_tail = (at < lines) & (tx[at] == tx[:n]) & (ty[at] == ty[:n])
+    return keep_head, ~(copy_head | copy_tail)
 
 
 def _nearest_vertex_per_pixel(pix: np.ndarray, off: np.ndarray, n_pixels: int) -> np.ndarray:
@@ -140,14 +209,24 @@ def _nearest_vertex_per_pixel(pix: np.ndarray, off: np.ndarray, n_pixels: int) -
     return np.where(best < np.iinfo(np.int64).max, best & 0xFFFFFFFF, -1)
 
 
-def _build_grid(net, snappable: np.ndarray, pixel_m: float, max_access_m: float) -> TimeGrid:
-    """Rasterise the snappable roads' vertices, then join every pixel to its nearest vertex (EDT)."""
+def _snappable_bounds(model: TravelModel) -> np.ndarray:
+    """(n, 4) bounds of the model's snappable segments, in segment order (cached on the model)."""
+    key = ("isochrone_seg_bounds",)
+    if key not in model.routers:
+        model.routers[key] = shapely.bounds(model.net.seg_geometry[model.snappable])
+    return model.routers[key]
+
+
+def _build_grid(net, snappable: np.ndarray, lo: np.ndarray, hi: np.ndarray, pixel_m: float,
+                max_access_m: float, drop_copies: bool = True) -> TimeGrid:
+    """Rasterise the snappable roads' vertices, then join every pixel to its nearest vertex (EDT).
+
+    ``drop_copies=False`` keeps every line's end points (the same grid, more work; for tests).
+    """
     segs = np.flatnonzero(snappable)
-    bounds = shapely.total_bounds(net.seg_geometry[segs])
-    lo, hi = bounds[:2] - max_access_m, bounds[2:] + max_access_m
-    pixel_m = max(pixel_m, float(np.sqrt(np.prod(hi - lo) / MAX_PIXELS)))
     ncol, nrow = (np.floor((hi - lo) / pixel_m).astype(int) + 1)
-    xy, line, frac = _road_vertices(net.seg_geometry[segs], pixel_m)
+    ends = (net.seg_a[segs], net.seg_b[segs]) if drop_copies else (None, None)
+    xy, line, frac = _road_vertices(net.seg_geometry[segs], pixel_m, *ends)
     col = np.rint((xy[:, 0] - lo[0]) / pixel_m).astype(np.int64)
     row = np.rint((xy[:, 1] - lo[1]) / pixel_m).astype(np.int64)
     off = np.hypot(xy[:, 0] - (lo[0] + col * pixel_m), xy[:, 1] - (lo[1] + row * pixel_m))
@@ -163,82 +242,125 @@ def _build_grid(net, snappable: np.ndarray, pixel_m: float, max_access_m: float)
 
 @dataclass(frozen=True)
 class _Arrivals:
-    """Per pixel: the two road nodes it is reached from and the cost from each (the router's direction)."""
+    """Per pixel: the two road nodes it is reached from and the cost from each (the router's direction),
+    the pixel's access leg included; and per road node, the box its pixels can lie in.
+
+    ``box`` is ``(4, n_nodes)``: xmin, ymin, xmax, ymax of the snappable segments at the node (the node
+    itself where there are none). A pixel reached through a node lies on one of those segments plus its
+    access leg, even when the segment's other end is not reached (a partial last edge).
+    """
 
     n1: np.ndarray
     c1: np.ndarray
     n2: np.ndarray
     c2: np.ndarray
+    box: np.ndarray
 
 
 def _arrivals(model: TravelModel, grid: TimeGrid, router: Router, direction: str) -> _Arrivals:
-    key = ("isochrone_arrivals", grid.pixel_m, direction)
+    key = ("isochrone_arrivals", grid.pixel_m, direction, model.access_mps)
     if key not in model.routers:
+        net = model.net
         seg = grid.seg.ravel()
         pts = Snapped(np.maximum(seg, 0), grid.frac.ravel(), grid.access_m.ravel())
-        (n1, c1), (n2, c2) = _arriving(router.graph, pts, model.net.seg_a, model.net.seg_b)
-        none = seg < 0
-        c1, c2 = np.where(none, np.inf, c1), np.where(none, np.inf, c2)
+        (n1, c1), (n2, c2) = _arriving(router.graph, pts, net.seg_a, net.seg_b)
+        walk = np.where(seg < 0, np.inf, grid.access_m.ravel() / model.access_mps)
+        c1, c2 = c1 + walk, c2 + walk
         n1, n2 = n1.astype(np.int32), n2.astype(np.int32)
-        model.routers[key] = _Arrivals(*(a.reshape(grid.shape) for a in (n1, c1, n2, c2)))
+        model.routers[key] = _Arrivals(*(a.reshape(grid.shape) for a in (n1, c1, n2, c2)),
+                                       _node_boxes(net, np.flatnonzero(model.snappable), _snappable_bounds(model)))
     return model.routers[key]
 
 
-def _time_field(grid: TimeGrid, arr: _Arrivals, node_time: np.ndarray, window: tuple[slice, slice],
-               access_mps: float) -> np.ndarray:
+def _node_boxes(net, segs: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """(4, n_nodes): bounds of the union of the given segments (``bounds``: theirs, (n, 4)) at each node
+    (the node's point where there are none)."""
+    box = np.stack([net.node_x, net.node_y, net.node_x, net.node_y]).astype(float)
+    for end in (net.seg_a[segs], net.seg_b[segs]):
+        for j, ufunc in enumerate((np.minimum, np.minimum, np.maximum, np.maximum)):
+            ufunc.at(box[j], end, bounds[:, j])
+    return box
+
+
+def _time_field(arr: _Arrivals, node_time: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
     """Travel time (s) to the pixels of a window of the grid, through the road nodes' times.
 
     Parameters
     ----------
-    grid : TimeGrid
     arr : _Arrivals
-        The pixels' arrival nodes and costs for the router in use.
+        The pixels' arrival nodes and costs (access legs included) for the router in use.
     node_time : ndarray
         Time to every road node (inf where not reached).
     window : (slice, slice)
         Rows and columns of the grid.
-    access_mps : float
-        Access speed (m/s) for the pixels' access legs.
 
     Returns
     -------
     ndarray
-        Seconds per pixel of the window (inf where not reached).
+        Seconds per pixel of the window (inf where not reached), C-contiguous.
     """
-    out = node_time[arr.n1[window]]
+    out = np.take(node_time, arr.n1[window])
     out += arr.c1[window]
-    via2 = node_time[arr.n2[window]]
+    via2 = np.take(node_time, arr.n2[window])
     via2 += arr.c2[window]
     np.minimum(out, via2, out=out)
-    out += grid.access_m[window] / access_mps
     return out
 
 
-def _window(grid: TimeGrid, x: np.ndarray, y: np.ndarray, pad_m: float) -> tuple[slice, slice]:
-    """Rows and columns of the grid around points, ``pad_m`` beyond them (clipped to the grid)."""
+def _window(grid: TimeGrid, box: np.ndarray, pad_m: float) -> tuple[slice, slice]:
+    """Rows and columns of the grid covering a box (xmin, ymin, xmax, ymax), ``pad_m`` beyond it (clipped)."""
     rows, cols = grid.shape
-    c0 = int(np.clip(np.floor((x.min() - pad_m - grid.x0) / grid.pixel_m), 0, cols))
-    c1 = int(np.clip(np.ceil((x.max() + pad_m - grid.x0) / grid.pixel_m) + 1, 0, cols))
-    r0 = int(np.clip(np.floor((y.min() - pad_m - grid.y0) / grid.pixel_m), 0, rows))
-    r1 = int(np.clip(np.ceil((y.max() + pad_m - grid.y0) / grid.pixel_m) + 1, 0, rows))
+    c0 = int(np.clip(np.floor((box[0] - pad_m - grid.x0) / grid.pixel_m), 0, cols))
+    c1 = int(np.clip(np.ceil((box[2] + pad_m - grid.x0) / grid.pixel_m) + 1, 0, cols))
+    r0 = int(np.clip(np.floor((box[1] - pad_m - grid.y0) / grid.pixel_m), 0, rows))
+    r1 = int(np.clip(np.ceil((box[3] + pad_m - grid.y0) / grid.pixel_m) + 1, 0, rows))
     return slice(r0, r1), slice(c0, c1)
 
 
-def _own_segment(field: np.ndarray, grid: TimeGrid, window, router: Router, src: Snapped, offset: float,
-                 access_mps: float) -> None:
-    """Lower the times of pixels on the facility's own segment to the direct trip along it (in place)."""
-    seg = grid.seg[window]
-    own = np.flatnonzero(seg.ravel() == src.seg[0])
-    if len(own) == 0:
+def _reach_box(arr: _Arrivals, nodes: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Box (xmin, ymin, xmax, ymax) of the segments at the given (reached) nodes and of the box ``own``."""
+    if len(nodes) == 0:
+        return own
+    b = arr.box[:, nodes]
+    return np.array([min(b[0].min(), own[0]), min(b[1].min(), own[1]), max(b[2].max(), own[2]),
+                     max(b[3].max(), own[3])])
+
+
+def _own_segment(field: np.ndarray, grid: TimeGrid, window: tuple[slice, slice], near: tuple[slice, slice],
+                 router: Router, src: Snapped, offset: float, access_mps: float) -> None:
+    """Lower the times of pixels on the facility's own segment to the direct trip along it (in place).
+
+    ``field`` covers ``window``; only its pixels within ``near`` (the own segment's box plus the longest
+    access leg) are looked at.
+    """
+    rows = slice(max(near[0].start, window[0].start), min(near[0].stop, window[0].stop))
+    cols = slice(max(near[1].start, window[1].start), min(near[1].stop, window[1].stop))
+    if rows.start >= rows.stop or cols.start >= cols.stop:
         return
-    pts = Snapped(seg.ravel()[own], grid.frac[window].ravel()[own], grid.access_m[window].ravel()[own])
+    seg = grid.seg[rows, cols]
+    r, c = np.nonzero(seg == src.seg[0])
+    if len(r) == 0:
+        return
+    pts = Snapped(seg[r, c], grid.frac[rows, cols][r, c], grid.access_m[rows, cols][r, c])
     d, _s, direct = router.same_segment(src, np.array([offset]), pts, pts.access_m / access_mps)
     flat = field.reshape(-1)
-    np.minimum.at(flat, own[d], direct)
+    np.minimum.at(flat, ((r + rows.start - window[0].start) * field.shape[1] + c + cols.start - window[1].start)[d],
+                  direct)
+
+
+def _crop(field: np.ndarray, level: float) -> tuple[slice, slice]:
+    """Rows and columns of a field around its values ≤ ``level``, one more on each side (within the field)."""
+    inside = field <= level
+    r = np.flatnonzero(inside.any(axis=1))
+    if len(r) == 0:
+        return slice(0, 0), slice(0, 0)
+    c = np.flatnonzero(inside[r[0]:r[-1] + 1].any(axis=0))
+    return (slice(max(r[0] - 1, 0), r[-1] + 2), slice(max(c[0] - 1, 0), c[-1] + 2))
 
 
 def filled_polygons(gen: contourpy.ContourGenerator, level: float, min_area: float,
-                    tolerance: float) -> shapely.Geometry:
+                    tolerance: float, origin: tuple[float, float] = (0.0, 0.0),
+                    pixel: float = 1.0) -> shapely.Geometry:
     """The area where a field is ≤ ``level``, as one (Multi)Polygon without small holes or specks.
 
     Parameters
@@ -251,6 +373,9 @@ def filled_polygons(gen: contourpy.ContourGenerator, level: float, min_area: flo
         Holes and parts smaller than this (square metres) are dropped.
     tolerance : float
         Simplification tolerance (metres; topology kept).
+    origin, pixel : (float, float), float
+        Where the field's element (0, 0) lies and the spacing of its elements: point (column j, row i)
+        of the contours becomes ``(origin[0] + j * pixel, origin[1] + i * pixel)``.
 
     Returns
     -------
@@ -260,6 +385,8 @@ def filled_polygons(gen: contourpy.ContourGenerator, level: float, min_area: flo
     points, offsets, outer = (part[0] for part in gen.filled(-np.inf, level))
     if points is None:
         return shapely.MultiPolygon()
+    points = points * pixel
+    points += origin
     keep_ring, polygon_of_ring = _rings_to_keep(points, offsets.astype(np.int64), outer.astype(np.int64), min_area)
     if not keep_ring.any():
         return shapely.MultiPolygon()
@@ -289,12 +416,19 @@ def _without_specks(geom: shapely.Geometry, min_area: float) -> shapely.Geometry
     return kept[0] if len(kept) == 1 else shapely.MultiPolygon(kept)
 
 
-def contours(xs: np.ndarray, ys: np.ndarray, field: np.ndarray) -> contourpy.ContourGenerator | None:
-    """A filled-contour generator of a field on a grid (None when the grid is too small to contour)."""
+def contours(field: np.ndarray) -> contourpy.ContourGenerator | None:
+    """A filled-contour generator of a finite field, in the field's index coordinates (column, row).
+
+    None when the field is too small to contour (fewer than two rows or columns). The field must hold
+    no inf or nan (no mask is made; contourpy's checks for them are skipped).
+    """
     if field.shape[0] < 2 or field.shape[1] < 2:
         return None
-    return contourpy.contour_generator(xs, ys, field, name="serial",
-                                       fill_type=contourpy.FillType.ChunkCombinedOffsetOffset)
+    x, y = np.meshgrid(np.arange(field.shape[1], dtype=float), np.arange(field.shape[0], dtype=float))
+    return contourpy.SerialContourGenerator(x, y, np.ascontiguousarray(field, dtype=float), None, corner_mask=True,
+                                            line_type=contourpy.LineType.Separate,
+                                            fill_type=contourpy.FillType.ChunkCombinedOffsetOffset,
+                                            quad_as_tri=False, z_interp=contourpy.ZInterp.Linear)
 
 
 def _rings_to_keep(points: np.ndarray, offsets: np.ndarray, outer: np.ndarray,
@@ -315,7 +449,7 @@ def _rings_to_keep(points: np.ndarray, offsets: np.ndarray, outer: np.ndarray,
 
 def facility_isochrones(model: TravelModel, facilities: gpd.GeoDataFrame, fac_idx: np.ndarray,
                         offsets_s: np.ndarray, direction: str, minutes: list[float],
-                        pixel_m: float = PIXEL_M) -> gpd.GeoDataFrame:
+                        pixel_m: float = PIXEL_M, workers: int | None = None) -> gpd.GeoDataFrame:
     """One polygon per facility and time limit (minutes), as a GeoDataFrame in the region's CRS.
 
     Parameters
@@ -334,6 +468,10 @@ def facility_isochrones(model: TravelModel, facilities: gpd.GeoDataFrame, fac_id
         Time limits; an empty list gives an empty frame.
     pixel_m : float
         Pixel size of the time grid (metres).
+    workers : int, optional
+        Threads drawing a batch of facilities' polygons at once, after the batch's Dijkstra runs (scipy's
+        call holds the GIL, so searches and drawing do not overlap); default ``min(MAX_WORKERS, CPU
+        count)``, 0 or 1 for none. The polygons are the same whatever the number.
 
     Returns
     -------
@@ -344,35 +482,63 @@ def facility_isochrones(model: TravelModel, facilities: gpd.GeoDataFrame, fac_id
     fac_idx = np.asarray(fac_idx, dtype=np.int64)
     if not minutes or len(fac_idx) == 0:
         return gpd.GeoDataFrame(columns=COLUMNS, geometry="geometry", crs=model.net.crs)
-    grid = time_grid(model, pixel_m)
+    workers = min(MAX_WORKERS, os.cpu_count() or 1) if workers is None else int(workers)
     router = model.router(direction, "time")
+    grid = time_grid(model, pixel_m)
     arr = _arrivals(model, grid, router, direction)
     v = model.access_mps
-    margin = grid.pixel_m / 2 / v                      # half a pixel of walking
     levels = sorted(float(m) for m in minutes)
-    limit = levels[-1] * 60.0 + margin
-    fill = limit + grid.pixel_m / v                    # beyond the search: one pixel's walk past it
-    pad = min(model.max_access_m, limit * v) + grid.pixel_m
-    src_all = model.fac_snap.take(fac_idx)
-    start = offsets_s[fac_idx] + src_all.access_m / v
-    node_time = np.full(model.net.n_nodes, np.inf)
-    rows = []
-    for k, reached, costs in router.bounded_node_costs(src_all, start, limit):
-        i = fac_idx[k]
-        point = facilities.geometry.iloc[i]
-        node_time[reached] = costs
-        x0, y0, x1, y1 = shapely.bounds(model.net.seg_geometry[src_all.seg[k]])   # reached straight along it
-        window = _window(grid, np.r_[model.net.node_x[reached], point.x, x0, x1],
-                         np.r_[model.net.node_y[reached], point.y, y0, y1], pad)
-        field = _time_field(grid, arr, node_time, window, v)
-        _own_segment(field, grid, window, router, src_all.take(np.array([k])), float(start[k]), v)
-        node_time[reached] = np.inf
-        field = np.minimum(field, fill)
-        gen = contours(grid.xs[window[1]], grid.ys[window[0]], field)
-        for m in levels:
-            geom = shapely.MultiPolygon() if gen is None else \
-                filled_polygons(gen, m * 60.0 + margin, (2 * grid.pixel_m) ** 2, grid.pixel_m / 2)
-            rows.append({"facility_id": facilities["facility_id"].iloc[i], "name": facilities["name"].iloc[i],
-                         "type": facilities["type"].iloc[i], "minutes": m, "direction": direction,
-                         "profile": model.name, "geometry": geom})
-    return gpd.GeoDataFrame(rows, columns=COLUMNS, geometry="geometry", crs=model.net.crs)
+    seconds = [m * 60.0 + grid.pixel_m / 2 / v for m in levels]   # the contour levels: plus half a pixel's walk
+    src = model.fac_snap.take(fac_idx)
+    start = offsets_s[fac_idx] + src.access_m / v
+    own = shapely.bounds(model.net.seg_geometry[src.seg])   # pixels reached straight along the own segment
+    fx, fy = facilities.geometry.x.to_numpy()[fac_idx], facilities.geometry.y.to_numpy()[fac_idx]
+    own = np.column_stack([np.minimum(own[:, 0], fx), np.minimum(own[:, 1], fy),
+                           np.maximum(own[:, 2], fx), np.maximum(own[:, 3], fy)])
+    batch = max(1, min(len(fac_idx), DIJKSTRA_FLOATS // (model.net.n_nodes + len(fac_idx))))
+
+    def draw(item: tuple[int, np.ndarray]) -> list[shapely.Geometry]:
+        k, node_time = item
+        return _facility_polygons(model, grid, arr, router, src.take(np.array([k])), float(start[k]), own[k],
+                                  node_time, seconds)
+
+    geoms: list[shapely.Geometry] = []
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        chunk = []
+        for item in router.bounded_node_rows(src, start, seconds[-1], batch):
+            chunk.append(item)
+            if len(chunk) == batch or item[0] == len(fac_idx) - 1:   # a batch's searches done: draw them
+                for polygons in (pool.map(draw, chunk) if pool else map(draw, chunk)):
+                    geoms += polygons
+                chunk = []
+    take = np.repeat(fac_idx, len(levels))
+    frame = {"facility_id": facilities["facility_id"].to_numpy()[take], "name": facilities["name"].to_numpy()[take],
+             "type": facilities["type"].to_numpy()[take], "minutes": np.tile(levels, len(fac_idx)),
+             "direction": direction, "profile": model.name, "geometry": geoms}
+    return gpd.GeoDataFrame(frame, columns=COLUMNS, geometry="geometry", crs=model.net.crs)
+
+
+def _facility_polygons(model: TravelModel, grid: TimeGrid, arr: _Arrivals, router: Router, src: Snapped,
+                       start: float, own: np.ndarray, node_time: np.ndarray,
+                       seconds: list[float]) -> list[shapely.Geometry]:
+    """One facility's polygons, one per contour level (ascending ``seconds``), from its node times.
+
+    The field is computed once, on the window of the largest level (the segments at nodes reached
+    within it, plus the longest access leg); each level is contoured on the part of that field around
+    its values ≤ the level.
+    """
+    v, limit = model.access_mps, seconds[-1]
+    window = _window(grid, _reach_box(arr, np.flatnonzero(node_time <= limit), own),
+                     min(model.max_access_m, limit * v) + grid.pixel_m)
+    field = _time_field(arr, node_time, window)
+    _own_segment(field, grid, window, _window(grid, own, model.max_access_m + grid.pixel_m), router, src, start, v)
+    np.minimum(field, limit + grid.pixel_m / v, out=field)     # beyond the search: one pixel's walk past it
+    geoms = []
+    for level in seconds:
+        rows, cols = _crop(field, level)
+        gen = contours(field[rows, cols])
+        origin = (grid.x0 + (window[1].start + cols.start) * grid.pixel_m,
+                  grid.y0 + (window[0].start + rows.start) * grid.pixel_m)
+        geoms.append(shapely.MultiPolygon() if gen is None else
+                     filled_polygons(gen, level, (2 * grid.pixel_m) ** 2, grid.pixel_m / 2, origin, grid.pixel_m))
+    return geoms

@@ -475,14 +475,23 @@ class Router:
     def bounded_node_costs(self, src: Snapped, src_offset: np.ndarray, limit: float,
                            batch: int = 16):
         """Yield (source index, reached node indices, their costs) for each source, within ``limit``."""
+        for i, row in self.bounded_node_rows(src, src_offset, limit, batch):
+            reached = np.flatnonzero(np.isfinite(row))
+            yield i, reached, row[reached]
+
+    def bounded_node_rows(self, src: Snapped, src_offset: np.ndarray, limit: float, batch: int = 16):
+        """Yield (source index, cost to every road node) for each source, inf beyond ``limit``.
+
+        ``batch`` sources share one call of scipy's compiled Dijkstra (one dense row of costs per
+        source: ``batch × n_nodes`` floats at a time); a row is a view into the batch's array.
+        """
         n = self.graph.n_nodes
         mat = self._source_matrix(src, src_offset)
         for start in range(0, len(src), batch):
             ids = np.arange(start, min(start + batch, len(src)))
-            rows = dijkstra(mat, indices=n + ids, limit=limit)[:, :n]
+            rows = dijkstra(mat, indices=n + ids, limit=limit)
             for k, i in enumerate(ids):
-                reached = np.flatnonzero(np.isfinite(rows[k]))
-                yield int(i), reached, rows[k, reached]
+                yield int(i), rows[k, :n]
 
     def bounded(self, src: Snapped, src_offset: np.ndarray, dst: Snapped, dst_offset: np.ndarray,
                 limit: float) -> sp.csr_matrix:

@@ -38,6 +38,18 @@ def straight_road(n_pieces: int, piece_m: float, fwd_only: bool = False) -> Road
                        seg_geometry=geoms, seg_speed_kmh=np.full(n, ROAD_MPS * 3.6))
 
 
+def road_of_pieces(lengths: list[float]) -> RoadNetwork:
+    """A straight two-way road along y = 0 from x = 0, cut into segments of the given lengths, at 36 km/h."""
+    x = np.r_[0.0, np.cumsum(lengths)]
+    n = len(lengths)
+    a, b = np.arange(n), np.arange(1, n + 1)
+    geoms = shapely.linestrings(np.stack([np.column_stack([x[a], 0 * x[a]]), np.column_stack([x[b], 0 * x[b]])], 1))
+    return RoadNetwork(crs="EPSG:32648", node_x=x, node_y=np.zeros(n + 1), seg_a=a, seg_b=b,
+                       seg_length=np.asarray(lengths, float), seg_highway=np.full(n, "residential", dtype=object),
+                       seg_maxspeed=np.full(n, np.nan), seg_fwd=np.ones(n, bool), seg_bwd=np.ones(n, bool),
+                       seg_geometry=geoms, seg_speed_kmh=np.full(n, ROAD_MPS * 3.6))
+
+
 def model_on(net: RoadNetwork, fx: float, fy: float = 0.0) -> tuple[TravelModel, gpd.GeoDataFrame]:
     everything = np.ones(net.n_segments, dtype=bool)
     fac = snap(net, np.array([fx]), np.array([fy]))
@@ -105,6 +117,55 @@ def test_facility_in_the_middle_of_a_long_road_reaches_both_ways():
     assert shapely.difference(exact, geom).area < 0.01 * exact.area
 
 
+def test_reach_along_a_partial_last_edge_is_not_cut_off():
+    """A 100 m piece, then a 10 km piece whose far end is never reached: within 5 minutes the engine
+    reaches 3 km along the long piece (a partial last edge). The polygon runs out to there, not only to the
+    last reached node plus the walking distance (the window drawn around reached nodes alone stopped at
+    about 530 m)."""
+    model, frame = model_on(road_of_pieces([100.0, 10_000.0]), 0.0)
+    geom = one_polygon(model, frame, 5.0)
+    exact = exact_reach(300)
+    assert_area_between(geom, exact, exact_reach(300 + MARGIN_S))
+    assert shapely.difference(exact, geom).area < 0.01 * exact.area
+    assert 0.95 * ROAD_MPS * 300 <= geom.bounds[2] <= ROAD_MPS * (300 + MARGIN_S)
+
+
+def test_polygons_do_not_depend_on_the_number_of_threads():
+    """Drawing a batch's polygons in threads gives exactly the polygons drawn one by one: three facilities
+    on a road grid (some streets one-way), two limits, 0, 1 and 3 drawing threads, with Dijkstra batches
+    of one facility and of all three."""
+    xs = np.arange(6) * 400.0
+    pieces = []
+    for y in xs:                       # a 6 × 6 grid of 400 m blocks: rows and columns of straight roads
+        pieces += [((x0, y), (x0 + 400.0, y)) for x0 in xs[:-1]] + [((y, x0), (y, x0 + 400.0)) for x0 in xs[:-1]]
+    geoms = shapely.linestrings(np.array(pieces))
+    nodes, seg_ab = np.unique(np.array(pieces).reshape(-1, 2), axis=0, return_inverse=True)
+    seg_ab = seg_ab.reshape(-1, 2)
+    n = len(pieces)
+    net = RoadNetwork(crs="EPSG:32648", node_x=nodes[:, 0], node_y=nodes[:, 1], seg_a=seg_ab[:, 0],
+                      seg_b=seg_ab[:, 1], seg_length=np.full(n, 400.0),
+                      seg_highway=np.full(n, "residential", dtype=object),
+                      seg_maxspeed=np.full(n, np.nan), seg_fwd=np.ones(n, bool), seg_bwd=np.arange(n) % 3 > 0,
+                      seg_geometry=geoms, seg_speed_kmh=np.full(n, ROAD_MPS * 3.6))
+    fx, fy = np.array([130.0, 1000.0, 1900.0]), np.array([10.0, 1210.0, 600.0])
+    everything = np.ones(n, dtype=bool)
+    fac = snap(net, fx, fy)
+    model = TravelModel("ambulance", {"access_kmh": 5.0}, net, everything, everything, fac, fac, np.zeros(3, bool))
+    frame = gpd.GeoDataFrame({"facility_id": ["A", "B", "C"], "name": ["A", "B", "C"], "type": ["ems"] * 3},
+                             geometry=gpd.points_from_xy(fx, fy), crs=net.crs)
+    runs = []
+    for workers, floats in ((0, 10**9), (1, 1), (3, 1), (3, 10**9)):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("coverage_planner.isochrones.DIJKSTRA_FLOATS", floats)
+            runs.append(facility_isochrones(model, frame, np.arange(3), np.array([0.0, 60.0, 0.0]), FROM_FACILITY,
+                                            [2.0, 4.0], pixel_m=20.0, workers=workers))
+    first = runs[0].geometry.to_numpy()
+    assert not shapely.is_empty(first).any() and len(set(shapely.area(first).round(3))) == 6
+    for other in runs[1:]:
+        assert other.drop(columns="geometry").equals(runs[0].drop(columns="geometry"))
+        assert shapely.equals_exact(other.geometry.to_numpy(), first, tolerance=0).all()
+
+
 def test_one_way_road_reach_depends_on_direction():
     """A one-way road leaving the facility: ambulances drive out along it (from_facility), but nobody
     downstream can drive back (to_facility reaches only the half disc behind the road's start)."""
@@ -166,6 +227,21 @@ def test_demo_polygons_hold_the_cells_the_engine_reaches(demo_result, direction)
             spill_inside = (inside & late[:, k]).sum() / inside.sum()
             case = (fac["facility_id"].iloc[k], minutes, recall, spill, spill_inside)
             assert recall >= 0.98 and spill <= 0.05 and spill_inside <= 0.05, case
+
+
+def test_time_grid_is_the_same_without_copies_of_road_ends(demo_result):
+    """The grid leaves out road end points that have an exact copy at a lower index (a node shared by
+    several segments); every pixel still joins the same road point as with all of them kept (demo roads,
+    100 m pixels)."""
+    from coverage_planner.isochrones import _build_grid, _grid_frame
+
+    model = demo_result.models["ambulance"]
+    lo, hi, pixel = _grid_frame(model, 100.0)
+    fast = _build_grid(model.net, model.snappable, lo, hi, pixel, model.max_access_m)
+    full = _build_grid(model.net, model.snappable, lo, hi, pixel, model.max_access_m, drop_copies=False)
+    assert (fast.seg >= 0).sum() > 10_000
+    for a, b in ((fast.seg, full.seg), (fast.frac, full.frac), (fast.access_m, full.access_m)):
+        assert np.array_equal(a, b)
 
 
 def test_demo_polygons_are_clean(demo_result):
