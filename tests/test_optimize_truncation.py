@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from coverage_planner import optimize as opt
-from coverage_planner.optimize import cost_models
+from coverage_planner.optimize import backup, cost_models
 
 
 def _random_cost(rng, n, m, holes=0.25, high=40):
@@ -120,3 +120,37 @@ def test_backup_coverage_with_fixed_sites_matches_brute_force(seed, max_per_site
     s = opt.backup_coverage(strict, loose, w, p, alpha=alpha, fixed=fixed, max_per_site=max_per_site)
     assert s.objective == pytest.approx(max(feasible)) and s.bound == pytest.approx(max(feasible))
     assert set(fixed) <= set(s.selected.tolist())
+
+
+def _weak_start(Ca, Cat, wa, q, lower, cap, p):
+    """A poor MEXCLP start (every new ambulance at the last site), so that HiGHS must find the optimum."""
+    counts = lower.copy()
+    counts[-1] += p
+    return counts
+
+
+@pytest.mark.parametrize("seed,q", [(0, 0.3), (1, 0.5), (2, 0.0), (3, 0.8)])
+@pytest.mark.parametrize("weak", [False, True])
+def test_mexclp_with_fixed_ambulances_matches_brute_force(seed, q, weak, monkeypatch):
+    """The levels the existing ambulances fill are a constant; only p more levels get variables."""
+    if weak:
+        monkeypatch.setattr(backup, "_mexclp_greedy", _weak_start)
+    rng = np.random.default_rng(700 + seed)
+    n, m, p = 10, 5, 3
+    cover = (rng.random((n, m)) < 0.45).astype(int)
+    w = rng.integers(1, 20, n).astype(float)
+    fixed = [1, 3]
+    best = max(float(np.sum(w * (1 - q ** (cover @ np.bincount(fixed + list(c), minlength=m)))))
+               for c in itertools.combinations_with_replacement(range(m), p))
+    s = opt.mexclp(cover, w, p, q, fixed=fixed)
+    assert s.objective == pytest.approx(best) and s.bound == pytest.approx(best)
+    assert int(s.counts.sum()) == p + len(fixed) and set(fixed) <= set(s.selected.tolist())
+
+
+def test_mexclp_stacks_every_new_ambulance_on_the_heavy_row(monkeypatch):
+    """Row 0 (100 people) sees the fixed site 0 and site 1; row 1 (1 person) only site 2. With q = 0.5
+    both new ambulances go where row 0 sees them: 100 × (1 − 0.5³) = 87.5, not 100 × 0.75 + 0.5."""
+    monkeypatch.setattr(backup, "_mexclp_greedy", _weak_start)     # HiGHS finds it, not the greedy
+    s = opt.mexclp(np.array([[1, 1, 0], [0, 0, 1]]), np.array([100.0, 1.0]), 2, 0.5, fixed=[0])
+    assert s.objective == pytest.approx(87.5) and s.bound == pytest.approx(87.5)
+    assert 2 not in s.selected.tolist()

@@ -75,19 +75,28 @@ def mexclp(cover, weights, p: int, busy_fraction: float, fixed=None, max_per_sit
     Ca, wa = Ck[rep], np.bincount(inverse, weights=w[keep], minlength=len(rep))
     Cat = Ca.T.tocsr()
     R = Ca.shape[0]
+    # Levels k of row i that can be filled: below min(total, ambulances that can reach it); with q = 0
+    # only the first counts. The existing ambulances fill the first k0 levels whatever is added (the
+    # level values (1-q)q^k fall with k, so an optimum fills the lowest levels first), and the p new
+    # ones at most p more: only levels k0 .. k0+p-1 get variables, the first k0 are a constant
+    # (Σ_{k<k0} (1-q)q^k = 1 - q^k0 per person, the objective's offset); same optimum and bound.
     levels = np.minimum(total, np.rint(Ca @ cap)).astype(np.int64) if q > 0 else np.ones(R, np.int64)
-    row_y = np.repeat(np.arange(R), levels)
-    k_y = np.arange(len(row_y)) - np.repeat(np.cumsum(levels) - levels, levels)  # 0-based level
-    Y = len(row_y)
-    A = sp.vstack([sp.hstack([-Ca.astype(float), sp.csr_matrix((np.ones(Y), (row_y, np.arange(Y))), shape=(R, Y))]),
+    levels = np.minimum(levels, np.rint(Ca @ lower).astype(np.int64) + p)
+    filled = np.minimum(np.rint(Ca @ lower).astype(np.int64), levels)
+    span = levels - filled
+    live = np.flatnonzero(span > 0)
+    row_y = np.repeat(np.arange(len(live)), span[live])
+    k_y = filled[live][row_y] + np.arange(len(row_y)) - np.repeat(np.cumsum(span[live]) - span[live], span[live])
+    Y, L = len(row_y), len(live)
+    A = sp.vstack([sp.hstack([-Ca[live].astype(float), sp.csr_matrix((np.ones(Y), (row_y, np.arange(Y))), shape=(L, Y))]),
                    sp.hstack([np.ones((1, m)), sp.csr_matrix((1, Y))])], format="csc")
     start = _mexclp_greedy(Ca, Cat, wa, q, lower, cap, p)
-    y0 = (k_y < (Ca @ start)[row_y]).astype(float)
-    mip = solve_mip(A, np.concatenate([np.zeros(m), wa[row_y] * (1 - q) * q ** k_y]),
+    y0 = (k_y < (Ca[live] @ start)[row_y]).astype(float)
+    mip = solve_mip(A, np.concatenate([np.zeros(m), wa[live][row_y] * (1 - q) * q ** k_y]),
                      np.concatenate([lower, np.zeros(Y)]), np.concatenate([cap, np.ones(Y)]),
-                     np.r_[np.full(R, -math.inf), total], np.r_[np.zeros(R), total],
+                     np.r_[np.full(L, -math.inf), total], np.r_[-filled[live].astype(float), total],
                      np.r_[np.ones(m, bool), np.zeros(Y, bool)], True, _time_left(t0, time_limit), mip_gap,
-                     start=np.concatenate([start, y0]))
+                     start=np.concatenate([start, y0]), offset=float(np.sum(wa * (1 - q ** filled))))
     counts = np.rint(mip.x[:m]) if mip.x is not None else start
     obj = float(np.sum(w * (1 - q ** (C @ counts))))
     start_obj = float(np.sum(w * (1 - q ** (C @ start))))
