@@ -12,8 +12,17 @@ i.e. PuLP's model) and ``solve`` (the solver call and spopt's post-processing). 
 spopt objective equals ours and reports ``speedup_vs_spopt_<solver>_<model>`` = spopt's build + solve
 over ours; the target is ≥ 10× over spopt + HiGHS for MCLP and LSCP.
 
+The demo figures (issue 9): ``coverage-planner site scenarios/demo.toml`` with every default model
+(LSCP, MCLP, p-median, p-center, MEXCLP, DSM at their default 60 s limits), run first in a child
+process of its own: ``demo_site_all_s`` is its wall time from start to exit (loading the region,
+snapping, routing, the six solves, the site table and every output file: CSV, GeoPackage, the map,
+the curve PNG), ``demo_site_cpu_s`` its CPU time (user + system, all threads) and
+``demo_site_peak_mb`` its peak resident memory (``getrusage(RUSAGE_CHILDREN)``, measured before any
+other child runs). Targets: ≤ 20 s and ≤ 1,500 MB. ``--demo-only`` runs just this.
+
 Prints ONE JSON line on stdout; phase timings go to stderr. Run:
     python benchmarks/bench_siting.py [--skip-big] [--skip-spopt] [--solvers highs,cbc] [--quick]
+                                      [--demo-only | --skip-demo] [--demo-models lscp mclp ...]
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -212,6 +223,37 @@ def big(time_limit: float) -> dict:
             "big_mclp_gap": s.gap, "big_mclp_status": s.status, "big_mclp_obj": s.objective}
 
 
+def demo_site_all(models: list[str] | None = None) -> dict:
+    """``coverage-planner site`` on the demo in a child process: wall, CPU and peak memory of the child.
+
+    Must run before any other child process of this one: ``RUSAGE_CHILDREN`` keeps the largest peak
+    of all the children that have ended.
+    """
+    root = Path(__file__).resolve().parents[1]
+    log(f"demo: coverage-planner site scenarios/demo.toml ({' '.join(models) if models else 'all models'})")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "coverage_planner.cli", "site", str(root / "scenarios" / "demo.toml"),
+               "--quiet", "--out", str(Path(tmp) / "site")] + (["--models", *models] if models else [])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - t
+        if proc.returncode != 0:
+            raise SystemExit(f"demo site failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        import pandas as pd
+
+        solved = pd.read_csv(Path(tmp) / "site" / "siting_models.csv", encoding="utf-8-sig")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out = {"demo_site_all_s": seconds, "demo_site_cpu_s": cpu, "demo_site_peak_mb": after.ru_maxrss / 1024,
+           "demo_site_models": {r.model: {"objective": float(r.objective), "status": r.status, "gap": float(r.gap),
+                                          "seconds": float(r.seconds)} for r in solved.itertuples()}}
+    log(f"  {seconds:.1f} s wall, {cpu:.1f} s CPU, peak {out['demo_site_peak_mb']:,.0f} MB; "
+        + ", ".join(f"{r.model} {r.seconds:.1f} s {r.status}" for r in solved.itertuples()))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-big", action="store_true")
@@ -221,13 +263,21 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=100, help="cells per side of the small instance (100 m cells)")
     parser.add_argument("--candidates", type=int, default=500, help="candidates of the small instance")
     parser.add_argument("--time-limit", type=float, default=60.0, help="solver time limit for the 1M-cell MCLP")
+    parser.add_argument("--demo-only", action="store_true", help="only `site` on the demo (demo_site_all_s, ...)")
+    parser.add_argument("--skip-demo", action="store_true", help="no `site` run on the demo")
+    parser.add_argument("--demo-models", nargs="+", help="models of the demo run (default: all, as the CLI)")
     args = parser.parse_args()
     load_start = os.getloadavg()
     solvers = [] if args.skip_spopt else [s.strip() for s in args.solvers.split(",") if s.strip()]
     if args.quick:
         args.side, args.candidates, args.skip_big = 50, 60, True
-    out = small(solvers, args.side, args.candidates)
-    if not args.skip_big:
+    out = {} if args.skip_demo else demo_site_all(args.demo_models)   # first: the children's peak is its own
+    if not args.skip_demo and not args.demo_models:
+        out["demo_targets"] = {"demo_site_all_le_20s": bool(out["demo_site_all_s"] <= 20),
+                               "demo_site_peak_le_1500mb": bool(out["demo_site_peak_mb"] <= 1500)}
+    if not args.demo_only:
+        out.update(small(solvers, args.side, args.candidates))
+    if not args.skip_big and not args.demo_only:
         out.update(big(args.time_limit))
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.update({"cpu_count": os.cpu_count(), "load_avg_start": [round(v, 2) for v in load_start],

@@ -50,10 +50,20 @@ def test_bench_coverage_runs_every_baseline_on_the_same_instance():
 
 @pytest.mark.skipif(importlib.util.find_spec("spopt") is None, reason="spopt (test extra) is not installed")
 def test_bench_siting_asserts_equal_objectives_with_both_spopt_solvers():
-    out = run_script("bench_siting.py", "--side", "20", "--candidates", "30", "--skip-big", "--solvers", "highs,cbc")
+    out = run_script("bench_siting.py", "--side", "20", "--candidates", "30", "--skip-big", "--solvers", "highs,cbc",
+                     "--skip-demo")
     for solver in ("highs", "cbc"):
         for model in ("mclp", "lscp"):
             assert out[f"spopt_{solver}_{model}_obj"] == pytest.approx(out[f"ours_{model}_obj"], rel=1e-6)
             assert out[f"spopt_{solver}_{model}_build_s"] > 0 and out[f"spopt_{solver}_{model}_solve_s"] > 0
             assert out[f"speedup_vs_spopt_{solver}_{model}"] > 0
     assert set(out["targets"]) == {"mclp_ge_10x_spopt_highs", "lscp_ge_10x_spopt_highs"}
+
+
+def test_bench_siting_demo_figures_come_from_the_site_command():
+    out = run_script("bench_siting.py", "--demo-only", "--demo-models", "lscp", "mclp")
+    assert set(out["demo_site_models"]) == {"lscp", "mclp"}
+    assert out["demo_site_models"]["lscp"]["objective"] == 9 and out["demo_site_models"]["lscp"]["status"] == "optimal"
+    assert out["demo_site_all_s"] > 0 and out["demo_site_cpu_s"] > 0
+    assert 100 < out["demo_site_peak_mb"] < 4000          # the child's peak, not this test's or the script's
+    assert "small_cells" not in out and "demo_targets" not in out   # targets only for the full default run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -74,19 +75,28 @@ def mexclp(cover, weights, p: int, busy_fraction: float, fixed=None, max_per_sit
     Ca, wa = Ck[rep], np.bincount(inverse, weights=w[keep], minlength=len(rep))
     Cat = Ca.T.tocsr()
     R = Ca.shape[0]
+    # Levels k of row i that can be filled: below min(total, ambulances that can reach it); with q = 0
+    # only the first counts. The existing ambulances fill the first k0 levels whatever is added (the
+    # level values (1-q)q^k fall with k, so an optimum fills the lowest levels first), and the p new
+    # ones at most p more: only levels k0 .. k0+p-1 get variables, the first k0 are a constant
+    # (Σ_{k<k0} (1-q)q^k = 1 - q^k0 per person, the objective's offset); same optimum and bound.
     levels = np.minimum(total, np.rint(Ca @ cap)).astype(np.int64) if q > 0 else np.ones(R, np.int64)
-    row_y = np.repeat(np.arange(R), levels)
-    k_y = np.arange(len(row_y)) - np.repeat(np.cumsum(levels) - levels, levels)  # 0-based level
-    Y = len(row_y)
-    A = sp.vstack([sp.hstack([-Ca.astype(float), sp.csr_matrix((np.ones(Y), (row_y, np.arange(Y))), shape=(R, Y))]),
+    levels = np.minimum(levels, np.rint(Ca @ lower).astype(np.int64) + p)
+    filled = np.minimum(np.rint(Ca @ lower).astype(np.int64), levels)
+    span = levels - filled
+    live = np.flatnonzero(span > 0)
+    row_y = np.repeat(np.arange(len(live)), span[live])
+    k_y = filled[live][row_y] + np.arange(len(row_y)) - np.repeat(np.cumsum(span[live]) - span[live], span[live])
+    Y, L = len(row_y), len(live)
+    A = sp.vstack([sp.hstack([-Ca[live].astype(float), sp.csr_matrix((np.ones(Y), (row_y, np.arange(Y))), shape=(L, Y))]),
                    sp.hstack([np.ones((1, m)), sp.csr_matrix((1, Y))])], format="csc")
     start = _mexclp_greedy(Ca, Cat, wa, q, lower, cap, p)
-    y0 = (k_y < (Ca @ start)[row_y]).astype(float)
-    mip = solve_mip(A, np.concatenate([np.zeros(m), wa[row_y] * (1 - q) * q ** k_y]),
+    y0 = (k_y < (Ca[live] @ start)[row_y]).astype(float)
+    mip = solve_mip(A, np.concatenate([np.zeros(m), wa[live][row_y] * (1 - q) * q ** k_y]),
                      np.concatenate([lower, np.zeros(Y)]), np.concatenate([cap, np.ones(Y)]),
-                     np.r_[np.full(R, -math.inf), total], np.r_[np.zeros(R), total],
+                     np.r_[np.full(L, -math.inf), total], np.r_[-filled[live].astype(float), total],
                      np.r_[np.ones(m, bool), np.zeros(Y, bool)], True, _time_left(t0, time_limit), mip_gap,
-                     start=np.concatenate([start, y0]))
+                     start=np.concatenate([start, y0]), offset=float(np.sum(wa * (1 - q ** filled))))
     counts = np.rint(mip.x[:m]) if mip.x is not None else start
     obj = float(np.sum(w * (1 - q ** (C @ counts))))
     start_obj = float(np.sum(w * (1 - q ** (C @ start))))
@@ -132,6 +142,101 @@ def _dsm_greedy(S, L, D, w, lower, cap, total, alpha) -> np.ndarray | None:
     return counts if counts.sum() == total else None
 
 
+@dataclass
+class _DsmModel:
+    """The backup-coverage MIP with the columns whose count is settled (``lower == cap``: a fixed site
+    at its cap) folded into constants; ``free`` are the remaining columns, first in ``A``."""
+
+    A: sp.csc_matrix
+    cost: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    integer: np.ndarray
+    offset: float
+    free: np.ndarray
+    S: sp.csr_matrix      # strict cover of the u rows, free columns
+    D: sp.csr_matrix      # double cover of the v rows, free columns
+    d0: np.ndarray        # settled ambulances double-covering each v row
+
+    def start(self, counts: np.ndarray) -> np.ndarray:
+        """The model's start vector for ambulance ``counts`` per column (all columns)."""
+        x = counts[self.free]
+        return np.concatenate([x, np.minimum(1.0, self.S @ x), ((self.d0 + self.D @ x) >= 2).astype(float)])
+
+
+def _dsm_reduced(Sa, La, Da, wa, lower, cap, total: int, alpha: float) -> _DsmModel:
+    """The backup-coverage MIP on the rows and columns still open to choice; the same optimum.
+
+    A column with ``lower == cap`` (a fixed site that may hold no more ambulances: ``max_per_site``
+    = 1, the default) has a settled count x⁰_j. For each row, with s⁰, l⁰, d⁰ the settled ambulances
+    that cover it strictly, loosely and for the double cover:
+
+    * l⁰ ≥ 1: the loose-cover constraint holds whatever the free columns do, and is left out;
+    * s⁰ ≥ 1: u_i = 1 is optimal (u_i only appears in the alpha constraint, with a positive weight),
+      so its weight moves to the constant side of the alpha constraint;
+    * d⁰ ≥ 2: v_i = 1 is feasible for every choice, so its weight is a constant of the objective
+      (``offset``); a row whose free double cover cannot reach 2 keeps v_i = 0 and is left out;
+    * otherwise the row keeps its variable, with the settled part on the right-hand side
+      (2 v_i − D_free x ≤ d⁰).
+
+    Every feasible choice of the free columns has the same objective in both models (the dropped
+    variables take their best values), so the optimum, the set of optimal choices and the proven
+    bound (plus ``offset``) are those of the full model. Rows with the same free pattern (and d⁰) are
+    merged, their weights added: identical rows take the same best values.
+    """
+    m = Sa.shape[1]
+    settled = lower >= cap
+    free = np.flatnonzero(~settled)
+    x_set = np.where(settled, lower, 0.0)
+    s0, l0, d0 = Sa @ x_set, La @ x_set, Da @ x_set
+    SF, LF, DF = Sa[:, free], La[:, free], Da[:, free]
+    n = len(free)
+    # loose cover still to be met: one row per distinct free pattern
+    need_l = l0 < 1 - 1e-9
+    Lr = LF[need_l]
+    rep, _ = group_rows(Lr) if Lr.shape[0] else (np.zeros(0, np.int64), None)
+    Lr = Lr[rep]
+    # strict cover: u for rows no settled column covers strictly
+    need_u = (s0 < 1 - 1e-9) & (np.diff(SF.indptr) > 0)
+    settled_u = float(wa[s0 >= 1 - 1e-9].sum())
+    Su = SF[need_u]
+    if Su.shape[0]:
+        rep, inv = group_rows(Su)
+        Su, wu = Su[rep], np.bincount(inv, weights=wa[need_u], minlength=len(rep))
+    else:
+        wu = np.zeros(0)
+    # double cover: v for rows the settled columns do not double-cover but the free ones can
+    done_v = d0 >= 2 - 1e-9
+    need_v = ~done_v & (d0 + DF @ cap[free] >= 2 - 1e-9)
+    Dv = sp.hstack([DF[need_v], sp.csr_matrix(np.minimum(d0[need_v], 2.0)[:, None])], format="csr")
+    if Dv.shape[0]:
+        rep, inv = group_rows(Dv, with_values=True)
+        Dv, wv = Dv[rep], np.bincount(inv, weights=wa[need_v], minlength=len(rep))
+    else:
+        wv = np.zeros(0)
+    dv0 = Dv[:, n].toarray().ravel()
+    Dv = Dv[:, :n].tocsr()
+    U, V = Su.shape[0], Dv.shape[0]
+    W = float(wa.sum())
+    A = sp.vstack([
+        sp.hstack([Lr, sp.csr_matrix((Lr.shape[0], U + V))]),
+        sp.hstack([-Su, sp.identity(U, format="csr"), sp.csr_matrix((U, V))]),
+        sp.hstack([-Dv, sp.csr_matrix((V, U)), 2 * sp.identity(V, format="csr")]),
+        sp.hstack([sp.csr_matrix((1, n)), wu[None, :], sp.csr_matrix((1, V))]),
+        sp.hstack([np.ones((1, n)), sp.csr_matrix((1, U + V))]),
+    ], format="csc")
+    k_free = total - float(x_set.sum())
+    return _DsmModel(
+        A=A, cost=np.concatenate([np.zeros(n + U), wv]), col_lo=np.concatenate([lower[free], np.zeros(U + V)]),
+        col_hi=np.concatenate([cap[free], np.ones(U + V)]),
+        row_lo=np.r_[np.ones(Lr.shape[0]), np.full(U + V, -math.inf), alpha * W * (1 - 1e-9) - settled_u, k_free],
+        row_hi=np.r_[np.full(Lr.shape[0], math.inf), np.zeros(U), dv0, math.inf, k_free],
+        integer=np.r_[np.ones(n, bool), np.zeros(U, bool), np.ones(V, bool)],
+        offset=float(wa[done_v].sum()), free=free, S=Su, D=Dv, d0=dv0)
+
+
 def backup_coverage(cover, cover_loose, weights, p: int, alpha: float = 0.95, fixed=None,
                     max_per_site=1, double_within: str = "loose", time_limit: float = 60,
                     mip_gap: float = 1e-6) -> Solution:
@@ -175,26 +280,15 @@ def backup_coverage(cover, cover_loose, weights, p: int, alpha: float = 0.95, fi
     Sa, La = Ba[:, :m].astype(float), Ba[:, m:].astype(float)
     Da = La if double_within == "loose" else Sa
     R = len(wa)
-    I = sp.identity(R, format="csr")
-    Z = sp.csr_matrix((R, R))
-    A = sp.vstack([
-        sp.hstack([La, Z, Z]),
-        sp.hstack([-Sa, I, Z]),
-        sp.hstack([-Da, Z, 2 * I]),
-        sp.hstack([sp.csr_matrix((1, m)), wa[None, :], sp.csr_matrix((1, R))]),
-        sp.hstack([np.ones((1, m)), sp.csr_matrix((1, 2 * R))]),
-    ], format="csc")
-    W = float(wa.sum())
     counts0 = _dsm_greedy(Sa, La, Da, wa, lower, cap, total, alpha)
-    x0 = None
-    if counts0 is not None:
-        x0 = np.concatenate([counts0, np.minimum(1.0, Sa @ counts0), ((Da @ counts0) >= 2).astype(float)])
-    mip = solve_mip(A, np.concatenate([np.zeros(m + R), wa]), np.concatenate([lower, np.zeros(2 * R)]),
-                     np.concatenate([cap, np.ones(2 * R)]),
-                     np.r_[np.ones(R), np.full(2 * R, -math.inf), alpha * W * (1 - 1e-9), total],
-                     np.r_[np.full(R, math.inf), np.zeros(2 * R), math.inf, total],
-                     np.r_[np.ones(m, bool), np.zeros(R, bool), np.ones(R, bool)], True,
-                     _time_left(t0, time_limit), mip_gap, start=x0)
+    red = _dsm_reduced(Sa, La, Da, wa, lower, cap, total, alpha)
+    x0 = None if counts0 is None else red.start(counts0)
+    mip = solve_mip(red.A, red.cost, red.col_lo, red.col_hi, red.row_lo, red.row_hi, red.integer, True,
+                    _time_left(t0, time_limit), mip_gap, start=x0, offset=red.offset)
+    if mip.x is not None:
+        x_full = lower.copy()
+        x_full[red.free] = mip.x[:len(red.free)]
+        mip = replace(mip, x=x_full)
     if mip.status == "infeasible":
         raise InfeasibleModel("backup", f"backup coverage has no solution with p={p}: covering every reachable cell within the "
                          f"loose standard and {alpha:.0%} of people within the strict standard needs more sites "

@@ -38,16 +38,23 @@ from .sparse import (
 
 
 def _row_min(M: sp.csr_matrix, is_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: cheapest cost to an open column (inf if none) and the position of that entry."""
+    """Per row: cheapest cost to an open column (inf if none) and the position of that entry (the
+    first of the row's cheapest; the row's first entry when no column of it is open)."""
     rows_e = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
     cost_e = np.where(is_open[M.indices], M.data, math.inf)
-    order = np.lexsort((cost_e, rows_e))
     nonempty = np.diff(M.indptr) > 0
     best = np.full(M.shape[0], math.inf)
     pos = np.full(M.shape[0], -1, dtype=np.int64)
-    first = order[M.indptr[:-1][nonempty]]
-    best[nonempty], pos[nonempty] = cost_e[first], first
+    if M.nnz:
+        best[nonempty] = np.minimum.reduceat(cost_e, M.indptr[:-1][nonempty])
+        pos[nonempty] = _first_per_row(np.flatnonzero(cost_e == best[rows_e]), rows_e)
     return best, pos
+
+
+def _first_per_row(entries: np.ndarray, rows_e: np.ndarray) -> np.ndarray:
+    """The first of ``entries`` (ascending entry positions) in each row that has one."""
+    r = rows_e[entries]
+    return entries[np.r_[True, r[1:] != r[:-1]]] if len(entries) else entries
 
 
 def _median_greedy(M: sp.csr_matrix, w: np.ndarray, is_open: np.ndarray, allowed: np.ndarray,
@@ -72,6 +79,47 @@ def _median_greedy(M: sp.csr_matrix, w: np.ndarray, is_open: np.ndarray, allowed
         allowed[j] = False
         added.append(j)
     return np.asarray(added, dtype=np.int64)
+
+
+def truncate_at_fixed(M: sp.csr_matrix, fixed_mask: np.ndarray,
+                      bound: float = math.inf) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The pairs an optimal p-median or p-center solution can use, when ``fixed_mask`` columns are open.
+
+    Keeps, per row, its cheapest fixed pair (one; the first column on ties) and the free pairs strictly
+    cheaper than it, and drops every pair costlier than ``bound``.
+
+    Proof that nothing else matters. Let b_i be row i's cheapest fixed cost (∞ without one). Every
+    allowed open set O contains the fixed columns, so row i's cost min_{j∈O} c_ij ≤ b_i: a free pair
+    with c_ij ≥ b_i, or another fixed pair, can never be strictly below that minimum, and leaving it
+    out leaves min_{j∈O} c_ij unchanged for every O. (p-median: every solution keeps its objective,
+    so the optimum, the optimal sets and every bound are those of the full matrix. p-center: for each
+    radius r, row i is within r of O in both matrices alike.) For ``bound``: p-center passes the
+    worst cost U of a feasible solution; the optimum r* ≤ U, so at every radius r ≤ U tried by the
+    search the pairs above U are not within r, and dropping them changes no answer; r* itself is a
+    kept pair's cost (the cheapest open pair of the row that attains it).
+
+    Returns
+    -------
+    (csr_matrix, numpy.ndarray)
+        The kept pairs (same shape) and, per row, whether only its fixed pair is left (its cost is the
+        same in every solution).
+    """
+    R = M.shape[0]
+    rows_e = np.repeat(np.arange(R), np.diff(M.indptr))
+    fixed_e = fixed_mask[M.indices]
+    best_fixed = np.full(R, math.inf)
+    np.minimum.at(best_fixed, rows_e[fixed_e], M.data[fixed_e])
+    first_fixed = np.full(R, -1, dtype=np.int64)
+    at_best = _first_per_row(np.flatnonzero(fixed_e & (M.data == best_fixed[rows_e])), rows_e)
+    first_fixed[rows_e[at_best]] = at_best
+    keep = (~fixed_e & (M.data < best_fixed[rows_e])) & (M.data <= bound)
+    keep[first_fixed[first_fixed >= 0]] = True
+    keep &= M.data <= bound
+    kept_rows = rows_e[keep]
+    counts = np.bincount(kept_rows, minlength=R)
+    out = sp.csr_matrix((M.data[keep], M.indices[keep], np.concatenate([[0], np.cumsum(counts)])), shape=M.shape)
+    only_fixed = (counts == 1) & (first_fixed >= 0) & np.isfinite(best_fixed) & (best_fixed <= bound)
+    return out, only_fixed
 
 
 def _median_exact(M, w, fixed_mask: np.ndarray, p: int, start: np.ndarray | None, time_limit: float,
@@ -129,7 +177,11 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
     """p-median: choose p NEW sites (plus ``fixed``) minimising the weighted cost to the nearest one.
 
     Assignment variables exist only for stored pairs. Rows with no stored pair are reported as
-    uncoverable and excluded (status "partial"). Identical rows (same pairs and costs) are merged.
+    uncoverable and excluded (status "partial"). Only the pairs cheaper than a row's cheapest fixed
+    site are kept (:func:`truncate_at_fixed`, with the proof that the optimum and its bound do not
+    change); rows that only a fixed site can serve then cost the same in every solution and are left
+    out of the model (their cost is added back to the bound). Identical rows (same pairs and costs)
+    are merged.
     A greedy start and a Lagrangian bound (:mod:`coverage_planner.median_lagrange`) come first; the
     sites the bound rules out are dropped, and HiGHS solves what is left when it has at most
     ``MEDIAN_MAX_PAIRS`` pairs (else the best solution found is returned with its proven bound, status
@@ -142,11 +194,17 @@ def p_median(cost, weights, p: int, fixed=None, time_limit: float = 60, mip_gap:
     M, w, fixed, fixed_mask, unc = _prep_cost(cost, weights, fixed)
     p = _check_p(p, M.shape[1] - len(fixed), model="p-median")
     keep = (np.diff(M.indptr) > 0) & (w > 0)
-    Mk = M[keep]
+    Mk, settled = truncate_at_fixed(M[keep], fixed_mask)
+    wk = w[keep]
+    settled_cost = 0.0
+    if not settled.all():    # rows whose cost no choice changes: a constant, outside the model
+        settled_cost = float(np.dot(wk[settled], Mk[settled].sum(axis=1).A1))
+        Mk, wk = Mk[~settled], wk[~settled]
     rep, inverse = group_rows(Mk, with_values=True)
-    Ma, wa = Mk[rep], np.bincount(inverse, weights=w[keep], minlength=len(rep))
+    Ma, wa = Mk[rep], np.bincount(inverse, weights=wk, minlength=len(rep))
     chosen, bound, status = _median_solve(Ma, wa, fixed_mask, p, t0 + float(time_limit), mip_gap,
                                            None if seed is None else _as_fixed(seed, M.shape[1]))
+    bound += settled_cost
     best, _ = _row_min(M, np.isin(np.arange(M.shape[1]), chosen))
     obj = float(np.sum(w[keep] * best[keep]))
     total = float(w[keep].sum())
@@ -285,7 +343,9 @@ def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 
 
     Solved exactly by binary search over the distinct costs: radius r is achievable iff the set
     covering problem with the pairs of cost ≤ r needs at most p new sites (greedy first, then an
-    exact LSCP). Rows with no stored pair are reported as uncoverable and excluded. At the time
+    exact LSCP), over the pairs no dearer than the greedy solution's worst cost and cheaper than the
+    row's nearest fixed site (:func:`truncate_at_fixed` proves the answer is that of the full matrix).
+    Rows with no stored pair are reported as uncoverable and excluded. At the time
     limit the best radius found is returned with the smallest radius not yet ruled out as bound.
     With ``weights`` (population), rows of weight 0 (nobody lives there) do not count, and the
     uncoverable rows are reported with their people; without, every row counts one.
@@ -302,9 +362,12 @@ def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 
     if not coverable.any():
         raise InfeasibleModel("p-center", "p-center: no cell has an allowed pair with any candidate.")
     nearest = _row_min(M, np.ones(M.shape[1], bool))[0][coverable].max()
-    lo = int(np.searchsorted(values, nearest))
     warm = _median_greedy(M, coverable.astype(float), fixed_mask, ~fixed_mask, p)
     warm_cost = _row_min(M, fixed_mask | np.isin(np.arange(M.shape[1]), warm))[0][coverable].max()
+    if np.isfinite(warm_cost):   # no optimal radius above the greedy's, nor pairs past a fixed site
+        M, _ = truncate_at_fixed(M, fixed_mask, bound=float(warm_cost))
+        values = np.unique(M.data)
+    M_full, lo = M_all[rows], int(np.searchsorted(values, nearest))
     hi, best = (int(np.searchsorted(values, warm_cost)), warm) if np.isfinite(warm_cost) else (len(values) - 1, None)
     status = OPTIMAL
     if best is None:
@@ -329,7 +392,7 @@ def p_center(cost, p: int, fixed=None, time_limit: float = 60, mip_gap: float = 
     extra = _median_greedy(M, coverable.astype(float), is_open, ~is_open, p - len(best))
     is_open[extra] = True
     is_open[_pad(np.flatnonzero(is_open & ~fixed_mask), M.shape[1], p, blocked=fixed)] = True
-    obj = float(_row_min(M, is_open)[0][coverable].max())
+    obj = float(_row_min(M_full, is_open)[0][coverable].max())
     summary = f"{_sites_text(p, len(fixed))}; worst cost {obj:,.1f}"
     return _result("p-center", t0, np.flatnonzero(is_open), obj, values[lo] if status != OPTIMAL else obj,
                    status, M_all.shape[0], M.shape[0], unc, float(w_all[unc].sum()), summary,

@@ -35,6 +35,13 @@ def as_cover(cover) -> sp.csr_matrix:
 
 def as_cost(cost) -> sp.csr_matrix:
     """Float CSR matrix of allowed pairs (explicit zeros kept; the cheapest of duplicate pairs)."""
+    if sp.issparse(cost) and cost.format == "csr" and cost.has_canonical_format:   # no sort needed
+        _check_shape(cost.shape)
+        data = np.asarray(cost.data, dtype=float)
+        if np.isfinite(data).all():
+            if (data < 0).any():
+                raise ValueError("travel costs must not be negative.")
+            return sp.csr_matrix((data + 0.0, cost.indices.astype(np.int32), cost.indptr.copy()), shape=cost.shape)
     if sp.issparse(cost):
         coo = sp.coo_matrix(cost)
         rows, cols, vals = coo.row, coo.col, coo.data.astype(float)
