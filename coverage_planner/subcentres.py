@@ -10,7 +10,9 @@ Candidates
     By default every township health centre (facility type ``thc``) standing in a unit flagged
     ``central_town`` in the boundary layer (000/001 「适度集聚中心镇医疗卫生资源」, 003 中心卫生院,
     004 「依托…中心镇、特色镇卫生院」). ``[subcentres] candidates = ["T01", ...]`` (facility ids) or
-    ``candidates_path = "file.geojson"`` (points with an ``id`` column, optional ``name``/``name_en``)
+    ``candidates_path = "file.geojson"`` (points with an ``id`` column, optional ``name``/``name_en``;
+    read like the facility layer by :func:`coverage_planner.candidates.read_candidates`: also CSV or
+    Excel with 经度/纬度, in the facilities' ``coords`` or a 坐标系 column)
     replace that list.
 
 County hospital
