@@ -98,18 +98,82 @@ def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, ce
     nearest = snap(net, cell_x, cell_y, allowed=reachable_from_side)
     cell_snap, cut_off, fragment_seg = _join_core(net, nearest, ~linked[nearest.seg], snappable, main_tree,
                                                   cell_x, cell_y, max_access_m)
-    fac_snap = snap(net, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy(), allowed=snappable,
-                    tree=main_tree)
-    far = np.flatnonzero(fac_snap.access_m > max_facility_access_m)
-    if len(far):
-        listing = ", ".join(f"{facilities['facility_id'].iloc[i]} ({fac_snap.access_m[i]:,.0f} m)" for i in far[:8])
-        raise InputError(f"{len(far)} facilit{'y is' if len(far) == 1 else 'ies are'} more than "
-                         f"{max_facility_access_m:,.0f} m from the road network: {listing}.",
-                         file=facility_file, field="geometry",
-                         fix="check those coordinates (swapped or wrong coordinate system?), or raise "
-                             "[travel] facility_max_access_m in the scenario.")
+    fac_snap = snap_sites(net, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy(),
+                          facilities["facility_id"].to_numpy(), max_facility_access_m, allowed=snappable, tree=main_tree,
+                          file=facility_file, field="geometry")
     return TravelModel(name, profile, net, main, snappable, cell_snap, fac_snap, cut_off,
                        fragment_seg=fragment_seg, max_access_m=float(max_access_m))
+
+
+FAR_FIX = ("check those coordinates (swapped or wrong coordinate system?) or move them nearer the road network, "
+           "or raise [travel] facility_max_access_m in the scenario.")
+
+
+class FarFromRoad(InputError):
+    """Sites farther than the allowed access leg from the roads they may join (see :func:`snap_sites`).
+
+    ``far`` are their positions among the sites given, ``access_m`` their distances to the road.
+    """
+
+    def __init__(self, problem: str, *, far: np.ndarray, access_m: np.ndarray, file: object = None,
+                 field: str | None = None, fix: str | None = None):
+        self.far = far
+        self.access_m = access_m
+        super().__init__(problem, file=file, field=field, fix=fix)
+
+
+def snap_sites(model_or_net: TravelModel | RoadNetwork, x: np.ndarray, y: np.ndarray, ids: np.ndarray,
+               max_m: float, *, allowed: np.ndarray | None = None, tree: shapely.STRtree | None = None,
+               file: object = None, field: str | None = "geometry",
+               what: tuple[str, str] = ("facility", "facilities"), fix: str = FAR_FIX) -> Snapped:
+    """Snap sites (facilities, candidate sites, a station placed on the map) to the roads they may
+    join, and refuse those farther than ``max_m`` from them.
+
+    Parameters
+    ----------
+    model_or_net : TravelModel or RoadNetwork
+        A travel model (the sites join its ``snappable`` core), or a network with ``allowed``.
+    x, y : ndarray
+        The sites in the network's CRS.
+    ids : ndarray
+        The sites' ids, named in the message.
+    max_m : float
+        The longest access leg allowed (the scenario's ``[travel] facility_max_access_m``).
+    allowed : ndarray of bool, optional
+        The segments the sites may join (with a network; a model's ``snappable`` otherwise).
+    tree : shapely.STRtree, optional
+        A spatial index of the allowed segments' geometries, if one is at hand.
+    file, field : optional
+        Where the sites come from, for the message.
+    what : (str, str)
+        What the sites are, singular and plural ("facility", "facilities").
+    fix : str
+        The fix in the message.
+
+    Returns
+    -------
+    Snapped
+        The sites' snaps (segment, position, access leg in metres).
+
+    Raises
+    ------
+    FarFromRoad
+        An InputError listing up to 8 of the sites too far from the road, with their distances.
+    """
+    if isinstance(model_or_net, TravelModel):
+        net, allowed = model_or_net.net, model_or_net.snappable if allowed is None else allowed
+    else:
+        net = model_or_net
+    snapped = snap(net, np.asarray(x, dtype=float), np.asarray(y, dtype=float), allowed=allowed, tree=tree)
+    far = np.flatnonzero(snapped.access_m > max_m)
+    if len(far):
+        ids = np.asarray(ids, dtype=object)
+        listing = ", ".join(f"{ids[i]} ({snapped.access_m[i]:,.0f} m)" for i in far[:8])
+        more = f" and {len(far) - 8} more" if len(far) > 8 else ""
+        noun = f"{what[0]} is" if len(far) == 1 else f"{what[1]} are"
+        raise FarFromRoad(f"{len(far)} {noun} more than {max_m:,.0f} m from the road network: {listing}{more}.",
+                          far=far, access_m=snapped.access_m[far], file=file, field=field, fix=fix)
+    return snapped
 
 
 def _join_core(net: RoadNetwork, nearest: Snapped, isolated: np.ndarray, snappable: np.ndarray,
@@ -363,6 +427,7 @@ def describe_ways(net: RoadNetwork, segs: np.ndarray, limit: int = 8) -> str:
 __all__ = [
     "FROM_FACILITY", "GAP_REASONS", "TravelModel", "build_travel_model", "cell_thresholds", "combine_any",
     "judge_cells",
-    "nearest_measures", "required_count", "rule_facilities", "rule_value", "summarise_counts",
+    "nearest_measures", "required_count", "snap_sites", "FarFromRoad", "rule_facilities", "rule_value",
+    "summarise_counts",
     "summarise_spatial", "summarise_villages", "turnout_seconds", "warn_cut_off", "warn_long_access_legs",
 ]

@@ -11,25 +11,56 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import settings_check as sc
 from .errors import InputError, is_number, raise_all
 from .layers import LayerSpec
 from .network import TRAVEL_PROFILES
 from .standards import Profile, load_profile
 
-SECTIONS = {
-    "scenario": {"name", "title_zh", "title_en", "crs"},
-    "standards": {"profile", "rules", "overrides"},
-    "travel": {"profile", "facility_max_access_m", "profiles", "speed_factors"},
-    "boundaries": {"path", "layer", "columns", "admin_level"},
-    "facilities": {"path", "layer", "columns", "coords", "encoding", "types"},
-    "population": {"path", "layer", "columns", "cell_size_m", "census_column", "census_path", "census_key",
-                   "encoding", "census_scale_path", "census_scale_key", "census_scale_column"},
-    "villages": {"path", "layer", "columns", "coords", "encoding"},
-    "roads": {"path"},
-    "outputs": {"dir", "isochrone_minutes", "cache_dir", "tiles", "tianditu_key"},
-    "siting": None,  # validated by the siting module
-    "subcentres": None,  # validated by the subcentres module
+def _text(key: str) -> sc.Field:
+    return sc.Field(key, sc.text, "text in quotes", f'e.g. {key} = "...".')
+
+
+def _names(section: str, key: str) -> sc.Field:
+    example = '急救站 = "ems"' if key == "types" else 'name = "名称"'
+    return sc.Field(key, sc.text_table, "a table of names",
+                    f"write [{section}.{key}] followed by lines such as {example}.")
+
+
+def _metres(key: str, default: float) -> sc.Field:
+    # any number above 0 (inf: no limit), as before; checked also when absent (the default)
+    return sc.Field(key, lambda v: is_number(v) and v > 0, "a positive number of metres", f"e.g. {key} = {default:g}.",
+                    default)
+
+
+def _checked_elsewhere(key: str) -> sc.Field:
+    return sc.Field(key, None)
+
+
+# The scenario's own sections (checked by settings_check.check_table; the keys that need more than a
+# type check are checked in load_scenario). [siting] and [subcentres] are checked by their commands.
+FIELDS = {
+    "scenario": tuple(_text(k) for k in ("name", "title_zh", "title_en", "crs")),
+    "standards": (_text("profile"), sc.Field("rules", sc.list_of(sc.text), "a list of rule ids",
+                                             'e.g. rules = ["ems_radius", "ems_response"].'),
+                  _checked_elsewhere("overrides")),
+    "travel": (_text("profile"), _metres("facility_max_access_m", 500.0), _checked_elsewhere("profiles"),
+               _checked_elsewhere("speed_factors")),
+    "boundaries": (_text("path"), _text("layer"), _names("boundaries", "columns"), _checked_elsewhere("admin_level")),
+    "facilities": (*(_text(k) for k in ("path", "layer", "encoding", "coords")), _names("facilities", "columns"),
+                   _names("facilities", "types")),
+    "population": (*(_text(k) for k in ("path", "layer", "encoding", "census_column", "census_path", "census_key",
+                                        "census_scale_path", "census_scale_key", "census_scale_column")),
+                   _names("population", "columns"), _metres("cell_size_m", 200.0)),
+    "villages": (*(_text(k) for k in ("path", "layer", "coords", "encoding")), _names("villages", "columns")),
+    "roads": (_text("path"),),
+    "outputs": (_text("dir"), _text("cache_dir"), *(_checked_elsewhere(k) for k in ("isochrone_minutes", "tiles",
+                                                                                     "tianditu_key"))),
 }
+SECTIONS = {**{section: {f.key for f in fields} for section, fields in FIELDS.items()},
+            "siting": None,  # validated by the siting module
+            "subcentres": None}  # validated by the subcentres module
+
 REQUIRED = [("roads", "path"), ("population", "path"), ("facilities", "path"), ("boundaries", "path")]
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 
@@ -88,19 +119,6 @@ def _is_zero(value) -> bool:
     return is_number(value) and value == 0
 
 
-# keys whose value must be a string, or a table of strings
-TEXT_KEYS = {("scenario", k) for k in ("name", "title_zh", "title_en", "crs")} | {
-    (sec, k) for sec in ("boundaries", "facilities", "population") for k in ("path", "layer", "encoding")} | {
-    ("population", "census_column"), ("population", "census_path"), ("population", "census_key"),
-    ("population", "census_scale_path"), ("population", "census_scale_key"), ("population", "census_scale_column"),
-    ("villages", "path"), ("villages", "layer"), ("villages", "coords"), ("villages", "encoding"),
-    ("roads", "path"), ("outputs", "dir"), ("outputs", "cache_dir"), ("standards", "profile"),
-    ("travel", "profile"), ("facilities", "coords")}
-TEXT_TABLE_KEYS = {("boundaries", "columns"), ("facilities", "columns"), ("population", "columns"),
-                   ("villages", "columns"),
-                   ("facilities", "types")}
-
-
 def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenario:
     """Read and validate a scenario file; every problem is reported at once (InputErrors)."""
     path = Path(path)
@@ -126,20 +144,10 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
                     f"write it as a [{section}] header followed by key = value lines.")
             del data[section]
         elif SECTIONS[section] is not None:
-            for key, value in list(table.items()):
-                if key not in SECTIONS[section]:
-                    problem(f"{section}.{key}", f"unknown key '{key}' in [{section}].",
-                            f"keys of [{section}] are {', '.join(sorted(SECTIONS[section]))}.")
-                elif (section, key) in TEXT_KEYS and not isinstance(value, str):
-                    problem(f"{section}.{key}", f"{section}.{key} must be text in quotes, got {value!r}.",
-                            f'e.g. {key} = "...".')
-                    del table[key]
-                elif (section, key) in TEXT_TABLE_KEYS and not (
-                        isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
-                    example = '急救站 = "ems"' if key == "types" else 'name = "名称"'
-                    problem(f"{section}.{key}", f"{section}.{key} must be a table of names, got {value!r}.",
-                            f"write [{section}.{key}] followed by lines such as {example}.")
-                    del table[key]
+            _, problems = sc.check_table(table, FIELDS[section], section=section, file=path)
+            errors += problems
+            for e in problems:   # a value of the wrong type is not used further
+                table.pop(e.field.split(".", 1)[1], None)
     census = data.get("population", {}).get("census_column")
     for section, key in REQUIRED:
         if section == "population" and census:
@@ -182,18 +190,8 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
                         f"travel.profiles.{name}: {key or 'the value'} = {value!r} is not a known positive setting.",
                         f"use keys {', '.join(TRAVEL_PROFILES[name])} with positive numbers "
                         "(speeds_kmh as a table of road class = km/h; 0 leaves a class, or ferries, out).")
-    for section, key, default in (("travel", "facility_max_access_m", 500.0), ("population", "cell_size_m", 200.0)):
-        value = data.get(section, {}).get(key, default)
-        if not _positive(value):
-            problem(f"{section}.{key}", f"{section}.{key} must be a positive number of metres, got {value!r}.",
-                    f"e.g. {key} = {default:g}.")
     std = data.get("standards", {})
     profile = None
-    rules = std.get("rules")
-    if rules is not None and not (isinstance(rules, list) and all(isinstance(r, str) for r in rules)):
-        problem("standards.rules", f"standards.rules must be a list of rule ids, got {rules!r}.",
-                'e.g. rules = ["ems_radius", "ems_response"].')
-        std = {k: v for k, v in std.items() if k != "rules"}
     try:
         profile = load_profile(std.get("profile", "chongqing"), base, std.get("overrides"), std.get("rules"),
                                scenario_file=path)

@@ -38,8 +38,9 @@ import shapely
 
 from . import coverage as cov
 from . import optimize as opt
-from .errors import InputError, is_number, raise_all
-from .facilities import read_points
+from . import settings_check as sc
+from .candidates import read_candidates
+from .errors import InputError, raise_all
 from .facility_types import has_role
 from .layers import LayerSpec
 from .pipeline import check_scenario_out_dir
@@ -48,23 +49,41 @@ from .region import Region, load_region
 from .scenario import Scenario, load_scenario
 from .sensitivity import scaled_model
 from .standards import Rule
-from .travel import snap
 
-SETTINGS = {
-    "rule": "ems_radius",          # the spatial rule whose zone thresholds define coverage
-    "candidates": "both",          # network | layer | both
-    "candidates_path": None,       # a point layer of proposed plots (GeoJSON/GPKG/CSV)
-    "candidate_types": [],         # existing facility types that may host a station, e.g. ["thc"]
-    "spacing_m": 1000.0,           # generated candidates: one road node per square of this size
-    "p": 3,                        # new stations for MCLP, p-median, p-center, MEXCLP, DSM
-    "busy_fraction": 0.3,          # MEXCLP: share of time an ambulance is busy
-    "loose_factor": 1.5,           # DSM and p-median: loose standard = strict × this
-    "alpha": 0.9,                  # DSM: share of people covered within the strict standard
-    "relocate": False,             # let existing stations move
-    "time_limit_s": 60.0,
-    "apply": "lscp",               # the model whose sites go into the proposed scenario
-}
 MODELS = ("lscp", "mclp", "p_median", "p_center", "mexclp", "dsm")
+# The [siting] table: key, what it must be, default, fix (checked by settings_check.check_table).
+FIELDS = (
+    sc.Field("rule", sc.text, "a rule id", 'e.g. rule = "ems_radius".', "ems_radius",
+             "the spatial rule whose zone thresholds define coverage"),
+    sc.Field("candidates", sc.one_of(("network", "layer", "both")), "a candidate source: network, layer or both",
+             "use network, layer or both.", "both", "where candidate sites come from"),
+    sc.Field("candidates_path", lambda v: v is None or isinstance(v, str), "a file path",
+             'e.g. candidates_path = "plots.geojson".', None,
+             "a point layer of proposed plots (GeoJSON/GPKG/Shapefile, CSV or Excel with 经度/纬度)"),
+    sc.Field("candidate_types", sc.list_of(sc.text), "a list of facility types", 'e.g. candidate_types = ["thc"].',
+             [], "existing facility types that may host a station",
+             prepare=lambda v: [v] if isinstance(v, str) else v),
+    sc.Field("spacing_m", sc.positive, "a positive number of metres", "e.g. spacing_m = 1000.", 1000.0,
+             "generated candidates: one road node per square of this size"),
+    sc.Field("p", sc.whole(1), "a whole number of at least 1", "e.g. p = 3 (or -p 3 on the command line).", 3,
+             "new stations for MCLP, p-median, p-center, MEXCLP, DSM"),
+    sc.Field("busy_fraction", sc.between(0, 1, high_open=True), "at least 0 and below 1",
+             "e.g. busy_fraction = 0.3 (busy 30% of the time).", 0.3, "MEXCLP: share of time an ambulance is busy"),
+    sc.Field("loose_factor", sc.at_least(1), "a number of at least 1",
+             "e.g. loose_factor = 1.5 (the loose standard is 1.5 × the rule's).", 1.5,
+             "DSM and p-median: loose standard = strict × this"),
+    sc.Field("alpha", sc.between(0, 1, low_open=True), "above 0 and at most 1",
+             "e.g. alpha = 0.9 (90% of people within the strict standard).", 0.9,
+             "DSM: share of people covered within the strict standard"),
+    sc.Field("relocate", sc.boolean, "true or false", "write relocate = true or false.", False,
+             "let existing stations move"),
+    sc.Field("time_limit_s", sc.positive, "a positive number of seconds", "e.g. time_limit_s = 60.", 60.0,
+             "the solver's time limit per model"),
+    sc.Field("apply", sc.one_of(MODELS), f"one of {', '.join(MODELS)}", f"use one of {', '.join(MODELS)}.", "lscp",
+             "the model whose sites go into the proposed scenario",
+             prepare=lambda v: v.strip().lower().replace("-", "_") if isinstance(v, str) else v),  # "p-median" too
+)
+SETTINGS = {f.key: f.default for f in FIELDS}   # the defaults
 
 
 @dataclass
@@ -94,57 +113,26 @@ class SitingResult:
 
 def read_settings(scn: Scenario, overrides: dict | None = None, models: list[str] | None = None) -> dict:
     """The ``[siting]`` table merged over the defaults and ``overrides`` (command-line values), with
-    every setting checked; ``p`` only matters (and is only checked) when a p-model is among ``models``."""
-    table = dict(scn.raw.get("siting", {}))
-    errors = [InputError(f"unknown key '{k}' in [siting].", file=scn.path, field=f"siting.{k}",
-                         fix=f"keys of [siting] are {', '.join(sorted(SETTINGS))}.")
-              for k in sorted(set(table) - set(SETTINGS))]
-    settings = {**SETTINGS, **table, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    if isinstance(settings["candidate_types"], str):
-        settings["candidate_types"] = [settings["candidate_types"]]
-    if isinstance(settings["apply"], str):   # "p-median" as well as "p_median"
-        settings["apply"] = settings["apply"].strip().lower().replace("-", "_")
-    needs_p = any(m != "lscp" for m in [*(models or MODELS), settings["apply"]])
-    given = {k for k, v in (overrides or {}).items() if v is not None}  # on the command line
+    every setting checked (:data:`FIELDS`); ``p`` only matters (and is only checked) when a p-model is
+    among ``models``.
+
+    Raises
+    ------
+    InputError
+        Every unknown key and every value out of range, at once.
+    """
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}   # on the command line
+    table = {**dict(scn.raw.get("siting", {})), **given}
+    apply = next(f for f in FIELDS if f.key == "apply")
+    needs_p = any(m != "lscp" for m in [*(models or MODELS), apply.prepare(table.get("apply", apply.default))])
 
     def where(key: str) -> str:
         return f"--{key} (command line)" if key in given else f"siting.{key}"
 
-    errors += [InputError(f"{key} = {settings[key]!r}: {need}.", file=scn.path, field=where(key), fix=fix)
-               for key, ok, need, fix in _setting_checks(settings) if not ok and (key != "p" or needs_p)]
+    settings, errors = sc.check_table(table, FIELDS, section="siting", file=scn.path, where=where,
+                                      skip=() if needs_p else ("p",))
     raise_all(errors)
     return settings
-
-
-def _setting_checks(s: dict) -> list[tuple[str, bool, str, str]]:
-    """(key, valid, what it must be, fix) for every [siting] setting."""
-    def number(v) -> bool:
-        return is_number(v) and math.isfinite(v)
-
-    return [
-        ("rule", isinstance(s["rule"], str), "a rule id", 'e.g. rule = "ems_radius".'),
-        ("candidates", s["candidates"] in ("network", "layer", "both"), "not a candidate source",
-         "use network, layer or both."),
-        ("candidates_path", s["candidates_path"] is None or isinstance(s["candidates_path"], str),
-         "must be a file path", 'e.g. candidates_path = "plots.geojson".'),
-        ("candidate_types", isinstance(s["candidate_types"], list)
-         and all(isinstance(t, str) for t in s["candidate_types"]), "must be facility types",
-         'e.g. candidate_types = ["thc"].'),
-        ("spacing_m", number(s["spacing_m"]) and s["spacing_m"] > 0, "must be a positive number of metres",
-         "e.g. spacing_m = 1000."),
-        ("p", isinstance(s["p"], int) and not isinstance(s["p"], bool) and s["p"] >= 1,
-         "must be a whole number of at least 1", "e.g. p = 3 (or -p 3 on the command line)."),
-        ("busy_fraction", number(s["busy_fraction"]) and 0 <= s["busy_fraction"] < 1,
-         "must be at least 0 and below 1", "e.g. busy_fraction = 0.3 (busy 30% of the time)."),
-        ("loose_factor", number(s["loose_factor"]) and s["loose_factor"] >= 1, "must be a number of at least 1",
-         "e.g. loose_factor = 1.5 (the loose standard is 1.5 × the rule's)."),
-        ("alpha", number(s["alpha"]) and 0 < s["alpha"] <= 1, "must be above 0 and at most 1",
-         "e.g. alpha = 0.9 (90% of people within the strict standard)."),
-        ("relocate", isinstance(s["relocate"], bool), "must be true or false", "write relocate = true or false."),
-        ("time_limit_s", number(s["time_limit_s"]) and s["time_limit_s"] > 0, "must be a positive number of seconds",
-         "e.g. time_limit_s = 60."),
-        ("apply", s["apply"] in MODELS, "not a model", f"use one of {', '.join(MODELS)}."),
-    ]
 
 
 def applied_model(scn: Scenario, settings: dict, models: list[str]) -> str:
@@ -208,9 +196,10 @@ def layer_candidates(scn: Scenario, region: Region, settings: dict) -> gpd.GeoDa
     parts = []
     if settings.get("candidates_path"):
         spec = LayerSpec(path=(scn.path.parent / settings["candidates_path"]).resolve(), key="siting.candidates_path",
-                         columns={"type": "type"}, coords=scn.facilities.coords)
-        frame = _read_candidate_layer(spec, region)
-        parts.append(frame)
+                         coords=scn.facilities.coords)
+        frame = read_candidates(spec, region.region, region.crs,
+                                empty_fix="give at least one candidate site, or use candidates = \"network\".")
+        parts.append(frame.assign(source="layer")[["candidate_id", "name", "name_en", "source", "geometry"]])
     types = list(settings.get("candidate_types") or [])
     fac = region.facilities
     hosts = fac[has_role(fac["type"], types)]
@@ -222,21 +211,6 @@ def layer_candidates(scn: Scenario, region: Region, settings: dict) -> gpd.GeoDa
         return gpd.GeoDataFrame({"candidate_id": [], "name": [], "name_en": [], "source": []}, geometry=[],
                                 crs=region.crs)
     return pd.concat(parts, ignore_index=True)
-
-
-def _read_candidate_layer(spec: LayerSpec, region: Region) -> gpd.GeoDataFrame:
-    """Candidate sites from a vector layer or a CSV with longitude/latitude columns (in the
-    facilities' coordinate system), with columns id, name, name_en where present."""
-    frame = read_points(spec, ("candidate site", "candidate sites"))
-    if len(frame) == 0:
-        raise InputError("the candidate layer is empty.", file=spec.path, field=spec.path_field,
-                         fix="give at least one candidate site, or use candidates = \"network\".")
-    frame = frame.to_crs(region.crs)
-    ids = frame["id"].astype(str) if "id" in frame else pd.Series([f"P{i + 1:03d}" for i in range(len(frame))])
-    return gpd.GeoDataFrame({"candidate_id": ids.to_numpy(),
-                             "name": frame["name"].astype(str).to_numpy() if "name" in frame else "",
-                             "name_en": frame["name_en"].astype(str).to_numpy() if "name_en" in frame else "",
-                             "source": "layer"}, geometry=frame.geometry.to_numpy(), crs=region.crs)
 
 
 def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -> tuple[SitingProblem, cov.TravelModel]:
@@ -264,13 +238,10 @@ def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -
     if len(cand) == len(existing):
         raise InputError("there are no candidate sites for new stations.", file=scn.path, field="siting.candidates",
                          fix="set candidates = \"network\" or \"both\", or give candidates_path / candidate_types.")
-    csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.snappable)
-    far = np.flatnonzero(csnap.access_m > scn.facility_max_access_m)
-    if len(far):
-        raise InputError(f"{len(far)} candidate site(s) are more than {scn.facility_max_access_m:,.0f} m from "
-                         f"the road network: {', '.join(cand['candidate_id'].iloc[far[:8]])}.",
-                         file=settings.get("candidates_path") or scn.path, field="siting.candidates_path",
-                         fix="move them onto the road network or raise [travel] facility_max_access_m.")
+    csnap = cov.snap_sites(model, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(),
+                           cand["candidate_id"].to_numpy(), scn.facility_max_access_m, what=("candidate site", "candidate sites"),
+                           file=(scn.path.parent / settings["candidates_path"]).resolve()
+                           if settings.get("candidates_path") else scn.path, field="siting.candidates_path")
     limit = cov.cell_thresholds(rule, cells["zone"].to_numpy())
     applies = np.isfinite(limit)
     limit = np.where(applies, limit, 0.0)

@@ -10,7 +10,9 @@ Candidates
     By default every township health centre (facility type ``thc``) standing in a unit flagged
     ``central_town`` in the boundary layer (000/001 「适度集聚中心镇医疗卫生资源」, 003 中心卫生院,
     004 「依托…中心镇、特色镇卫生院」). ``[subcentres] candidates = ["T01", ...]`` (facility ids) or
-    ``candidates_path = "file.geojson"`` (points with an ``id`` column, optional ``name``/``name_en``)
+    ``candidates_path = "file.geojson"`` (points with an ``id`` column, optional ``name``/``name_en``;
+    read like the facility layer by :func:`coverage_planner.candidates.read_candidates`: also CSV or
+    Excel with 经度/纬度, in the facilities' ``coords`` or a 坐标系 column)
     replace that list.
 
 County hospital
@@ -91,6 +93,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -100,27 +103,18 @@ import shapely
 
 from . import coverage as cov
 from . import subcentre_choice as choice
-from .errors import InputError, PlannerWarning, is_number, raise_all, warn
+from .candidates import read_candidates
+from . import settings_check as sc
+from .errors import InputError, PlannerWarning, raise_all, warn
 from .facility_types import has_role
-from .layers import LayerSpec, read_vector
+from .layers import LayerSpec
 from .progress import Steps
 from .region import Region, assign_units, load_region
 from .scenario import Scenario, load_scenario
 from .standards import Rule
-from .travel import FROM_FACILITY, TO_FACILITY, snap
+from .travel import FROM_FACILITY, TO_FACILITY
 
 SECTION = "subcentres"
-KEYS = {
-    "candidates": "facility ids of the candidate centres, e.g. [\"T01\", \"T02\"]",
-    "candidates_path": "a GeoJSON/GeoPackage of candidate points with an id column",
-    "county_hospital": "the facility id of the county hospital, e.g. \"H01\"",
-    "minutes": "the catchment's travel-time limit by car in minutes (default 30, an assumption)",
-    "min_population": "people the own catchment must hold (default 100000, seed 003 L305)",
-    "sensitivity_minutes": "other time limits for the rank and own catchment (default [20, 30, 45])",
-    "choose": "how many sub-centres to choose together, e.g. 3 (seed 004 L331)",
-    "weights": "a table of criterion weights, e.g. [subcentres.weights] population = 3",
-    "ems_rule": "the profile's EMS rule the EMS gain is judged on, e.g. \"ems_radius\"",
-}
 TRAVEL_PROFILE = "car"
 DEFAULT_MINUTES = 30.0
 DEFAULT_MIN_POPULATION = 100_000.0
@@ -181,116 +175,73 @@ class SubcentreResult:
 
 # ----------------------------------------------------------------------------------------- settings
 
+def _twice(what: str) -> Callable[[list], tuple[str, str] | None]:
+    def check(values: list) -> tuple[str, str] | None:
+        dup = sc.listed_twice(values)
+        return (f"{what} listed twice: {', '.join(map(str, dup))} (in {values!r}).", "list each once.") if dup else None
+    return check
+
+
+# The [subcentres] table (checked by settings_check.check_table); weights are a table of their own.
+FIELDS = (
+    sc.Field("candidates", sc.list_of(lambda i: isinstance(i, (str, int)) and not isinstance(i, bool), nonempty=True),
+             "a non-empty list of facility ids", 'e.g. candidates = ["T01", "T02"].', None,
+             'facility ids of the candidate centres, e.g. ["T01", "T02"]',
+             prepare=lambda v: [str(i) for i in v] if isinstance(v, list) and
+             all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in v) else v,
+             extra=_twice("candidate id(s)")),
+    sc.Field("candidates_path", sc.nonempty_text, "a file path", 'e.g. candidates_path = "candidates.geojson".', None,
+             "a layer of candidate points with an id column (GeoJSON/GPKG/Shapefile, CSV or Excel with 经度/纬度)"),
+    sc.Field("county_hospital", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool) and str(v) != "",
+             "one facility id", 'e.g. county_hospital = "H01".', None,
+             'the facility id of the county hospital, e.g. "H01"', convert=str),
+    sc.Field("minutes", sc.positive, "a positive number", f"e.g. minutes = {DEFAULT_MINUTES:g}.", DEFAULT_MINUTES,
+             "the catchment's travel-time limit by car in minutes (default 30, an assumption)", convert=float),
+    sc.Field("min_population", sc.at_least(0), "a number ≥ 0", f"e.g. min_population = {DEFAULT_MIN_POPULATION:g}.",
+             DEFAULT_MIN_POPULATION, "people the own catchment must hold (default 100000, seed 003 L305)",
+             convert=float),
+    sc.Field("sensitivity_minutes", sc.list_of(sc.positive), "a list of positive minutes",
+             "e.g. sensitivity_minutes = [20, 30, 45], or [] for none.", list(DEFAULT_BAND),
+             "other time limits for the rank and own catchment (default [20, 30, 45])",
+             convert=lambda band: sorted(float(m) for m in band), extra=_twice("time limit(s)")),
+    sc.Field("choose", sc.whole(1), "a whole number of sub-centres (1 or more)",
+             "e.g. choose = 3 (seed 004 L331: 3 sub-centres by 2025), or leave it out to rank only.", None,
+             "how many sub-centres to choose together, e.g. 3 (seed 004 L331)"),
+    sc.Field("weights", None, "a table of criterion weights",
+             "write [subcentres.weights] with lines such as population = 3.", {},
+             "a table of criterion weights, e.g. [subcentres.weights] population = 3",
+             table=tuple(sc.Field(c.key, sc.at_least(0), "a number ≥ 0",
+                                  f"e.g. {c.key} = {c.weight:g} (0 leaves the criterion out).", c.weight,
+                                  f"{c.en}, default {c.weight:g}", convert=float) for c in choice.CRITERIA)),
+    sc.Field("ems_rule", sc.nonempty_text, "a rule id", 'e.g. ems_rule = "ems_radius".', None,
+             'the profile\'s EMS rule the EMS gain is judged on, e.g. "ems_radius"'),
+)
+
+
 def read_settings(scn: Scenario) -> Settings:
-    """Validate the scenario's ``[subcentres]`` section; every problem is reported at once."""
+    """Validate the scenario's ``[subcentres]`` section (:data:`FIELDS`).
+
+    Raises
+    ------
+    InputError
+        Every unknown key, value out of range and missing candidate file, at once.
+    """
     table = scn.raw.get(SECTION, {})
     file = scn.path
     if not isinstance(table, dict):
         raise InputError(f"[{SECTION}] must be a table.", file=file, field=SECTION,
                          fix=f"write it as a section: [{SECTION}] on its own line, then key = value lines.")
-    errors: list[InputError] = []
-
-    def problem(key: str, text: str, fix: str) -> None:
-        errors.append(InputError(text, file=file, field=f"{SECTION}.{key}", fix=fix))
-
-    for key in table:
-        if key not in KEYS:
-            problem(key, f"unknown key '{key}' in [{SECTION}].",
-                    "keys of [subcentres] are " + "; ".join(f"{k} ({v})" for k, v in KEYS.items()) + ".")
-    out = Settings()
-    if "candidates" in table:
-        ids = table["candidates"]
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, (str, int)) for i in ids):
-            problem("candidates", f"candidates must be a non-empty list of facility ids, got {ids!r}.",
-                    'e.g. candidates = ["T01", "T02"].')
-        else:
-            out.candidates = [str(i) for i in ids]
-            dup = sorted({i for i in out.candidates if out.candidates.count(i) > 1})
-            if dup:
-                problem("candidates", f"candidate id(s) listed twice: {', '.join(dup)}.", "list each id once.")
-    if "candidates_path" in table:
-        value = table["candidates_path"]
-        if not isinstance(value, str) or not value:
-            problem("candidates_path", f"candidates_path must be a file path, got {value!r}.",
-                    'e.g. candidates_path = "candidates.geojson".')
-        else:
-            path = (scn.path.parent / value).resolve()
-            if not path.exists():
-                problem("candidates_path", f"the file {path} does not exist.",
-                        "check the path; relative paths are read from the scenario file's folder.")
-            out.candidates_path = path
+    values, errors = sc.check_table(table, FIELDS, section=SECTION, file=file)
+    if values["candidates_path"] is not None:
+        values["candidates_path"] = path = (scn.path.parent / values["candidates_path"]).resolve()
+        if not path.exists():
+            errors.append(InputError(f"the file {path} does not exist.", file=file, field=f"{SECTION}.candidates_path",
+                                     fix="check the path; relative paths are read from the scenario file's folder."))
     if "candidates" in table and "candidates_path" in table:
-        problem("candidates", "both candidates and candidates_path are given.", "keep only one of them.")
-    if "county_hospital" in table:
-        value = table["county_hospital"]
-        if not isinstance(value, (str, int)) or str(value) == "":
-            problem("county_hospital", f"county_hospital must be one facility id, got {value!r}.",
-                    'e.g. county_hospital = "H01".')
-        else:
-            out.county_hospital = str(value)
-    for key, default in (("minutes", DEFAULT_MINUTES), ("min_population", DEFAULT_MIN_POPULATION)):
-        value = table.get(key, default)
-        ok = is_number(value) and np.isfinite(value)
-        if not ok or value < 0 or (key == "minutes" and value == 0):
-            problem(key, f"{key} must be a positive number, got {value!r}.",
-                    f"e.g. {key} = {default:g}.")
-        else:
-            setattr(out, key, float(value))
-    _read_band(table, out, problem)
-    _read_choose(table, out, problem)
-    _read_weights(table, out, problem)
-    if "ems_rule" in table:
-        value = table["ems_rule"]
-        if not isinstance(value, str) or not value:
-            problem("ems_rule", f"ems_rule must be a rule id, got {value!r}.", 'e.g. ems_rule = "ems_radius".')
-        else:
-            out.ems_rule = value
+        errors.append(InputError("both candidates and candidates_path are given.", file=file,
+                                 field=f"{SECTION}.candidates", fix="keep only one of them."))
     raise_all(errors)
-    return out
-
-
-def _read_band(table: dict, out: Settings, problem) -> None:
-    if "sensitivity_minutes" not in table:
-        return
-    band = table["sensitivity_minutes"]
-    if not isinstance(band, list) or not all(is_number(m) and np.isfinite(m) and m > 0 for m in band):
-        problem("sensitivity_minutes", f"sensitivity_minutes must be a list of positive minutes, got {band!r}.",
-                "e.g. sensitivity_minutes = [20, 30, 45], or [] for none.")
-    elif len(set(band)) != len(band):
-        problem("sensitivity_minutes", f"a time limit is listed twice in {band!r}.", "list each limit once.")
-    else:
-        out.sensitivity_minutes = sorted(float(m) for m in band)
-
-
-def _read_choose(table: dict, out: Settings, problem) -> None:
-    if "choose" not in table:
-        return
-    value = table["choose"]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        problem("choose", f"choose must be a whole number of sub-centres (1 or more), got {value!r}.",
-                "e.g. choose = 3 (seed 004 L331: 3 sub-centres by 2025), or leave it out to rank only.")
-    else:
-        out.choose = value
-
-
-def _read_weights(table: dict, out: Settings, problem) -> None:
-    if "weights" not in table:
-        return
-    weights = table["weights"]
-    listing = "; ".join(f"{c.key} ({c.en}, default {c.weight:g})" for c in choice.CRITERIA)
-    if not isinstance(weights, dict):
-        problem("weights", f"weights must be a table, got {weights!r}.",
-                f"write [subcentres.weights] with lines such as population = 3; the keys are {listing}.")
-        return
-    for key, value in weights.items():
-        if key not in choice.WEIGHT_KEYS:
-            problem(f"weights.{key}", f"unknown criterion '{key}' in [subcentres.weights].",
-                    f"the keys are {listing}.")
-        elif not (is_number(value) and np.isfinite(value) and value >= 0):
-            problem(f"weights.{key}", f"the weight of {key} must be a number ≥ 0, got {value!r}.",
-                    f"e.g. {key} = {choice.WEIGHT_KEYS[key].weight:g} (0 leaves the criterion out).")
-        else:
-            out.weights[key] = float(value)
+    return Settings(**values)
 
 
 # ------------------------------------------------------------------------------ candidates, hospital
@@ -334,37 +285,17 @@ def pick_candidates(settings: Settings, scn: Scenario, region: Region) -> gpd.Ge
 
 
 def _candidates_from_file(path: Path, scn: Scenario, region: Region) -> gpd.GeoDataFrame:
-    spec = LayerSpec(path=path, key=f"{SECTION}.candidates_path")
-    frame = read_vector(spec)
-    if len(frame) == 0:
-        raise InputError("the candidate layer is empty.", file=path, field=f"{SECTION}.candidates_path",
-                         fix="give at least one candidate point.")
-    if "id" not in frame.columns:
-        raise InputError(f"the candidate layer has no 'id' column. The file has: "
-                         f"{', '.join(map(str, frame.columns))}.", file=path, field="id",
-                         fix="add an id column (one unique id per candidate).")
-    ids = frame["id"].astype(str)
-    dup = sorted(set(ids[ids.duplicated()]))
-    if dup:
-        raise InputError(f"candidate id(s) used twice: {', '.join(dup[:8])}.", file=path, field="id",
-                         fix="give every candidate its own id.")
-    geom = frame.geometry
-    if not geom.geom_type.isin(["Point"]).all():
-        geom = geom.representative_point()
-    geom = gpd.GeoSeries(geom, crs=frame.crs).to_crs(region.crs)
-    x, y = geom.x.to_numpy(), geom.y.to_numpy()
-    outside = ~shapely.contains_xy(shapely.buffer(region.region, 5000), x, y)
-    if outside.any():
-        listing = ", ".join(ids.to_numpy()[outside][:8])
-        raise InputError(f"{int(outside.sum())} candidate(s) lie more than 5 km outside the region: {listing}.",
-                         file=path, field="geometry",
-                         fix="check that longitude and latitude are not swapped and that the layer's CRS is right.")
-    text = lambda col: frame[col].fillna("").astype(str).to_numpy() if col in frame else ids.to_numpy()  # noqa: E731
+    """Candidates of ``[subcentres] candidates_path`` (see :func:`candidates.read_candidates`), in the
+    facilities' coordinate system; a candidate that is no facility has ``fac_index`` -1."""
+    spec = LayerSpec(path=path, key=f"{SECTION}.candidates_path", coords=scn.facilities.coords)
+    frame = read_candidates(spec, region.region, region.crs, require_id=True, names_from_id=True,
+                            empty_fix="give at least one candidate point.")
+    x, y = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
     return gpd.GeoDataFrame({
-        "facility_id": ids.to_numpy(), "name": text("name"),
-        "name_en": frame["name_en"].fillna("").astype(str).to_numpy() if "name_en" in frame else text("name"),
-        "unit": assign_units(region.units, x, y), "fac_index": np.full(len(ids), -1, dtype=np.int64),
-    }, geometry=gpd.points_from_xy(x, y), crs=region.crs)
+        "facility_id": frame["candidate_id"].to_numpy(), "name": frame["name"].to_numpy(),
+        "name_en": frame["name_en"].to_numpy(), "unit": assign_units(region.units, x, y),
+        "fac_index": np.full(len(frame), -1, dtype=np.int64),
+    }, geometry=frame.geometry.to_numpy(), crs=region.crs)
 
 
 def pick_county_hospital(settings: Settings, scn: Scenario, region: Region) -> int:
@@ -413,15 +344,13 @@ def _hospitals(fac: pd.DataFrame, hosp_idx: int) -> np.ndarray:
     return np.union1d(np.flatnonzero(has_role(fac["type"], ["hospital"])), [hosp_idx])
 
 
-def _snap_candidates(model: cov.TravelModel, cand: gpd.GeoDataFrame, scn: Scenario):
-    csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.snappable)
-    far = np.flatnonzero(csnap.access_m > scn.facility_max_access_m)
-    if len(far):
-        listing = ", ".join(f"{cand['facility_id'].iloc[i]} ({csnap.access_m[i]:,.0f} m)" for i in far[:8])
-        raise InputError(f"{len(far)} candidate(s) more than {scn.facility_max_access_m:,.0f} m from the "
-                         f"road network: {listing}.", file=scn.path, field=f"{SECTION}.candidates",
-                         fix="check those coordinates, or raise [travel] facility_max_access_m.")
-    return csnap
+def _snap_candidates(model: cov.TravelModel, cand: gpd.GeoDataFrame, scn: Scenario, settings: Settings | None):
+    """The candidates snapped to the model's core roads; those too far from a road are refused."""
+    from_file = settings is not None and settings.candidates_path is not None
+    return cov.snap_sites(model, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), cand["facility_id"].to_numpy(),
+                          scn.facility_max_access_m, what=("candidate", "candidates"),
+                          file=settings.candidates_path if from_file else scn.path,
+                          field=f"{SECTION}.candidates_path" if from_file else f"{SECTION}.candidates")
 
 
 def measure_candidates(scn: Scenario, region: Region, settings: Settings, cand: gpd.GeoDataFrame,
@@ -437,7 +366,7 @@ def measure_candidates(scn: Scenario, region: Region, settings: Settings, cand: 
                                        x, y, fac, scn.facility_max_access_m, scn.facilities.path,
                                        max_access_m=scn.profile.max_access_m)
         cov.warn_cut_off(model, pop)
-        csnap = _snap_candidates(model, cand, scn)
+        csnap = _snap_candidates(model, cand, scn, settings)
     v = model.access_mps
     cell_off = model.cell_snap.access_m / v
     with steps.step(f"Catchments of {len(cand)} candidate(s) up to {longest / 60:g} min 服务范围"):
@@ -462,7 +391,7 @@ def measure_candidates(scn: Scenario, region: Region, settings: Settings, cand: 
     gain = np.full(len(cand), np.nan)
     if rule is not None:
         with steps.step(f"EMS gain on rule {rule.id} 急救站点增益"):
-            gain = ems_gain(scn, region, cand, rule)
+            gain = ems_gain(scn, region, cand, rule, settings)
     fac_ids = fac["facility_id"].to_numpy()
     return Measures(
         times=times, hospital_s=hospital_s,
@@ -502,7 +431,8 @@ def ems_rule(scn: Scenario, settings: Settings) -> Rule | None:
     return (planned or rules)[0]
 
 
-def ems_gain(scn: Scenario, region: Region, cand: gpd.GeoDataFrame, rule: Rule) -> np.ndarray:
+def ems_gain(scn: Scenario, region: Region, cand: gpd.GeoDataFrame, rule: Rule,
+             settings: Settings | None = None) -> np.ndarray:
     """People who would newly meet ``rule`` if an ambulance station stood at each candidate.
 
     The existing stations are judged as ``coverage-planner run`` judges them; a station at the
@@ -525,7 +455,7 @@ def ems_gain(scn: Scenario, region: Region, cand: gpd.GeoDataFrame, rule: Rule) 
     judge = lambda meas: cov.judge_cells(cov.rule_value(rule, meas), limit, model.cell_snap.access_m,  # noqa: E731
                                          model.cut_off, scn.profile.max_access_m)[0] & np.isfinite(limit)
     before = judge(old)
-    column = _candidate_columns(model, cand, rule, scn, limit, x, y)
+    column = _candidate_columns(model, cand, rule, scn, limit, x, y, settings)
     gain = np.empty(len(cand))
     for k in range(len(cand)):     # one vector operation over the cells per candidate
         meas = {key: np.minimum(old[key], value) for key, value in column(k).items()}
@@ -534,11 +464,11 @@ def ems_gain(scn: Scenario, region: Region, cand: gpd.GeoDataFrame, rule: Rule) 
 
 
 def _candidate_columns(model: cov.TravelModel, cand: gpd.GeoDataFrame, rule: Rule, scn: Scenario,
-                       limit: np.ndarray, x: np.ndarray, y: np.ndarray):
+                       limit: np.ndarray, x: np.ndarray, y: np.ndarray, settings: Settings | None = None):
     """A function of the candidate position k giving straight-line and network metres and seconds
     from a station there to every cell (``inf`` beyond the rule's largest limit or not measured)."""
     cells = model.cell_snap
-    csnap = _snap_candidates(model, cand, scn)
+    csnap = _snap_candidates(model, cand, scn, settings)
     top = float(np.nanmax(limit)) if np.isfinite(limit).any() else 0.0
     cx, cy = cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy()
     if rule.kind == "radius":

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import X0, Y0, lonlat, polygon_lonlat, write_geojson, write_osm, write_raster
 from refusals import refused_cli, warned
@@ -351,3 +352,43 @@ def test_help(capsys):
     with pytest.raises(SystemExit) as done:
         main(["subcentres", "--help"])
     assert done.value.code == 0 and "county medical sub-centres" in capsys.readouterr().out
+
+
+def _new_sites(folder: Path) -> list[tuple[str, str, float]]:
+    """Two proposed sites on the road (not facilities): N1 at 30 km (甲镇), N2 at 75 km (丙镇)."""
+    sites = [("N1", "新址一", 30.0), ("N2", "新址二", 75.0)]
+    write_geojson(folder / "cand.geojson", [
+        {"type": "Feature", "properties": {"id": i, "name": n},
+         "geometry": {"type": "Point", "coordinates": list(lonlat(X0 + x * KM, Y0))}} for i, n, x in sites])
+    return sites
+
+
+def _ranked(scenario: Path) -> pd.DataFrame:
+    table = rank_subcentres(load_scenario(scenario)).table
+    return pd.DataFrame(table.drop(columns="geometry")).assign(x=table.geometry.x, y=table.geometry.y)
+
+
+def test_candidates_from_a_csv_with_经度_纬度_rank_as_from_geojson(tmp_path):
+    """The sub-centre candidate reader is the facility reader: a CSV with 经度/纬度 columns, and the same
+    CSV in GCJ-02 (Amap) coordinates with a 坐标系 column, give the GeoJSON's ranking."""
+    from coverage_planner.coords import wgs84_to_gcj02
+
+    scenario = build_line_region(tmp_path, '[subcentres]\ncandidates_path = "cand.geojson"\n')
+    sites = _new_sites(tmp_path)
+    lines, gcj = ["id,name,经度,纬度"], ["id,name,经度,纬度,坐标系"]
+    for i, n, x in sites:
+        lon, lat = lonlat(X0 + x * KM, Y0)
+        glon, glat = wgs84_to_gcj02(lon, lat)
+        lines.append(f"{i},{n},{lon!r},{lat!r}")
+        gcj.append(f"{i},{n},{float(glon)!r},{float(glat)!r},gcj02")
+    (tmp_path / "cand.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "cand_gcj.csv").write_text("\n".join(gcj) + "\n", encoding="utf-8")
+    expected = _ranked(scenario)
+    assert sorted(expected["facility_id"]) == ["N1", "N2"]
+    assert set(expected["name"]) == {"新址一", "新址二"} and (expected["own_catchment_pop"] > 0).all()
+    text = scenario.read_text(encoding="utf-8")
+    for name in ("cand.csv", "cand_gcj.csv"):
+        scenario.write_text(text.replace("cand.geojson", name), encoding="utf-8")
+        got = _ranked(scenario)
+        np.testing.assert_allclose(got[["x", "y"]], expected[["x", "y"]], atol=0.05)
+        pd.testing.assert_frame_equal(got.drop(columns=["x", "y"]), expected.drop(columns=["x", "y"]))

@@ -41,7 +41,7 @@ from ..network import travel_profile, with_speeds
 from ..pipeline import Region, Steps, assign_units, evaluate, tag_rule_rows
 from ..scenario import Scenario
 from ..standards import Profile, Rule, load_profile
-from ..travel import snap, straight_nearest
+from ..travel import straight_nearest
 
 SPEED_RANGE = (0.5, 1.5)          # road-speed factor the slider allows
 THRESHOLD_RANGE = (0.25, 2.0)     # slider range, as multiples of the profile's threshold
@@ -230,13 +230,17 @@ class Engine:
             self._models[key] = model
             return model
 
-    def snap_point(self, name: str, x: float, y: float):
-        """Snap one point as the facility loader's model does (nearest joinable core road)."""
+    def snap_point(self, name: str, x: float, y: float, max_m: float = math.inf):
+        """Snap one point as the facility loader's model does (nearest joinable core road).
+
+        Raises :class:`coverage.FarFromRoad` when the point is more than ``max_m`` from that road.
+        """
         model = self.model(name, 1.0)
         with self._lock:
             if name not in self._trees:
                 self._trees[name] = shapely.STRtree(model.net.seg_geometry[np.flatnonzero(model.snappable)])
-        return snap(model.net, np.array([x]), np.array([y]), allowed=model.snappable, tree=self._trees[name])
+        return cov.snap_sites(model, np.array([x]), np.array([y]), np.array(["the point"]), max_m,
+                              tree=self._trees[name], what=("point", "points"))
 
     def reachable(self, combo: Combo) -> np.ndarray:
         """Cells that some station of the routable core can reach (the core is strongly connected)."""
@@ -616,11 +620,12 @@ class Session:
         if not shapely.contains_xy(region.region, x, y):
             raise EditError("that point is outside the region's boundaries; place stations inside the region.")
         for name in sorted({r.travel_profile for r in self.profile().rules if r.spatial}):
-            s = self.engine.snap_point(name, x, y)
-            if s.access_m[0] > self.engine.scn.facility_max_access_m:
-                raise EditError(f"that point is {s.access_m[0]:,.0f} m from the nearest road the {name} profile "
+            try:
+                self.engine.snap_point(name, x, y, self.engine.scn.facility_max_access_m)
+            except cov.FarFromRoad as far:
+                raise EditError(f"that point is {far.access_m[0]:,.0f} m from the nearest road the {name} profile "
                                 f"can use (more than the scenario's facility_max_access_m, "
-                                f"{self.engine.scn.facility_max_access_m:,.0f} m); place it nearer a road.")
+                                f"{self.engine.scn.facility_max_access_m:,.0f} m); place it nearer a road.") from None
         return int(assign_units(region.units, np.array([x]), np.array([y]))[0])
 
     def add_station(self, x: float, y: float, ftype: str, name: str = "", ambulances: float = 1.0) -> str:
