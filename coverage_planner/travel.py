@@ -13,7 +13,11 @@ Direction: ``from_facility`` searches forward from facilities (an ambulance driv
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +47,7 @@ class Snapped:
 
 
 def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | None = None,
-         tree: shapely.STRtree | None = None) -> Snapped:
+         tree: shapely.STRtree | None = None, index: "SnapIndex | None" = None) -> Snapped:
     """Snap points to the nearest road segment.
 
     Parameters
@@ -56,6 +60,9 @@ def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | N
         Only these segments may be joined (all of them if not given).
     tree : shapely.STRtree, optional
         An STRtree over ``net.seg_geometry[allowed]`` (in that order), reused where one is needed.
+    index : SnapIndex, optional
+        The snapping index of ``net`` and ``allowed`` (:func:`snap_index`); by default the one cached
+        on the network is used, and built (then cached) unless a ``tree`` is given for a small batch.
 
     Returns
     -------
@@ -65,39 +72,169 @@ def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | N
         segment of zero length) and the straight distance to it in metres (GEOS's point-to-line
         distance, as ``shapely.distance``).
 
+    Raises
+    ------
+    ValueError
+        No segment is allowed, a point is not finite, the allowed segments have no geometry, or
+        ``index`` belongs to another network or mask.
+
     Notes
     -----
     Where several segments lie at exactly the same distance (a point nearest to a junction), the
     lowest segment index wins; every tied segment joins the road at that same point, so the travel
-    times do not depend on the choice. Many points are snapped through a uniform grid over short
-    parts of the segments (:class:`_PartGrid`): the exact distance to every segment with a part in
-    the point's block of grid cells, kept only where no segment outside the block can be as close;
-    the other points, and small batches, go through an STRtree asking for every equidistant segment.
-    Both give the same answer.
+    times do not depend on the choice. Points are snapped through a uniform grid over short parts of
+    the segments (:class:`_PartGrid`, held by the :class:`SnapIndex`): the exact distance to every
+    segment with a part in the point's block of grid cells, kept only where no segment outside the
+    block can be as close; the other points go through an STRtree asking for every equidistant
+    segment. A small batch with a ``tree`` and no cached index goes through the tree alone. Both
+    routes give the same answer.
     """
-    candidates = np.arange(net.n_segments) if allowed is None else np.flatnonzero(allowed)
-    if len(candidates) == 0:
+    n_allowed = net.n_segments if allowed is None else int(np.count_nonzero(allowed))
+    if n_allowed == 0:
         raise ValueError("no road segments to snap to")
     x, y = np.asarray(x, float), np.asarray(y, float)
     bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))
     if len(bad):
         raise ValueError(f"{len(bad)} point(s) have no finite coordinates (first at position {bad[0]})")
-    geoms = net.seg_geometry[candidates]
+    if index is not None:
+        if not index.serves(net, _mask_key(allowed)):
+            raise ValueError("the snapping index was built for another road network or allowed mask")
+    else:
+        index = cached_snap_index(net, allowed)
+        if index is None and (tree is None or len(x) >= _GRID_POINTS_PER_SEGMENT * n_allowed):
+            index = snap_index(net, allowed)
     line = np.full(len(x), -1, dtype=np.int64)
     frac, access = np.zeros(len(x)), np.full(len(x), np.inf)
-    if len(x) >= _GRID_POINTS_PER_SEGMENT * len(candidates):
-        done = _grid_snap(_Pieces(geoms), x, y, line, frac, access)
+    if index is None:
+        candidates = np.arange(net.n_segments) if allowed is None else np.flatnonzero(allowed)
+        geoms, done = net.seg_geometry[candidates], np.zeros(len(x), dtype=bool)
     else:
-        done = np.zeros(len(x), dtype=bool)
+        candidates, geoms = index.candidates, index.geoms
+        done = _grid_snap(index, x, y, line, frac, access)
     rest = np.flatnonzero(~done)
     if len(rest):
+        if tree is None and index is not None:
+            tree = index.tree()
         _tree_snap(geoms, tree, rest, x, y, line, frac, access)
     if (line < 0).any():
         raise ValueError("the road segments to snap to have no geometry")
     return Snapped(candidates[line], frac, access)
 
 
-_GRID_POINTS_PER_SEGMENT = 1 / 8   # the grid pays off from one point per eight segments
+_INDEXES_PER_NETWORK = 2   # a run snaps to two masks per network: roads joinable from the side, the core
+_INDEXES_IN_ALL = 4        # over all networks alive (a server holds several speed-scaled networks)
+_INDEX_LOCK = threading.Lock()
+_RECENT: "OrderedDict[tuple[int, bytes], weakref.ref]" = OrderedDict()   # (id(net), mask key), oldest first
+
+
+class SnapIndex:
+    """What snapping needs of a road network and an allowed mask, built once and reused for any points.
+
+    Holds the allowed segments (``candidates``, in index order) and their geometries, their straight
+    pieces (:class:`_Pieces`), the uniform part grid over them (:class:`_PartGrid`) and, built on
+    first need, an STRtree for the points the grid is not sure of. Build it with :func:`snap_index`,
+    which caches it on the network.
+    """
+
+    def __init__(self, net: RoadNetwork, allowed: np.ndarray | None = None):
+        self.key = _mask_key(allowed)
+        self.candidates = np.arange(net.n_segments) if allowed is None else np.flatnonzero(allowed)
+        self.geoms = net.seg_geometry[self.candidates]
+        self.pieces = _Pieces(self.geoms)
+        self.grid = _PartGrid(self.pieces) if len(self.pieces) else None
+        self._geometry = net.seg_geometry          # the network's array itself: ``serves`` checks identity
+        self._n_segments = net.n_segments
+        self._tree: shapely.STRtree | None = None
+
+    def serves(self, net: RoadNetwork, key: bytes) -> bool:
+        """Whether this index belongs to ``net`` (its very geometry array) and the mask with ``key``."""
+        return self._geometry is net.seg_geometry and self._n_segments == net.n_segments and self.key == key
+
+    def tree(self) -> shapely.STRtree:
+        """An STRtree over the allowed segments' geometries, built on first use and kept."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.geoms)
+        return self._tree
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the index's arrays (the geometries themselves and any STRtree excluded)."""
+        arrays = [self.candidates, self.geoms, *vars(self.pieces).values()]
+        if self.grid is not None:
+            arrays += [v for v in vars(self.grid).values() if isinstance(v, np.ndarray)]
+        return int(sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)))
+
+
+def _mask_key(allowed: np.ndarray | None) -> bytes:
+    """Cache key of an allowed mask: a hash of its bits (all segments: a fixed key)."""
+    if allowed is None:
+        return b"all"
+    mask = np.asarray(allowed, dtype=bool)
+    return hashlib.blake2b(np.packbits(mask).tobytes() + str(len(mask)).encode(), digest_size=16).digest()
+
+
+def cached_snap_index(net: RoadNetwork, allowed: np.ndarray | None = None) -> SnapIndex | None:
+    """The snapping index cached on ``net`` for ``allowed``, or None (nothing is built)."""
+    key = _mask_key(allowed)
+    with _INDEX_LOCK:
+        index = net.snap_cache.get(key)
+        if index is None:
+            return None
+        if not index.serves(net, key):        # the network's geometry array was replaced since
+            del net.snap_cache[key]
+            _RECENT.pop((id(net), key), None)
+            return None
+        net.snap_cache.move_to_end(key)
+        if (id(net), key) in _RECENT:
+            _RECENT.move_to_end((id(net), key))
+        return index
+
+
+def snap_index(net: RoadNetwork, allowed: np.ndarray | None = None) -> SnapIndex:
+    """The snapping index of ``net`` for the segments ``allowed``, cached on the network.
+
+    Parameters
+    ----------
+    net : RoadNetwork
+        The roads; their geometries must not change in place afterwards.
+    allowed : numpy.ndarray of bool, optional
+        The segments points may join (all if not given); masks with the same bits share an index.
+
+    Returns
+    -------
+    SnapIndex
+        The same object for every call with the same network and mask while it stays cached: at
+        most two indexes per network and four over all networks are kept, least recently used
+        dropped first (an index for 1.8M segments holds about 250 MB).
+    """
+    index = cached_snap_index(net, allowed)
+    if index is not None:
+        return index
+    index = SnapIndex(net, allowed)
+    with _INDEX_LOCK:
+        _remember(net, index)
+    return index
+
+
+def _remember(net: RoadNetwork, index: SnapIndex) -> None:
+    """Cache ``index`` on ``net``, then drop the least recently used beyond both bounds."""
+    cache, key = net.snap_cache, index.key
+    cache[key] = index
+    cache.move_to_end(key)
+    _RECENT[(id(net), key)] = weakref.ref(net)
+    _RECENT.move_to_end((id(net), key))
+    while len(cache) > _INDEXES_PER_NETWORK:
+        _RECENT.pop((id(net), cache.popitem(last=False)[0]), None)
+    for dead in [k for k, ref in _RECENT.items() if ref() is None or k[1] not in ref().snap_cache]:
+        del _RECENT[dead]
+    while len(_RECENT) > _INDEXES_IN_ALL:
+        (_, old_key), ref = _RECENT.popitem(last=False)
+        owner = ref()
+        if owner is not None:
+            owner.snap_cache.pop(old_key, None)
+
+
+_GRID_POINTS_PER_SEGMENT = 1 / 8   # without a cached index, a batch this large builds one even with a tree
 _GRID_CHUNK = 16_384               # points per vectorised batch (its arrays stay in the CPU caches)
 _CELL_FACTOR = 1.6                 # cell side in bounding-box area per metre of road (tuned on 1M cells)
 _CERTAIN_M = 1e-6                  # slack on the grid's guarantee, far above float rounding in metres
@@ -292,7 +429,7 @@ def _cell_side(pieces: _Pieces) -> float:
     return max(_CELL_FACTOR * area / max(total, 1.0), total / n / 2, np.sqrt(area / (4 * n)), 1.0)
 
 
-def _grid_snap(pieces: _Pieces, x: np.ndarray, y: np.ndarray, line: np.ndarray, frac: np.ndarray,
+def _grid_snap(index: SnapIndex, x: np.ndarray, y: np.ndarray, line: np.ndarray, frac: np.ndarray,
                access: np.ndarray) -> np.ndarray:
     """Snap the points the grid is sure of (filling ``line``, ``frac``, ``access``); returns that mask.
 
@@ -301,9 +438,9 @@ def _grid_snap(pieces: _Pieces, x: np.ndarray, y: np.ndarray, line: np.ndarray, 
     from concurrent.futures import ThreadPoolExecutor
 
     done = np.zeros(len(x), dtype=bool)
-    if len(pieces) == 0:
+    grid, pieces = index.grid, index.pieces
+    if grid is None or len(x) == 0:
         return done
-    grid = _PartGrid(pieces)
     todo = np.argsort(grid.cell_of(x, y))                     # nearby points in a row: cache-friendly
 
     def batch(idx: np.ndarray, r: int) -> None:
@@ -312,6 +449,12 @@ def _grid_snap(pieces: _Pieces, x: np.ndarray, y: np.ndarray, line: np.ndarray, 
         line[idx], access[idx], done[idx] = pieces.line[piece], dist[sure], True
         frac[idx] = pieces.fraction(piece, x[idx], y[idx])
 
+    if len(x) <= _GRID_CHUNK:                                 # one batch: no threads to start
+        for r in (1, 3):
+            if len(todo):
+                batch(todo, r)
+                todo = todo[~done[todo]]
+        return done
     with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4))) as pool:
         for r in (1, 3):                                      # the 3 × 3 block, then 7 × 7 for the rest
             list(pool.map(lambda s: batch(todo[s:s + _GRID_CHUNK], r), range(0, len(todo), _GRID_CHUNK)))
