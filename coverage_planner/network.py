@@ -155,6 +155,11 @@ class RoadNetwork:
         state["snap_cache"] = OrderedDict()
         return state
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled with an empty cache (also for networks pickled before the cache existed)."""
+        self.__dict__.update(state)
+        self.snap_cache = OrderedDict()
+
     def __post_init__(self) -> None:
         if self.seg_ferry is None:
             self.seg_ferry = np.zeros(len(self.seg_a), dtype=bool)

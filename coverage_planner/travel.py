@@ -235,7 +235,7 @@ def _remember(net: RoadNetwork, index: SnapIndex) -> None:
 
 
 _GRID_POINTS_PER_SEGMENT = 1 / 8   # without a cached index, a batch this large builds one even with a tree
-_GRID_CHUNK = 16_384               # points per vectorised batch (its arrays stay in the CPU caches)
+_GRID_CHUNK = 8_192                # points per vectorised batch (its arrays stay in the CPU caches)
 _CELL_FACTOR = 1.6                 # cell side in bounding-box area per metre of road (tuned on 1M cells)
 _CERTAIN_M = 1e-6                  # slack on the grid's guarantee, far above float rounding in metres
 
@@ -265,26 +265,35 @@ class _Pieces:
 
     def distance(self, piece: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
         """Distance from each point to its piece, computed as GEOS's ``Distance::pointToSegment``."""
-        x0, y0, x1, y1 = self.x0[piece], self.y0[piece], self.x1[piece], self.y1[piece]
-        dx, dy = x1 - x0, y1 - y0
-        len2 = dx * dx + dy * dy
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = ((px - x0) * dx + (py - y0) * dy) / len2
-            across = np.abs(((y0 - py) * dx - (x0 - px) * dy) / len2) * np.sqrt(len2)
-        to_a = np.sqrt((px - x0) ** 2 + (py - y0) ** 2)
-        to_b = np.sqrt((px - x1) ** 2 + (py - y1) ** 2)
-        return np.where((len2 == 0) | (r <= 0), to_a, np.where(r >= 1, to_b, across))
+        return self.locate(piece, px, py, share=False)[0]
 
     def fraction(self, piece: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
         """Position of each point's projection along its piece's line, as a share of the line's length
         (GEOS's ``LengthIndexedLine::project`` on that piece); 0 on a line of zero length."""
+        return self.locate(piece, px, py, distance=False)[1]
+
+    def locate(self, piece: np.ndarray, px: np.ndarray, py: np.ndarray, distance: bool = True,
+               share: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """:meth:`distance` and :meth:`fraction` together (either may be skipped: None), sharing the
+        reads of the pieces' coordinates and the projection ``r`` (the same operations, so the same
+        bits, as each alone)."""
         x0, y0, x1, y1 = self.x0[piece], self.y0[piece], self.x1[piece], self.y1[piece]
         dx, dy = x1 - x0, y1 - y0
+        len2 = dx * dx + dy * dy
+        dist = frac = None
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = ((px - x0) * dx + (py - y0) * dy) / (dx * dx + dy * dy)
-            along = np.where(r <= 0, 0.0, np.where(r <= 1, r * self.length[piece], self.length[piece]))
-            share = (self.start_m[piece] + along) / self.line_m[self.line[piece]]
-        return np.nan_to_num(share, nan=0.0, posinf=0.0, neginf=0.0)
+            r = ((px - x0) * dx + (py - y0) * dy) / len2
+            if distance:
+                across = np.abs(((y0 - py) * dx - (x0 - px) * dy) / len2) * np.sqrt(len2)
+                to_a = np.sqrt((px - x0) ** 2 + (py - y0) ** 2)
+                to_b = np.sqrt((px - x1) ** 2 + (py - y1) ** 2)
+                dist = np.where((len2 == 0) | (r <= 0), to_a, np.where(r >= 1, to_b, across))
+            if share:
+                length = self.length[piece]
+                along = np.where(r <= 0, 0.0, np.where(r <= 1, r * length, length))
+                frac = np.nan_to_num((self.start_m[piece] + along) / self.line_m[self.line[piece]],
+                                     nan=0.0, posinf=0.0, neginf=0.0)
+        return dist, frac
 
 
 def _running_length(line: np.ndarray, length: np.ndarray, n_lines: int) -> np.ndarray:
@@ -304,21 +313,25 @@ def _running_length(line: np.ndarray, length: np.ndarray, n_lines: int) -> np.nd
 
 
 def _nearest_piece(pieces: _Pieces, point: np.ndarray, piece: np.ndarray, x: np.ndarray,
-                   y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For (point, piece) pairs sorted by point: each point's nearest piece and its distance.
+                   y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For (point, piece) pairs sorted by point: each point's nearest piece, distance and position.
 
     Returns the points that had pairs, their nearest piece (the lowest index among pieces at exactly
-    the least distance: the lowest segment, then its first piece, as GEOS's projection picks) and
-    that distance.
+    the least distance: the lowest segment, then its first piece, as GEOS's projection picks), that
+    distance and the share of the line's length at the projection (:meth:`_Pieces.fraction`).
     """
     if len(point) == 0:
-        return point, piece, np.zeros(0)
-    dist = pieces.distance(piece, x[point], y[point])
+        return point, piece, np.zeros(0), np.zeros(0)
     starts = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
+    if len(starts) == len(point):                      # one pair per point (the common case)
+        dist, frac = pieces.locate(piece, x[point], y[point])
+        return point, piece, dist, frac
+    dist = pieces.distance(piece, x[point], y[point])
     least = np.minimum.reduceat(dist, starts)
     tied = dist == np.repeat(least, np.diff(np.r_[starts, len(point)]))
     best = np.minimum.reduceat(np.where(tied, piece, np.iinfo(np.int64).max), starts)
-    return point[starts], best, least
+    got = point[starts]
+    return got, best, least, pieces.fraction(best, x[got], y[got])
 
 
 class _PartGrid:
@@ -382,8 +395,10 @@ class _PartGrid:
         end = np.where(ok, self.first[rows + hi[:, None] + 1], 0).ravel()
         return start, end, certain
 
-    def nearest(self, x: np.ndarray, y: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Nearest piece and distance for a batch of points, and whether the grid is sure of it.
+    def nearest(self, x: np.ndarray, y: np.ndarray,
+                r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest piece and distance for a batch of points, whether the grid is sure of it, and the
+        position on the piece's line (:meth:`_Pieces.fraction`).
 
         Squared distances (from the piece's projection, clamped) shortlist each point's pieces within
         a relative 1e-9 of its least; :func:`_nearest_piece` then decides among them exactly.
@@ -412,10 +427,10 @@ class _PartGrid:
         least = np.minimum.reduceat(ax, offsets) if len(offsets) else ax[:0]
         short = np.flatnonzero(ax <= np.repeat(least * (1 + 1e-9) + 1e-12, per_point[has]))
         point = np.searchsorted(np.cumsum(per_point), short, side="right")
-        got, piece, dist = _nearest_piece(self.pieces, point, self.piece[part[short]], x, y)
-        best, least_m = np.full(len(x), -1, dtype=np.int64), np.full(len(x), np.inf)
-        best[got], least_m[got] = piece, dist
-        return best, least_m, least_m < certain
+        got, piece, dist, share = _nearest_piece(self.pieces, point, self.piece[part[short]], x, y)
+        best, least_m, frac = np.full(len(x), -1, dtype=np.int64), np.full(len(x), np.inf), np.zeros(len(x))
+        best[got], least_m[got], frac[got] = piece, dist, share
+        return best, least_m, least_m < certain, frac
 
 
 def _cell_side(pieces: _Pieces) -> float:
@@ -444,10 +459,9 @@ def _grid_snap(index: SnapIndex, x: np.ndarray, y: np.ndarray, line: np.ndarray,
     todo = np.argsort(grid.cell_of(x, y))                     # nearby points in a row: cache-friendly
 
     def batch(idx: np.ndarray, r: int) -> None:
-        piece, dist, sure = grid.nearest(x[idx], y[idx], r)
-        idx, piece = idx[sure], piece[sure]
-        line[idx], access[idx], done[idx] = pieces.line[piece], dist[sure], True
-        frac[idx] = pieces.fraction(piece, x[idx], y[idx])
+        piece, dist, sure, share = grid.nearest(x[idx], y[idx], r)
+        idx = idx[sure]
+        line[idx], access[idx], frac[idx], done[idx] = pieces.line[piece[sure]], dist[sure], share[sure], True
 
     if len(x) <= _GRID_CHUNK:                                 # one batch: no threads to start
         for r in (1, 3):
@@ -477,10 +491,9 @@ def _tree_snap(geoms: np.ndarray, tree: shapely.STRtree | None, idx: np.ndarray,
     count = (first[1:] - first[:-1])[which]
     point = np.repeat(pairs[0], count)
     piece = np.repeat(first[which] - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
-    got, best, dist = _nearest_piece(pieces, point, piece, x[idx], y[idx])
+    got, best, dist, share = _nearest_piece(pieces, point, piece, x[idx], y[idx])
     out = idx[got]
-    line[out], access[out] = used[pieces.line[best]], dist
-    frac[out] = pieces.fraction(best, x[out], y[out])
+    line[out], access[out], frac[out] = used[pieces.line[best]], dist, share
 
 
 def morton_order(x: np.ndarray, y: np.ndarray, bits: int = 16) -> np.ndarray:
@@ -586,7 +599,7 @@ class Router:
         src_offset = np.broadcast_to(np.asarray(src_offset, float), (len(src),))
         node_cost, node_label = self.node_costs(src, src_offset)
         cost, via2, n1, n2 = self._combine(node_cost, dst, dst_offset)
-        label = np.where(via2, node_label[n2], node_label[n1])
+        label = node_label[np.where(via2, n2, n1)]
         d, s, direct = self.same_segment(src, src_offset, dst, dst_offset)
         order = np.lexsort((s, direct, d))
         first = order[np.r_[True, d[order][1:] != d[order][:-1]]] if len(order) else order
@@ -604,10 +617,13 @@ class Router:
         """
         order = np.argsort(src.seg, kind="stable")
         sorted_seg = src.seg[order]
-        lo = np.searchsorted(sorted_seg, dst.seg, "left")
-        counts = np.searchsorted(sorted_seg, dst.seg, "right") - lo
+        has_src = np.zeros(self.net.n_segments, dtype=bool)
+        has_src[src.seg] = True
+        near = np.flatnonzero(has_src[dst.seg])          # the few destinations on a source's segment
+        lo = np.searchsorted(sorted_seg, dst.seg[near], "left")
+        counts = np.searchsorted(sorted_seg, dst.seg[near], "right") - lo
         total = int(counts.sum())
-        d = np.repeat(np.arange(len(dst)), counts)
+        d = np.repeat(near, counts)
         s = order[np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)]
         seg, fs, fd = dst.seg[d], src.frac[s], dst.frac[d]
         ahead = fd >= fs if not self.graph.reverse else fs >= fd   # the trip runs from a towards b
