@@ -2,10 +2,11 @@
 
 Every point (cell centroid or facility) is snapped to its nearest road segment: it joins the road at
 the nearest point on that segment after an *access leg* (the straight distance, walked at the
-profile's access speed). A facility becomes a virtual source node with arcs to the two ends of its
-segment; a cell is reached from the two ends of its segment. Shortest paths are scipy's Dijkstra on
-a CSR matrix: one multi-source run (``min_only``) for the nearest facility, or bounded runs
-(``limit``) per facility for isochrones and covering sets.
+profile's access speed); the snapping index of a network and an allowed mask (:func:`snap_index`)
+is built once and cached on the network for every later snap to them. A facility becomes a virtual
+source node with arcs to the two ends of its segment; a cell is reached from the two ends of its
+segment. Shortest paths are scipy's Dijkstra on a CSR matrix: one multi-source run (``min_only``) for
+the nearest facility, or bounded runs (``limit``) per facility for isochrones and covering sets.
 
 Direction: ``from_facility`` searches forward from facilities (an ambulance driving to a patient);
 ``to_facility`` searches the transposed graph (a patient travelling to a clinic).
