@@ -100,7 +100,7 @@ def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | N
     if index is not None:
         if not index.serves(net, _mask_key(allowed)):
             raise ValueError("the snapping index was built for another road network or allowed mask")
-    else:
+    elif len(x):
         index = cached_snap_index(net, allowed)
         if index is None and (tree is None or len(x) >= _GRID_POINTS_PER_SEGMENT * n_allowed):
             index = snap_index(net, allowed)

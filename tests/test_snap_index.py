@@ -135,3 +135,9 @@ def test_a_travel_model_builds_one_index_per_mask_and_later_snaps_reuse_it(tmp_p
     assert np.array_equal(core.candidates, np.flatnonzero(model.snappable))
     snap(model.net, CELLS_X, CELLS_Y, allowed=model.snappable)
     assert cached_snap_index(model.net, model.snappable) is core and len(model.net.snap_cache) == 2
+
+
+def test_no_points_build_no_index(curvy):
+    net = fresh(curvy[0])
+    s = snap(net, np.zeros(0), np.zeros(0))
+    assert len(s) == 0 and len(net.snap_cache) == 0
