@@ -94,12 +94,13 @@ def build_travel_model(roads: RoadNetwork, name: str, overrides: dict | None, ce
                              "of the region, not only expressways or ferries.")
     linked = largest_component(net, counted=main)
     snappable = main & reachable_from_side
-    main_tree = shapely.STRtree(net.seg_geometry[np.flatnonzero(snappable)])
+    # each snap below builds (once) or reuses the network's snapping index for its mask, as do later
+    # snaps of candidates and added stations to ``snappable`` on this network
     nearest = snap(net, cell_x, cell_y, allowed=reachable_from_side)
-    cell_snap, cut_off, fragment_seg = _join_core(net, nearest, ~linked[nearest.seg], snappable, main_tree,
+    cell_snap, cut_off, fragment_seg = _join_core(net, nearest, ~linked[nearest.seg], snappable,
                                                   cell_x, cell_y, max_access_m)
     fac_snap = snap_sites(net, facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy(),
-                          facilities["facility_id"].to_numpy(), max_facility_access_m, allowed=snappable, tree=main_tree,
+                          facilities["facility_id"].to_numpy(), max_facility_access_m, allowed=snappable,
                           file=facility_file, field="geometry")
     return TravelModel(name, profile, net, main, snappable, cell_snap, fac_snap, cut_off,
                        fragment_seg=fragment_seg, max_access_m=float(max_access_m))
@@ -177,7 +178,7 @@ def snap_sites(model_or_net: TravelModel | RoadNetwork, x: np.ndarray, y: np.nda
 
 
 def _join_core(net: RoadNetwork, nearest: Snapped, isolated: np.ndarray, snappable: np.ndarray,
-               core_tree: shapely.STRtree, x: np.ndarray, y: np.ndarray,
+               x: np.ndarray, y: np.ndarray,
                max_access_m: float) -> tuple[Snapped, np.ndarray, np.ndarray]:
     """Move cells whose nearest road is off the core onto the nearest core road (one extra snap).
 
@@ -188,7 +189,7 @@ def _join_core(net: RoadNetwork, nearest: Snapped, isolated: np.ndarray, snappab
     fragment_seg = np.where(isolated, nearest.seg, -1)
     if len(redo) == 0:
         return nearest, np.zeros(len(nearest), dtype=bool), fragment_seg
-    again = snap(net, x[redo], y[redo], allowed=snappable, tree=core_tree)
+    again = snap(net, x[redo], y[redo], allowed=snappable)
     stays = isolated[redo] & (again.access_m > max_access_m)   # no core road close enough: cut off
     move = redo[~stays]
     out = Snapped(*(np.copy(a) for a in (nearest.seg, nearest.frac, nearest.access_m)))
@@ -335,9 +336,8 @@ def warn_coordinate_offset(model: TravelModel, facilities) -> str | None:
     to_road = np.column_stack([shapely.get_x(snap_pts), shapely.get_y(snap_pts)]) - fac_xy
     text = suspect_gcj02_offset(fac_xy, to_road)
     if not text and facilities.crs is not None:
-        tree = shapely.STRtree(model.net.seg_geometry[np.flatnonzero(model.snappable)])
         text = suspect_offset_by_inverse(fac_xy, {s: np.column_stack(_as_if(facilities, s)) for s in ("gcj02", "bd09")},
-                                         lambda x, y: _road_distance(tree, x, y))
+                                         lambda x, y: _road_distance(model, x, y))
     if text:
         warn(text)
     return text
@@ -355,11 +355,13 @@ def _as_if(facilities, system: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x, float), np.asarray(y, float)
 
 
-def _road_distance(tree: shapely.STRtree, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Metres from each point to the nearest geometry of ``tree``."""
-    idx, dist = tree.query_nearest(shapely.points(x, y), all_matches=False, return_distance=True)
+def _road_distance(model: TravelModel, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Metres from each point to the nearest road a point may join (inf for a point not finite),
+    through the network's cached snapping index."""
     out = np.full(len(x), np.inf)
-    out[idx[0]] = dist
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.any():
+        out[ok] = snap(model.net, x[ok], y[ok], allowed=model.snappable).access_m
     return out
 
 

@@ -8,6 +8,7 @@ arrays; networkx is only used by the OSM XML reader (osmnx) at load time.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -123,6 +124,11 @@ class RoadNetwork:
     :func:`with_speeds`; ``seg_ferry`` marks ferry crossings (speed from the profile's ferry_kmh).
     ``seg_way`` is the OSM way id of each segment (-1 where the source gives none); ``seg_name`` its
     OSM ``name`` ("" where the way has none).
+
+    ``snap_cache`` holds the snapping indexes built for this network (:func:`travel.snap_index`, a
+    few per network, least recently used first); it is not part of the network's value: equality,
+    ``repr``, :func:`dataclasses.replace` and pickling leave it out. The arrays are treated as
+    read-only once points have been snapped to them.
     """
 
     crs: str
@@ -141,6 +147,18 @@ class RoadNetwork:
     seg_name: np.ndarray = field(default=None)  # type: ignore[assignment]
     seg_speed_kmh: np.ndarray | None = None
     source: str = ""
+    snap_cache: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the snapping indexes (rebuilt where needed, not shipped to workers)."""
+        state = self.__dict__.copy()
+        state["snap_cache"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled with an empty cache (also for networks pickled before the cache existed)."""
+        self.__dict__.update(state)
+        self.snap_cache = OrderedDict()
 
     def __post_init__(self) -> None:
         if self.seg_ferry is None:

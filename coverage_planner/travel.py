@@ -2,10 +2,11 @@
 
 Every point (cell centroid or facility) is snapped to its nearest road segment: it joins the road at
 the nearest point on that segment after an *access leg* (the straight distance, walked at the
-profile's access speed). A facility becomes a virtual source node with arcs to the two ends of its
-segment; a cell is reached from the two ends of its segment. Shortest paths are scipy's Dijkstra on
-a CSR matrix: one multi-source run (``min_only``) for the nearest facility, or bounded runs
-(``limit``) per facility for isochrones and covering sets.
+profile's access speed); the snapping index of a network and an allowed mask (:func:`snap_index`)
+is built once and cached on the network for every later snap to them. A facility becomes a virtual
+source node with arcs to the two ends of its segment; a cell is reached from the two ends of its
+segment. Shortest paths are scipy's Dijkstra on a CSR matrix: one multi-source run (``min_only``) for
+the nearest facility, or bounded runs (``limit``) per facility for isochrones and covering sets.
 
 Direction: ``from_facility`` searches forward from facilities (an ambulance driving to a patient);
 ``to_facility`` searches the transposed graph (a patient travelling to a clinic).
@@ -13,7 +14,11 @@ Direction: ``from_facility`` searches forward from facilities (an ambulance driv
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +48,7 @@ class Snapped:
 
 
 def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | None = None,
-         tree: shapely.STRtree | None = None) -> Snapped:
+         tree: shapely.STRtree | None = None, index: "SnapIndex | None" = None) -> Snapped:
     """Snap points to the nearest road segment.
 
     Parameters
@@ -56,6 +61,9 @@ def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | N
         Only these segments may be joined (all of them if not given).
     tree : shapely.STRtree, optional
         An STRtree over ``net.seg_geometry[allowed]`` (in that order), reused where one is needed.
+    index : SnapIndex, optional
+        The snapping index of ``net`` and ``allowed`` (:func:`snap_index`); by default the one cached
+        on the network is used, and built (then cached) unless a ``tree`` is given for a small batch.
 
     Returns
     -------
@@ -65,40 +73,170 @@ def snap(net: RoadNetwork, x: np.ndarray, y: np.ndarray, allowed: np.ndarray | N
         segment of zero length) and the straight distance to it in metres (GEOS's point-to-line
         distance, as ``shapely.distance``).
 
+    Raises
+    ------
+    ValueError
+        No segment is allowed, a point is not finite, the allowed segments have no geometry, or
+        ``index`` belongs to another network or mask.
+
     Notes
     -----
     Where several segments lie at exactly the same distance (a point nearest to a junction), the
     lowest segment index wins; every tied segment joins the road at that same point, so the travel
-    times do not depend on the choice. Many points are snapped through a uniform grid over short
-    parts of the segments (:class:`_PartGrid`): the exact distance to every segment with a part in
-    the point's block of grid cells, kept only where no segment outside the block can be as close;
-    the other points, and small batches, go through an STRtree asking for every equidistant segment.
-    Both give the same answer.
+    times do not depend on the choice. Points are snapped through a uniform grid over short parts of
+    the segments (:class:`_PartGrid`, held by the :class:`SnapIndex`): the exact distance to every
+    segment with a part in the point's block of grid cells, kept only where no segment outside the
+    block can be as close; the other points go through an STRtree asking for every equidistant
+    segment. A small batch with a ``tree`` and no cached index goes through the tree alone. Both
+    routes give the same answer.
     """
-    candidates = np.arange(net.n_segments) if allowed is None else np.flatnonzero(allowed)
-    if len(candidates) == 0:
+    n_allowed = net.n_segments if allowed is None else int(np.count_nonzero(allowed))
+    if n_allowed == 0:
         raise ValueError("no road segments to snap to")
     x, y = np.asarray(x, float), np.asarray(y, float)
     bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))
     if len(bad):
         raise ValueError(f"{len(bad)} point(s) have no finite coordinates (first at position {bad[0]})")
-    geoms = net.seg_geometry[candidates]
+    if index is not None:
+        if not index.serves(net, _mask_key(allowed)):
+            raise ValueError("the snapping index was built for another road network or allowed mask")
+    elif len(x):
+        index = cached_snap_index(net, allowed)
+        if index is None and (tree is None or len(x) >= _GRID_POINTS_PER_SEGMENT * n_allowed):
+            index = snap_index(net, allowed)
     line = np.full(len(x), -1, dtype=np.int64)
     frac, access = np.zeros(len(x)), np.full(len(x), np.inf)
-    if len(x) >= _GRID_POINTS_PER_SEGMENT * len(candidates):
-        done = _grid_snap(_Pieces(geoms), x, y, line, frac, access)
+    if index is None:
+        candidates = np.arange(net.n_segments) if allowed is None else np.flatnonzero(allowed)
+        geoms, done = net.seg_geometry[candidates], np.zeros(len(x), dtype=bool)
     else:
-        done = np.zeros(len(x), dtype=bool)
+        candidates, geoms = index.candidates, index.geoms
+        done = _grid_snap(index, x, y, line, frac, access)
     rest = np.flatnonzero(~done)
     if len(rest):
+        if tree is None and index is not None:
+            tree = index.tree()
         _tree_snap(geoms, tree, rest, x, y, line, frac, access)
     if (line < 0).any():
         raise ValueError("the road segments to snap to have no geometry")
     return Snapped(candidates[line], frac, access)
 
 
-_GRID_POINTS_PER_SEGMENT = 1 / 8   # the grid pays off from one point per eight segments
-_GRID_CHUNK = 16_384               # points per vectorised batch (its arrays stay in the CPU caches)
+_INDEXES_PER_NETWORK = 2   # a run snaps to two masks per network: roads joinable from the side, the core
+_INDEXES_IN_ALL = 4        # over all networks alive (a server holds several speed-scaled networks)
+_INDEX_LOCK = threading.Lock()
+_RECENT: "OrderedDict[tuple[int, bytes], weakref.ref]" = OrderedDict()   # (id(net), mask key), oldest first
+
+
+class SnapIndex:
+    """What snapping needs of a road network and an allowed mask, built once and reused for any points.
+
+    Holds the allowed segments (``candidates``, in index order) and their geometries, their straight
+    pieces (:class:`_Pieces`), the uniform part grid over them (:class:`_PartGrid`) and, built on
+    first need, an STRtree for the points the grid is not sure of. Build it with :func:`snap_index`,
+    which caches it on the network.
+    """
+
+    def __init__(self, net: RoadNetwork, allowed: np.ndarray | None = None):
+        self.key = _mask_key(allowed)
+        self.candidates = np.arange(net.n_segments) if allowed is None else np.flatnonzero(allowed)
+        self.geoms = net.seg_geometry[self.candidates]
+        self.pieces = _Pieces(self.geoms)
+        self.grid = _PartGrid(self.pieces) if len(self.pieces) else None
+        self._geometry = net.seg_geometry          # the network's array itself: ``serves`` checks identity
+        self._n_segments = net.n_segments
+        self._tree: shapely.STRtree | None = None
+
+    def serves(self, net: RoadNetwork, key: bytes) -> bool:
+        """Whether this index belongs to ``net`` (its very geometry array) and the mask with ``key``."""
+        return self._geometry is net.seg_geometry and self._n_segments == net.n_segments and self.key == key
+
+    def tree(self) -> shapely.STRtree:
+        """An STRtree over the allowed segments' geometries, built on first use and kept."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.geoms)
+        return self._tree
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the index's arrays (the geometries themselves and any STRtree excluded)."""
+        arrays = [self.candidates, self.geoms, *vars(self.pieces).values()]
+        if self.grid is not None:
+            arrays += [v for v in vars(self.grid).values() if isinstance(v, np.ndarray)]
+        return int(sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)))
+
+
+def _mask_key(allowed: np.ndarray | None) -> bytes:
+    """Cache key of an allowed mask: a hash of its bits (all segments: a fixed key)."""
+    if allowed is None:
+        return b"all"
+    mask = np.asarray(allowed, dtype=bool)
+    return hashlib.blake2b(np.packbits(mask).tobytes() + str(len(mask)).encode(), digest_size=16).digest()
+
+
+def cached_snap_index(net: RoadNetwork, allowed: np.ndarray | None = None) -> SnapIndex | None:
+    """The snapping index cached on ``net`` for ``allowed``, or None (nothing is built)."""
+    key = _mask_key(allowed)
+    with _INDEX_LOCK:
+        index = net.snap_cache.get(key)
+        if index is None:
+            return None
+        if not index.serves(net, key):        # the network's geometry array was replaced since
+            del net.snap_cache[key]
+            _RECENT.pop((id(net), key), None)
+            return None
+        net.snap_cache.move_to_end(key)
+        if (id(net), key) in _RECENT:
+            _RECENT.move_to_end((id(net), key))
+        return index
+
+
+def snap_index(net: RoadNetwork, allowed: np.ndarray | None = None) -> SnapIndex:
+    """The snapping index of ``net`` for the segments ``allowed``, cached on the network.
+
+    Parameters
+    ----------
+    net : RoadNetwork
+        The roads; their geometries must not change in place afterwards.
+    allowed : numpy.ndarray of bool, optional
+        The segments points may join (all if not given); masks with the same bits share an index.
+
+    Returns
+    -------
+    SnapIndex
+        The same object for every call with the same network and mask while it stays cached: at
+        most two indexes per network and four over all networks are kept, least recently used
+        dropped first (an index for 1.8M segments holds about 250 MB).
+    """
+    index = cached_snap_index(net, allowed)
+    if index is not None:
+        return index
+    index = SnapIndex(net, allowed)
+    with _INDEX_LOCK:
+        _remember(net, index)
+    return index
+
+
+def _remember(net: RoadNetwork, index: SnapIndex) -> None:
+    """Cache ``index`` on ``net``, then drop the least recently used beyond both bounds."""
+    cache, key = net.snap_cache, index.key
+    cache[key] = index
+    cache.move_to_end(key)
+    _RECENT[(id(net), key)] = weakref.ref(net)
+    _RECENT.move_to_end((id(net), key))
+    while len(cache) > _INDEXES_PER_NETWORK:
+        _RECENT.pop((id(net), cache.popitem(last=False)[0]), None)
+    for dead in [k for k, ref in _RECENT.items() if ref() is None or k[1] not in ref().snap_cache]:
+        del _RECENT[dead]
+    while len(_RECENT) > _INDEXES_IN_ALL:
+        (_, old_key), ref = _RECENT.popitem(last=False)
+        owner = ref()
+        if owner is not None:
+            owner.snap_cache.pop(old_key, None)
+
+
+_GRID_POINTS_PER_SEGMENT = 1 / 8   # without a cached index, a batch this large builds one even with a tree
+_GRID_CHUNK = 8_192                # points per vectorised batch (its arrays stay in the CPU caches)
 _CELL_FACTOR = 1.6                 # cell side in bounding-box area per metre of road (tuned on 1M cells)
 _CERTAIN_M = 1e-6                  # slack on the grid's guarantee, far above float rounding in metres
 
@@ -128,26 +266,35 @@ class _Pieces:
 
     def distance(self, piece: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
         """Distance from each point to its piece, computed as GEOS's ``Distance::pointToSegment``."""
-        x0, y0, x1, y1 = self.x0[piece], self.y0[piece], self.x1[piece], self.y1[piece]
-        dx, dy = x1 - x0, y1 - y0
-        len2 = dx * dx + dy * dy
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = ((px - x0) * dx + (py - y0) * dy) / len2
-            across = np.abs(((y0 - py) * dx - (x0 - px) * dy) / len2) * np.sqrt(len2)
-        to_a = np.sqrt((px - x0) ** 2 + (py - y0) ** 2)
-        to_b = np.sqrt((px - x1) ** 2 + (py - y1) ** 2)
-        return np.where((len2 == 0) | (r <= 0), to_a, np.where(r >= 1, to_b, across))
+        return self.locate(piece, px, py, share=False)[0]
 
     def fraction(self, piece: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
         """Position of each point's projection along its piece's line, as a share of the line's length
         (GEOS's ``LengthIndexedLine::project`` on that piece); 0 on a line of zero length."""
+        return self.locate(piece, px, py, distance=False)[1]
+
+    def locate(self, piece: np.ndarray, px: np.ndarray, py: np.ndarray, distance: bool = True,
+               share: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """:meth:`distance` and :meth:`fraction` together (either may be skipped: None), sharing the
+        reads of the pieces' coordinates and the projection ``r`` (the same operations, so the same
+        bits, as each alone)."""
         x0, y0, x1, y1 = self.x0[piece], self.y0[piece], self.x1[piece], self.y1[piece]
         dx, dy = x1 - x0, y1 - y0
+        len2 = dx * dx + dy * dy
+        dist = frac = None
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = ((px - x0) * dx + (py - y0) * dy) / (dx * dx + dy * dy)
-            along = np.where(r <= 0, 0.0, np.where(r <= 1, r * self.length[piece], self.length[piece]))
-            share = (self.start_m[piece] + along) / self.line_m[self.line[piece]]
-        return np.nan_to_num(share, nan=0.0, posinf=0.0, neginf=0.0)
+            r = ((px - x0) * dx + (py - y0) * dy) / len2
+            if distance:
+                across = np.abs(((y0 - py) * dx - (x0 - px) * dy) / len2) * np.sqrt(len2)
+                to_a = np.sqrt((px - x0) ** 2 + (py - y0) ** 2)
+                to_b = np.sqrt((px - x1) ** 2 + (py - y1) ** 2)
+                dist = np.where((len2 == 0) | (r <= 0), to_a, np.where(r >= 1, to_b, across))
+            if share:
+                length = self.length[piece]
+                along = np.where(r <= 0, 0.0, np.where(r <= 1, r * length, length))
+                frac = np.nan_to_num((self.start_m[piece] + along) / self.line_m[self.line[piece]],
+                                     nan=0.0, posinf=0.0, neginf=0.0)
+        return dist, frac
 
 
 def _running_length(line: np.ndarray, length: np.ndarray, n_lines: int) -> np.ndarray:
@@ -167,21 +314,25 @@ def _running_length(line: np.ndarray, length: np.ndarray, n_lines: int) -> np.nd
 
 
 def _nearest_piece(pieces: _Pieces, point: np.ndarray, piece: np.ndarray, x: np.ndarray,
-                   y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For (point, piece) pairs sorted by point: each point's nearest piece and its distance.
+                   y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For (point, piece) pairs sorted by point: each point's nearest piece, distance and position.
 
     Returns the points that had pairs, their nearest piece (the lowest index among pieces at exactly
-    the least distance: the lowest segment, then its first piece, as GEOS's projection picks) and
-    that distance.
+    the least distance: the lowest segment, then its first piece, as GEOS's projection picks), that
+    distance and the share of the line's length at the projection (:meth:`_Pieces.fraction`).
     """
     if len(point) == 0:
-        return point, piece, np.zeros(0)
-    dist = pieces.distance(piece, x[point], y[point])
+        return point, piece, np.zeros(0), np.zeros(0)
     starts = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
+    if len(starts) == len(point):                      # one pair per point (the common case)
+        dist, frac = pieces.locate(piece, x[point], y[point])
+        return point, piece, dist, frac
+    dist = pieces.distance(piece, x[point], y[point])
     least = np.minimum.reduceat(dist, starts)
     tied = dist == np.repeat(least, np.diff(np.r_[starts, len(point)]))
     best = np.minimum.reduceat(np.where(tied, piece, np.iinfo(np.int64).max), starts)
-    return point[starts], best, least
+    got = point[starts]
+    return got, best, least, pieces.fraction(best, x[got], y[got])
 
 
 class _PartGrid:
@@ -245,8 +396,10 @@ class _PartGrid:
         end = np.where(ok, self.first[rows + hi[:, None] + 1], 0).ravel()
         return start, end, certain
 
-    def nearest(self, x: np.ndarray, y: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Nearest piece and distance for a batch of points, and whether the grid is sure of it.
+    def nearest(self, x: np.ndarray, y: np.ndarray,
+                r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest piece and distance for a batch of points, whether the grid is sure of it, and the
+        position on the piece's line (:meth:`_Pieces.fraction`).
 
         Squared distances (from the piece's projection, clamped) shortlist each point's pieces within
         a relative 1e-9 of its least; :func:`_nearest_piece` then decides among them exactly.
@@ -275,10 +428,10 @@ class _PartGrid:
         least = np.minimum.reduceat(ax, offsets) if len(offsets) else ax[:0]
         short = np.flatnonzero(ax <= np.repeat(least * (1 + 1e-9) + 1e-12, per_point[has]))
         point = np.searchsorted(np.cumsum(per_point), short, side="right")
-        got, piece, dist = _nearest_piece(self.pieces, point, self.piece[part[short]], x, y)
-        best, least_m = np.full(len(x), -1, dtype=np.int64), np.full(len(x), np.inf)
-        best[got], least_m[got] = piece, dist
-        return best, least_m, least_m < certain
+        got, piece, dist, share = _nearest_piece(self.pieces, point, self.piece[part[short]], x, y)
+        best, least_m, frac = np.full(len(x), -1, dtype=np.int64), np.full(len(x), np.inf), np.zeros(len(x))
+        best[got], least_m[got], frac[got] = piece, dist, share
+        return best, least_m, least_m < certain, frac
 
 
 def _cell_side(pieces: _Pieces) -> float:
@@ -292,7 +445,7 @@ def _cell_side(pieces: _Pieces) -> float:
     return max(_CELL_FACTOR * area / max(total, 1.0), total / n / 2, np.sqrt(area / (4 * n)), 1.0)
 
 
-def _grid_snap(pieces: _Pieces, x: np.ndarray, y: np.ndarray, line: np.ndarray, frac: np.ndarray,
+def _grid_snap(index: SnapIndex, x: np.ndarray, y: np.ndarray, line: np.ndarray, frac: np.ndarray,
                access: np.ndarray) -> np.ndarray:
     """Snap the points the grid is sure of (filling ``line``, ``frac``, ``access``); returns that mask.
 
@@ -301,17 +454,22 @@ def _grid_snap(pieces: _Pieces, x: np.ndarray, y: np.ndarray, line: np.ndarray, 
     from concurrent.futures import ThreadPoolExecutor
 
     done = np.zeros(len(x), dtype=bool)
-    if len(pieces) == 0:
+    grid, pieces = index.grid, index.pieces
+    if grid is None or len(x) == 0:
         return done
-    grid = _PartGrid(pieces)
     todo = np.argsort(grid.cell_of(x, y))                     # nearby points in a row: cache-friendly
 
     def batch(idx: np.ndarray, r: int) -> None:
-        piece, dist, sure = grid.nearest(x[idx], y[idx], r)
-        idx, piece = idx[sure], piece[sure]
-        line[idx], access[idx], done[idx] = pieces.line[piece], dist[sure], True
-        frac[idx] = pieces.fraction(piece, x[idx], y[idx])
+        piece, dist, sure, share = grid.nearest(x[idx], y[idx], r)
+        idx = idx[sure]
+        line[idx], access[idx], frac[idx], done[idx] = pieces.line[piece[sure]], dist[sure], share[sure], True
 
+    if len(x) <= _GRID_CHUNK:                                 # one batch: no threads to start
+        for r in (1, 3):
+            if len(todo):
+                batch(todo, r)
+                todo = todo[~done[todo]]
+        return done
     with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4))) as pool:
         for r in (1, 3):                                      # the 3 × 3 block, then 7 × 7 for the rest
             list(pool.map(lambda s: batch(todo[s:s + _GRID_CHUNK], r), range(0, len(todo), _GRID_CHUNK)))
@@ -334,10 +492,9 @@ def _tree_snap(geoms: np.ndarray, tree: shapely.STRtree | None, idx: np.ndarray,
     count = (first[1:] - first[:-1])[which]
     point = np.repeat(pairs[0], count)
     piece = np.repeat(first[which] - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
-    got, best, dist = _nearest_piece(pieces, point, piece, x[idx], y[idx])
+    got, best, dist, share = _nearest_piece(pieces, point, piece, x[idx], y[idx])
     out = idx[got]
-    line[out], access[out] = used[pieces.line[best]], dist
-    frac[out] = pieces.fraction(best, x[out], y[out])
+    line[out], access[out], frac[out] = used[pieces.line[best]], dist, share
 
 
 def morton_order(x: np.ndarray, y: np.ndarray, bits: int = 16) -> np.ndarray:
@@ -443,7 +600,7 @@ class Router:
         src_offset = np.broadcast_to(np.asarray(src_offset, float), (len(src),))
         node_cost, node_label = self.node_costs(src, src_offset)
         cost, via2, n1, n2 = self._combine(node_cost, dst, dst_offset)
-        label = np.where(via2, node_label[n2], node_label[n1])
+        label = node_label[np.where(via2, n2, n1)]
         d, s, direct = self.same_segment(src, src_offset, dst, dst_offset)
         order = np.lexsort((s, direct, d))
         first = order[np.r_[True, d[order][1:] != d[order][:-1]]] if len(order) else order
@@ -461,10 +618,13 @@ class Router:
         """
         order = np.argsort(src.seg, kind="stable")
         sorted_seg = src.seg[order]
-        lo = np.searchsorted(sorted_seg, dst.seg, "left")
-        counts = np.searchsorted(sorted_seg, dst.seg, "right") - lo
+        has_src = np.zeros(self.net.n_segments, dtype=bool)
+        has_src[src.seg] = True
+        near = np.flatnonzero(has_src[dst.seg])          # the few destinations on a source's segment
+        lo = np.searchsorted(sorted_seg, dst.seg[near], "left")
+        counts = np.searchsorted(sorted_seg, dst.seg[near], "right") - lo
         total = int(counts.sum())
-        d = np.repeat(np.arange(len(dst)), counts)
+        d = np.repeat(near, counts)
         s = order[np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)]
         seg, fs, fd = dst.seg[d], src.frac[s], dst.frac[d]
         ahead = fd >= fs if not self.graph.reverse else fs >= fd   # the trip runs from a towards b

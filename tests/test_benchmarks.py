@@ -38,6 +38,11 @@ def test_bench_coverage_runs_every_baseline_on_the_same_instance():
     for key in ("coverage_s", "snap_s", "scipy_floor_s", "kdtree_floor_s", "osmnx_networkx_s", "osmnx_graph_build_s"):
         assert out[key] >= 0, key
     assert out["coverage_s"] == pytest.approx(out["snap_s"] + out["nearest_s"], abs=2e-3)
+    # the once-per-network snapping index is reported apart, and counted in the cold figure
+    assert out["snap_index_s"] > 0 and out["snap_index_mb"] > 0
+    assert out["coverage_cold_s"] == pytest.approx(out["snap_index_s"] + out["coverage_s"], abs=3e-3)
+    assert out["kdtree_floor_s"] == pytest.approx(out["kdtree_build_s"] + out["kdtree_query_s"], abs=2e-3)
+    assert out["targets"]["coverage_cold_over_scipy_floor"] >= out["targets"]["coverage_over_scipy_floor"]
     assert out["osmnx_networkx_max_abs_diff_s"] < 1e-9 and out["osmnx_networkx_reached_same_nodes"]
     assert "networkx_recipe_s" not in out                 # the per-facility strawman is gone
     assert len(out["load_avg_start"]) == 3 and out["machine"]
