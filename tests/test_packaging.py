@@ -29,7 +29,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "coverage_planner"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-LOCAL_TEST_MODULES = {"conftest", "mapcheck", "nxref", "refusals", "test_pipeline", "coverage_planner"}
+# the tests' own modules (helpers and test files that import each other) and the package itself
+LOCAL_TEST_MODULES = {p.stem for p in (ROOT / "tests").glob("*.py")} | {"coverage_planner"}
 # Declared but never imported, with the reason: used through another library.
 INDIRECT = {"openpyxl": ("coverage_planner/tableio.py", 'engine="openpyxl"')}   # pandas.read_excel's engine
 
