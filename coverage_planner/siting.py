@@ -63,6 +63,7 @@ SETTINGS = {
     "relocate": False,             # let existing stations move
     "time_limit_s": 60.0,
     "apply": "lscp",               # the model whose sites go into the proposed scenario
+    "per": None,                   # "county": one problem per county (siting_units, site --per county)
 }
 MODELS = ("lscp", "mclp", "p_median", "p_center", "mexclp", "dsm")
 
@@ -731,6 +732,10 @@ def run_siting_file(path: str | Path, out_dir: str | Path | None = None, models:
                     p: int | None = None, relocate: bool = False, quiet: bool = False) -> int:
     """The ``site`` command: solve, write outputs, print tables."""
     scn = load_scenario(path, out_dir)
+    if scn.raw.get("siting", {}).get("per") is not None:    # [siting] per = "county": one problem per county
+        from .siting_units import run_units_file
+
+        return run_units_file(path, out_dir, models, p, relocate, quiet)
     check_scenario_out_dir(scn, out_dir)
     result, sites = run_siting(scn, models, p, relocate or None, quiet)
     write_siting_outputs(result, sites, scn.out_dir)
