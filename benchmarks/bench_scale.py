@@ -1,16 +1,24 @@
 """Municipality-scale benchmark: ``run`` at ¼, ½ and full size, and the same run on Dask.
 
     python benchmarks/bench_scale.py                      # 38 counties (≈80,000 km², 30M people)
-    python benchmarks/bench_scale.py --counties 4 --workers 2 --out bench_scale.json
+    python benchmarks/bench_scale.py --counties 8 --workers 2 --out bench_scale.json   # fits a small machine
+    python benchmarks/bench_scale.py --counties 8 --no-dask                             # the scaling runs only
 
 Generates the region (:mod:`coverage_planner.generators.municipality`) into a temporary folder for
-each size (¼, ½ and all of ``--counties``), times ``coverage-planner run`` on each in a child process
-(wall time and peak resident memory of that process), then, on the full size, routes the region on a
-``LocalCluster`` of ``--workers`` workers and compares every cell's times and nearest stations with
-the single-machine run. Prints JSON: ``cells``, ``network_nodes``, ``counties``, ``run_s``,
-``peak_rss_mb``, ``dask_workers``, ``dask_run_s``, ``identical``, ``scaling_s`` (size → seconds),
-with ``scaling_fit`` (seconds per million cells, least squares through the three sizes) and the
-load average. Heavy: the full size needs ~12 GB; cap it with ``prlimit --as=...``.
+each size (¼, ½ and all of ``--counties``), times ``run`` plus every output (no isochrones) on each in
+a child process (wall and CPU seconds, peak resident memory of that process, and the wall and CPU
+seconds of every progress step and of writing the outputs: the profile by stage), then, on the full
+size, routes the region on a ``LocalCluster`` of ``--workers`` workers and compares every cell's times
+and nearest stations with the single-machine run. Prints JSON: ``cells``, ``network_nodes``,
+``counties``, ``run_s``, ``cpu_s``, ``peak_rss_mb``, ``dask_workers``, ``dask_run_s``, ``identical``,
+``scaling_s`` (size → wall seconds) and beside it ``scaling_cpu_s``, ``scaling_cells``,
+``scaling_network_nodes``, ``scaling_peak_rss_mb``, ``scaling_loadavg`` (1-minute load before and
+after each size), ``stages``; ``scaling_fit`` and ``scaling_cpu_fit`` (seconds per million cells,
+least squares through the sizes), ``growth_exponent`` (log cost ratio / log cells ratio between the
+smallest and the largest size: 1 is linear), ``rss_fit`` (MB per million cells and a fixed part;
+per million road nodes at the full size's nodes per cell) to extrapolate memory, and the load
+average. On a shared machine compare CPU seconds: wall seconds include waiting for the cores.
+Heavy: 38 counties need ~12 GB; cap it with ``prlimit --as=...``.
 """
 
 from __future__ import annotations

@@ -732,10 +732,6 @@ def run_siting_file(path: str | Path, out_dir: str | Path | None = None, models:
                     p: int | None = None, relocate: bool = False, quiet: bool = False) -> int:
     """The ``site`` command: solve, write outputs, print tables."""
     scn = load_scenario(path, out_dir)
-    if scn.raw.get("siting", {}).get("per") is not None:    # [siting] per = "county": one problem per county
-        from .siting_units import run_units_file
-
-        return run_units_file(path, out_dir, models, p, relocate, quiet)
     check_scenario_out_dir(scn, out_dir)
     result, sites = run_siting(scn, models, p, relocate or None, quiet)
     write_siting_outputs(result, sites, scn.out_dir)

@@ -411,17 +411,22 @@ def per_setting(scn: Scenario, given: str | None) -> str | None:
 def run_units_file(path: str | Path, out_dir: str | Path | None = None, models: list[str] | None = None,
                    p: int | None = None, relocate: bool = False, quiet: bool = False, per: str | None = None,
                    dask: str | None = None, counties: list[str] | None = None) -> int:
-    """The ``site --per county`` command: solve every county, write the outputs, print the summary."""
+    """The ``site`` command: per county (``--per county`` or ``[siting] per``), else :func:`siting.run_siting_file`.
+
+    Per county: solve every county (or ``counties``), write the outputs, print the summary.
+    """
     from .pipeline import check_scenario_out_dir
     from .scenario import load_scenario
 
     scn = load_scenario(path, out_dir)
-    check_scenario_out_dir(scn, out_dir)
     if per_setting(scn, per) is None:
-        flag = "--dask" if dask else "--county"
-        raise InputError(f"{flag} for site works county by county, but no per-county split was asked for.",
-                         field=f"{flag} (command line)",
-                         fix=f"add --per county (or [siting] per = \"county\"), or run site without {flag}.")
+        if dask or counties:
+            flag = "--dask" if dask else "--county"
+            raise InputError(f"{flag} for site works county by county, but no per-county split was asked for.",
+                             field=f"{flag} (command line)",
+                             fix=f"add --per county (or [siting] per = \"county\"), or run site without {flag}.")
+        return siting.run_siting_file(path, out_dir, models, p, relocate, quiet)
+    check_scenario_out_dir(scn, out_dir)
     sites, summary, region = run_units(scn, models, p, relocate or None, quiet, dask, counties)
     write_units_outputs(sites, summary, region, scn.out_dir)
     if not quiet:

@@ -52,14 +52,10 @@ def model_name(text: str) -> str:
 
 
 def _cmd_site(args: argparse.Namespace) -> int:
-    if args.per or args.dask or args.county:
-        from ..siting_units import run_units_file
+    from ..siting_units import run_units_file   # one problem per county, or siting.run_siting_file's one
 
-        return run_units_file(args.scenario, args.out, args.models, args.p, args.relocate, args.quiet, args.per,
-                              args.dask, args.county)
-    from ..siting import run_siting_file
-
-    return run_siting_file(args.scenario, args.out, args.models, args.p, args.relocate, args.quiet)
+    return run_units_file(args.scenario, args.out, args.models, args.p, args.relocate, args.quiet, args.per,
+                          args.dask, args.county)
 
 
 # ------------------------------------------------------------------------------------- subcentres
