@@ -180,3 +180,12 @@ def test_unknown_county_is_refused(demo):
     scn, region, settings, *_ = demo
     with refused("site --county naming a county that is not in the boundaries", match=r"not a county_id"):
         su.county_problems(scn, region, settings, Steps(True), only=["X9"])
+
+
+def test_library_site_refuses_per_county(tmp_path):
+    """``cp.site`` returns one whole-region solution: asked for per county, it says so instead of ignoring it."""
+    import coverage_planner as cp
+
+    region = cp.Region.from_scenario(two_county_demo(tmp_path / "a"))
+    with refused("cp.site with per = county (the library solves the whole region)", match=r"siting_units"):
+        cp.site(region, models=["lscp"], per="county")
