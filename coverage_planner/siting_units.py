@@ -194,8 +194,11 @@ def county_jobs(rc: RegionCandidates, counties: np.ndarray, names: list[str], lo
     vmax = top_speed_mps(net)
     bounds = shapely.bounds(net.seg_geometry)
     jobs, cells_of, cols_of = [], [], []
+    code = pd.Index(names).get_indexer(counties)          # -1: a county not asked for
+    order = np.argsort(code, kind="stable")               # cells grouped by county, ascending within each
+    starts = np.searchsorted(code[order], np.arange(len(names) + 1))
     for k, name in enumerate(names):
-        cells = np.flatnonzero(counties == name)
+        cells = order[starts[k]:starts[k + 1]]
         bound = float(rc.limit[cells].max() * loose) if len(cells) else 0.0
         halo = bound if rc.rule.kind == "radius" else bound * vmax
         reach = float(model.cell_snap.access_m[cells].max()) + halo if len(cells) else 0.0
