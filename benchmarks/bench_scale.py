@@ -7,9 +7,9 @@
 Generates the region (:mod:`coverage_planner.generators.municipality`) into a temporary folder for
 each size (¼, ½ and all of ``--counties``), times ``run`` plus every output (no isochrones) on each in
 a child process (wall and CPU seconds, peak resident memory of that process, and the wall and CPU
-seconds of every progress step and of writing the outputs: the profile by stage), then, on the full
-size, routes the region on a ``LocalCluster`` of ``--workers`` workers and compares every cell's times
-and nearest stations with the single-machine run. Prints JSON: ``cells``, ``network_nodes``,
+seconds of every progress step and of writing the outputs, with the peak memory so far after each:
+the profile by stage), then, on the full size, routes the region on a ``LocalCluster`` of
+``--workers`` workers and compares every cell's times and nearest stations with the single-machine run. Prints JSON: ``cells``, ``network_nodes``,
 ``counties``, ``run_s``, ``cpu_s``, ``peak_rss_mb``, ``dask_workers``, ``dask_run_s``, ``identical``,
 ``scaling_s`` (size → wall seconds) and beside it ``scaling_cpu_s``, ``scaling_cells``,
 ``scaling_network_nodes``, ``scaling_peak_rss_mb``, ``scaling_loadavg`` (1-minute load before and
@@ -18,7 +18,7 @@ least squares through the sizes), ``growth_exponent`` (log cost ratio / log cell
 smallest and the largest size: 1 is linear), ``rss_fit`` (MB per million cells and a fixed part;
 per million road nodes at the full size's nodes per cell) to extrapolate memory, and the load
 average. On a shared machine compare CPU seconds: wall seconds include waiting for the cores.
-Heavy: 38 counties need ~12 GB; cap it with ``prlimit --as=...``.
+Heavy: 38 counties need ~12.3 GB by the 8-county fit; cap it with ``prlimit --as=...``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 SINGLE = """
-import json, sys, time
+import json, resource, sys, time
 from contextlib import contextmanager
 from coverage_planner import progress
 from coverage_planner.outputs import write_outputs
@@ -47,7 +47,10 @@ stages = []
 def timed(self, text):   # every progress step's wall and CPU seconds (the profile by stage)
     t, c = time.perf_counter(), time.process_time()
     yield
-    stages.append([text, round(time.perf_counter() - t, 2), round(time.process_time() - c, 2)])
+    stages.append([text, round(time.perf_counter() - t, 2), round(time.process_time() - c, 2), peak_mb()])
+
+def peak_mb():   # the process's peak resident memory so far
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 progress.Steps.step = timed
 t, c = time.perf_counter(), time.process_time()
@@ -56,7 +59,7 @@ check_scenario_out_dir(scn, sys.argv[2])
 result = run(scn, quiet=True, isochrones=False)
 t_out, c_out = time.perf_counter(), time.process_time()
 write_outputs(result, scn.out_dir)
-stages.append(["write_outputs", round(time.perf_counter() - t_out, 2), round(time.process_time() - c_out, 2)])
+stages.append(["write_outputs", round(time.perf_counter() - t_out, 2), round(time.process_time() - c_out, 2), peak_mb()])
 net = next(iter(result.models.values())).net
 print(json.dumps({"run_s": time.perf_counter() - t, "cpu_s": time.process_time() - c, "stages": stages,
                   "cells": len(result.cells), "network_nodes": int(net.n_nodes),
