@@ -359,6 +359,7 @@ def run_units(scn: Scenario, models: list[str] | None = None, p: int | None = No
 
     settings = siting.read_settings(scn, {"relocate": relocate, "p": p}, models)
     models = list(dict.fromkeys(models or siting.MODELS))
+    settings["apply"] = siting.applied_model(scn, settings, models)
     steps = Steps(quiet)
     if dask:
         from .dask_run import parse_spec
@@ -376,14 +377,36 @@ def run_units(scn: Scenario, models: list[str] | None = None, p: int | None = No
     else:
         _, problems = county_problems(scn, region, settings, steps, run_cover_locally, only)
     sites, summary = solve_counties(scn, region, settings, models, problems, steps)
+    sites.attrs["settings"] = settings      # for the proposed scenario
+    sites.attrs["rule"] = problems[0].problem.rule if problems else None
     return sites, summary, region
 
 
-def write_units_outputs(sites: pd.DataFrame, summary: pd.DataFrame, region: Region, out_dir: Path) -> Path:
-    """siting.csv (every county's sites), siting_models.csv (per county and model) and siting.gpkg, atomically."""
+def proposal_rows(sites: pd.DataFrame, region: Region, settings: dict, rule) -> pd.DataFrame:
+    """The applied model's new sites of every county, each once (a site chosen by two neighbouring
+    counties is one station), and with ``--relocate`` every existing station its own county kept."""
+    apply = settings["apply"]
+    mine = sites[sites["model"] == apply]
+    new = mine[mine["status"] == "new"].drop_duplicates("candidate_id")
+    fac = region.facilities
+    ems = fac.loc[np.asarray(has_role(fac["type"], rule.facility_types)), "facility_id"].astype(str)
+    closed = set(mine.loc[mine["status"] == "closed", "candidate_id"].astype(str))
+    kept = pd.DataFrame({"model": apply, "status": "existing", "candidate_id": [i for i in ems if i not in closed]})
+    return pd.concat([new, kept], ignore_index=True)
+
+
+def write_units_outputs(sites: pd.DataFrame, summary: pd.DataFrame, region: Region, out_dir: Path,
+                        scn: Scenario | None = None) -> Path:
+    """siting.csv (every county's sites), siting_models.csv (per county and model), siting.gpkg and the
+    proposed scenario (:func:`siting.proposed_scenario` with :func:`proposal_rows`), atomically."""
     from .outputs import CSV_ENCODING, atomic_dir, write_gpkg
 
+    settings, rule = sites.attrs.get("settings"), sites.attrs.get("rule")
     with atomic_dir(out_dir) as tmp:
+        if settings is not None and rule is not None and scn is not None:
+            stub = siting.SitingResult(scn, region, siting.SitingProblem(
+                rule, None, 0, None, None, None, None, None, None), settings)
+            siting.proposed_scenario(stub, proposal_rows(sites, region, settings, rule), tmp, Path(out_dir))
         sites.to_csv(tmp / "siting.csv", index=False, encoding=CSV_ENCODING)
         summary.to_csv(tmp / "siting_models.csv", index=False, float_format="%.6g", encoding=CSV_ENCODING)
         gdf = gpd.GeoDataFrame(sites.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(sites["x"], sites["y"]),
@@ -431,11 +454,12 @@ def run_units_file(path: str | Path, out_dir: str | Path | None = None, models: 
         return siting.run_siting_file(path, out_dir, models, p, relocate, quiet)
     check_scenario_out_dir(scn, out_dir)
     sites, summary, region = run_units(scn, models, p, relocate or None, quiet, dask, counties)
-    write_units_outputs(sites, summary, region, scn.out_dir)
+    write_units_outputs(sites, summary, region, scn.out_dir, scn)
     if not quiet:
         cols = ["county", "model", "new_sites", "covered_before", "covered_after", "population", "status"]
         print(summary[cols].to_string(index=False))
-        print(f"Outputs 输出: {scn.out_dir}/ (siting.csv, siting_models.csv, siting.gpkg)")
+        print(f"Outputs 输出: {scn.out_dir}/ (siting.csv, siting_models.csv, siting.gpkg); check the proposal "
+              f"with: coverage-planner run {scn.out_dir / f'{scn.name}_proposed.toml'}")
     return 0
 
 

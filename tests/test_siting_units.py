@@ -152,6 +152,12 @@ def test_cli_site_per_county(tmp_path):
     assert sorted(zip(models["county"], models["model"])) == [("E", "lscp"), ("E", "mclp"), ("W", "lscp"),
                                                               ("W", "mclp")]
     assert (tmp_path / "o1" / "siting.gpkg").exists()
+    proposed = load_scenario(tmp_path / "o1" / "demo_proposed.toml")     # the applied model: lscp
+    new_ids = set(sites.loc[(sites["model"] == "lscp") & (sites["status"] == "new"), "candidate_id"])
+    fac = json.loads(Path(proposed.facilities.path).read_text(encoding="utf-8"))
+    added = [f for f in fac["features"] if f["properties"]["id"].startswith("NEW")]
+    assert 0 < len(added) == len(new_ids) <= models.loc[models["model"] == "lscp", "new_sites"].sum()
+    assert len(fac["features"]) == len(pd.read_csv(DATA / "facilities.csv")) + len(new_ids)
     path2 = two_county_demo(tmp_path / "b", extra='per = "county"\n')
     assert main(["site", str(path2), "--models", "lscp", "mclp", "--out", str(tmp_path / "o2"), "--quiet"]) == 0
     pd.testing.assert_frame_equal(models.drop(columns="seconds"),
