@@ -436,6 +436,10 @@ def site(region: Region, rule: str | None = None, models: list[str] | None = Non
                          fix=f"use some of {', '.join(st.MODELS)}.")
     names = list(dict.fromkeys(models or st.MODELS))
     settings_in = st.read_settings(scn, None, names)
+    if settings_in.get("per") is not None:   # one problem per county is not what this function returns
+        raise InputError(f"per = {settings_in['per']!r}: cp.site solves one problem for the whole region.",
+                         field="siting.per", fix="leave per out here; for one problem per county use "
+                         "coverage_planner.siting_units.run_units(scenario) or coverage-planner site --per county.")
     settings_in["apply"] = st.applied_model(scn, settings_in, names)
     steps = Steps(not progress)
 

@@ -73,7 +73,7 @@ def route_job(job: RouteJob) -> dict:
         ``cells`` (global indices), ``time_s``, ``time_fac``, ``network_m``, ``network_fac``
         (global facility indices, -1 for none), ``group`` and ``halo_m``.
     """
-    net = _job_network(job)
+    net = job_network(job)
     src, dst, v = job.fac_snap, job.cell_snap, job.access_mps
     fac = np.asarray(job.facilities)
     if len(fac) == 0:
@@ -94,8 +94,8 @@ def _global(fac: np.ndarray, label: np.ndarray) -> np.ndarray:
     return np.where(label >= 0, fac[np.maximum(label, 0)], -1)
 
 
-def _job_network(job: RouteJob) -> RoadNetwork:
-    """A geometry-free RoadNetwork holding what the Router reads."""
+def job_network(job) -> RoadNetwork:
+    """A geometry-free RoadNetwork holding what the Router reads (from a job's ``n_nodes`` and ``seg_*`` arrays)."""
     n = len(job.seg_a)
     return RoadNetwork("", np.zeros(job.n_nodes), np.zeros(job.n_nodes), job.seg_a, job.seg_b, job.seg_length,
                        np.full(n, "", dtype=object), np.full(n, np.nan), job.seg_fwd, job.seg_bwd,
@@ -193,7 +193,7 @@ class Partitioner:
         out = {"time_s": np.full(n, np.inf), "time_fac": np.full(n, -1, dtype=np.int64),
                "network_m": np.full(n, np.inf), "network_fac": np.full(n, -1, dtype=np.int64)}
         seg_time = seconds_per_segment(model.net)
-        vmax = _top_speed_mps(model.net)
+        vmax = top_speed_mps(model.net)
         todo = np.ones(n, dtype=bool)
         halo = self.halo_m
         while todo.any():
@@ -264,7 +264,7 @@ def _make_job(group: int, halo: float, net: RoadNetwork, keep: np.ndarray, seg_t
         access_mps=float(model.access_mps), direction=direction)
 
 
-def _top_speed_mps(net: RoadNetwork) -> float:
+def top_speed_mps(net: RoadNetwork) -> float:
     """The fastest segment speed of the profile, m/s (the bound that turns a halo into a time)."""
     speed = np.asarray(net.seg_speed_kmh, float)
     speed = speed[np.isfinite(speed) & (speed > 0)]
@@ -288,4 +288,5 @@ def _check_results(jobs: list[RouteJob], results: list[dict]) -> None:
             raise RuntimeError(f"partition {job.group} came back incomplete or for other cells")
 
 
-__all__ = ["Partitioner", "RouteJob", "halo_distance", "route_job", "run_locally", "unit_groups"]
+__all__ = ["Partitioner", "RouteJob", "halo_distance", "job_network", "route_job", "run_locally", "top_speed_mps",
+           "unit_groups"]

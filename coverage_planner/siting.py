@@ -82,6 +82,9 @@ FIELDS = (
     sc.Field("apply", sc.one_of(MODELS), f"one of {', '.join(MODELS)}", f"use one of {', '.join(MODELS)}.", "lscp",
              "the model whose sites go into the proposed scenario",
              prepare=lambda v: v.strip().lower().replace("-", "_") if isinstance(v, str) else v),  # "p-median" too
+    sc.Field("per", lambda v: v is None or v == "county", 'per = "county"',
+             'write per = "county" (one problem per county_id of the units), or leave it out.', None,
+             "\"county\": one problem per county (site --per county)"),
 )
 SETTINGS = {f.key: f.default for f in FIELDS}   # the defaults
 

@@ -36,6 +36,12 @@ def _add_site(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-p", "--p", type=int, help="number of new stations for the p-models (default [siting] p)")
     p.add_argument("--relocate", action="store_true", help="close stations not marked fixed (default: the main EMS centre and stations with ambulances stay); p counts the stations added")
     p.add_argument("--out", help="output folder (default: the scenario's outputs.dir or maps/<name>)")
+    p.add_argument("--per", choices=["county"], help="one problem per county (the units' county_id), all in one "
+                   "call: each on its county's cells and the candidates within its halo (default [siting] per)")
+    p.add_argument("--county", nargs="+", metavar="COUNTY", help="with --per county: solve only these counties "
+                   "(county_id values)")
+    p.add_argument("--dask", metavar="CLUSTER", help="with --per county: compute the covering sets on Dask "
+                   "workers, local[:N] or tcp://HOST:PORT (identical results)")
     p.add_argument("--quiet", action="store_true", help="no progress display and no table")
     p.set_defaults(func=_cmd_site)
 
@@ -46,9 +52,10 @@ def model_name(text: str) -> str:
 
 
 def _cmd_site(args: argparse.Namespace) -> int:
-    from ..siting import run_siting_file
+    from ..siting_units import run_units_file   # one problem per county, or siting.run_siting_file's one
 
-    return run_siting_file(args.scenario, args.out, args.models, args.p, args.relocate, args.quiet)
+    return run_units_file(args.scenario, args.out, args.models, args.p, args.relocate, args.quiet, args.per,
+                          args.dask, args.county)
 
 
 # ------------------------------------------------------------------------------------- subcentres
