@@ -58,7 +58,8 @@ def test_siting_settings_are_checked_the_same_way(siting_region, capsys):
     from coverage_planner.siting import read_settings
 
     text = siting_region.read_text()
-    siting_region.write_text(text.replace("p = 1", 'p = 2\napply = "P-Median"\ncandidate_types = "thc"'))
+    siting_region.write_text(text.replace('candidates = "network"', 'candidates = "both"')
+                             .replace("p = 1", 'p = 2\napply = "P-Median"\ncandidate_types = "thc"'))
     settings = read_settings(load_scenario(siting_region), {"p": None, "relocate": None}, ["p_median"])
     assert settings["apply"] == "p_median" and settings["candidate_types"] == ["thc"] and settings["p"] == 2
     assert settings["spacing_m"] == 500 and settings["alpha"] == 0.9
