@@ -65,13 +65,15 @@ def test_a_misspelt_column_key_is_refused_with_the_closest_key(tiny_region):
                       r"\(did you mean 'ambulances'\?\).*救护车数.*Fix: keys of \[facilities\.columns\] are .*ambulances")
 
 
-@pytest.mark.parametrize("section, key, close", [
-    ("boundaries", "unitid", "unit_id"), ("population", "pop", None), ("villages", "names", "name")])
-def test_unknown_column_keys_of_every_layer_are_refused(tiny_region, section, key, close):
+@pytest.mark.parametrize("section, key, close, case", [
+    ("boundaries", "unitid", "unit_id", "A misspelt key under [boundaries.columns] (unitid)"),
+    ("population", "pop", None, "A key under [population.columns] that no reader uses (pop)"),
+    ("villages", "names", "name", "A misspelt key under [villages.columns] (names)")])
+def test_unknown_column_keys_of_every_layer_are_refused(tiny_region, section, key, close, case):
     if section == "villages":
         _edit(tiny_region, "[roads]", '[villages]\npath = "units.geojson"\n\n[roads]')
     _edit(tiny_region, f"[{section}]\n", f'[{section}.columns]\n{key} = "X"\n[{section}]\n')
-    with refused(f"An unknown key under [{section}.columns] ({key})",
+    with refused(case,
                  match=rf"unknown key '{key}' in \[{section}\.columns\]") as out:
         load_scenario(tiny_region)
     assert (f"did you mean '{close}'" in out.message) if close else "did you mean" not in out.message
@@ -154,14 +156,17 @@ def test_spacing_with_layer_candidates_is_refused_and_both_uses_every_key(siting
     assert settings["spacing_m"] == 500 and settings["candidate_types"] == ["chc"]
 
 
-@pytest.mark.parametrize("old, new, field", [
-    ('path = "pop.tif"', 'path = "pop.tif"\ncensus_scale_column = "常住人口"', "population.census_scale_column"),
-    ('path = "pop.tif"', 'path = "pop.tif"\ncensus_key = "name"', "population.census_key"),
-    ('path = "units.geojson"', 'path = "units.geojson"\nadmin_level = "8"', "boundaries.admin_level"),
+@pytest.mark.parametrize("old, new, field, case", [
+    ('path = "pop.tif"', 'path = "pop.tif"\ncensus_scale_column = "常住人口"', "population.census_scale_column",
+     "census_scale_column without census_scale_path"),
+    ('path = "pop.tif"', 'path = "pop.tif"\ncensus_key = "name"', "population.census_key",
+     "census_key without census_path"),
+    ('path = "units.geojson"', 'path = "units.geojson"\nadmin_level = "8"', "boundaries.admin_level",
+     "admin_level for boundaries that are no OSM file"),
 ])
-def test_keys_that_need_another_key_or_an_osm_file_are_refused(tiny_region, old, new, field):
+def test_keys_that_need_another_key_or_an_osm_file_are_refused(tiny_region, old, new, field, case):
     _edit(tiny_region, old, new)
-    with refused(f"{field} where it is not used", match=rf"{field.replace('.', chr(92) + '.')} is given but not used"):
+    with refused(case, match=rf"{field.replace('.', chr(92) + '.')} is given but not used"):
         load_scenario(tiny_region)
 
 
