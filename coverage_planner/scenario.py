@@ -263,7 +263,8 @@ def _road_class_problems(speeds: dict, section: str, file: Path) -> list[InputEr
     (:data:`network.ROAD_CLASSES`): such a speed would change nothing. A known class that does not
     occur in the road file is fine."""
     listing = ", ".join(ROAD_CLASSES)
-    return [InputError(f"unknown road class '{k}' in [{section}]{sc.closest(k, ROAD_CLASSES)}: no road has it, so "
+    return [InputError(f"unknown road class '{k}' in [{section}]{'' if k == 'ferry' else sc.closest(k, ROAD_CLASSES)}"
+                       ": no road has it, so "
                        "this speed would change nothing.", file=file, field=f"{section}.{k}",
                        fix=("ferries have their own setting: write ferry_kmh = ... under the travel profile. "
                             if k == "ferry" else "") + f"use OSM highway classes: {listing}.")
