@@ -278,7 +278,8 @@ NEEDS = (("population", "census_key", "census_path"), ("population", "census_sca
 
 def _unused_problems(data: dict, file: Path) -> list[InputError]:
     """Settings given where they change nothing (refused, not silently ignored): the census table's
-    key or column without the table, and an OSM admin_level for boundaries that are no OSM file."""
+    key or column without the table, population columns when people come from census counts, and an
+    OSM admin_level for boundaries that are no OSM file."""
     errors = []
     for section, key, needs in NEEDS:
         table = data.get(section, {})
@@ -286,6 +287,13 @@ def _unused_problems(data: dict, file: Path) -> list[InputError]:
             errors += sc.unused_keys(table, [key], when=f"{section}.{needs} is not given", section=section,
                                      file=file, fix=f"add {needs} = \"...\" (the table {key} refers to), "
                                      f"or remove {key}.")
+    pop = data.get("population", {})
+    if pop.get("census_column"):   # people come from census counts per unit: no population layer is read
+        errors += sc.unused_keys(pop, ["columns"], when="population.census_column is given (census counts per "
+                                 "unit are spread along the roads; no population layer is read)",
+                                 section="population", file=file,
+                                 fix="remove [population.columns], or remove census_column to read the population "
+                                     "layer with it.")
     bounds = data.get("boundaries", {})
     if "admin_level" in bounds and isinstance(bounds.get("path"), str) and \
             not bounds["path"].lower().endswith(OSM_SUFFIXES):

@@ -163,6 +163,8 @@ def test_spacing_with_layer_candidates_is_refused_and_both_uses_every_key(siting
      "census_key without census_path"),
     ('path = "units.geojson"', 'path = "units.geojson"\nadmin_level = "8"', "boundaries.admin_level",
      "admin_level for boundaries that are no OSM file"),
+    ('path = "pop.tif"', 'path = "pop.tif"\ncensus_column = "population"\ncolumns = { population = "人口" }',
+     "population.columns", "[population.columns] with census_column"),
 ])
 def test_keys_that_need_another_key_or_an_osm_file_are_refused(tiny_region, old, new, field, case):
     _edit(tiny_region, old, new)
