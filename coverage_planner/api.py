@@ -26,13 +26,14 @@ import geopandas as gpd
 import pandas as pd
 
 from . import optimize as opt
-from .errors import InputError, PlannerWarning
-from .layers import LayerSpec
+from .errors import InputError, PlannerWarning, raise_all
+from .layers import COLUMN_KEYS, LayerSpec, column_key_problems
 from .pipeline import Result, add_isochrones, evaluate
 from .progress import Steps
 from .region import LayerFrames, Region
 from .region import load_region as _pipeline_load_region
 from .scenario import Scenario, load_scenario, minutes_problem
+from .settings_check import closest
 from .standards import Profile, load_profile
 
 __all__ = ["CheckResult", "Region", "SitingResult", "check", "load_region", "site"]
@@ -99,6 +100,23 @@ def _profile_of(profile: str | Path | Profile, rules: list[str] | None, override
     return load_profile(str(profile), base, overrides, rules)
 
 
+def _columns_problems(columns: object) -> list[InputError]:
+    """The refusals for a ``columns`` argument whose layers or keys no reader uses (a typo such as
+    ``{"facilities": {"ambulance": ...}}`` would otherwise be ignored)."""
+    if columns is None:
+        return []
+    if not isinstance(columns, dict) or not all(isinstance(m, dict) for m in columns.values()):
+        return [InputError("columns must be a dict of layer → {our name: your column}.", field="columns",
+                           fix='e.g. columns={"facilities": {"type": "机构类型"}}.')]
+    layers = list(COLUMN_KEYS)
+    errors = [InputError(f"unknown layer '{layer}' in columns{closest(layer, layers)}.", field=f"columns['{layer}']",
+                         fix=f"use the layers {', '.join(layers)}.") for layer in columns if layer not in COLUMN_KEYS]
+    for layer, mapping in columns.items():
+        if layer in COLUMN_KEYS:
+            errors += column_key_problems(layer, mapping, file=None, section=f"columns['{layer}']")
+    return errors
+
+
 def _frame_scenario(*, profile: Profile, crs: str | None, columns: dict | None, types: dict | None, coords: str,
                     population: object, roads: object, villages: object, cell_size_m: float | None,
                     facility_max_access_m: float, travel: dict | None, isochrone_minutes: list[float] | None,
@@ -110,6 +128,7 @@ def _frame_scenario(*, profile: Profile, crs: str | None, columns: dict | None, 
     if not (isinstance(facility_max_access_m, int | float) and facility_max_access_m > 0):
         raise InputError(f"facility_max_access_m must be a positive number of metres, got {facility_max_access_m!r}.",
                          field="facility_max_access_m", fix="e.g. facility_max_access_m=500.")
+    raise_all(_columns_problems(columns))
     raster = isinstance(population, str | Path)
     pop_spec = (LayerSpec(path=Path(population), columns=(columns or {}).get("population"), key="population")
                 if raster else _layer("population", "population", columns))

@@ -11,7 +11,8 @@ import pandas as pd
 import shapely
 
 from .errors import InputError, warn
-from .layers import OSM_SUFFIXES, LayerSpec, check_frame, read_vector, require_columns, rows_text, truthy
+from .layers import (OSM_SUFFIXES, LayerSpec, check_frame, read_vector, require_columns,
+                     require_mapped_columns, rows_text, truthy)
 from .population import check_population_values
 
 ZONE_WORDS = {
@@ -62,6 +63,7 @@ def boundaries_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str | N
                          fix="give a layer with one polygon per township or street (镇/街道) of the region.")
     cols = {"unit_id": spec.column("unit_id", "unit_id"), "name": spec.column("name", "name")}
     require_columns(frame, cols, spec)
+    require_mapped_columns(frame, spec)
     out = gpd.GeoDataFrame({
         "unit_id": frame[cols["unit_id"]].astype(str).to_numpy(),
         "name": frame[cols["name"]].astype(str).to_numpy(),

@@ -20,7 +20,7 @@ from pyproj import Transformer
 from .errors import InputError, warn
 from .facility_types import ROLE_SEPARATOR, normalise_word, resolve_types
 from .layers import (OSM_SUFFIXES, LayerSpec, check_frame, existing_path, numeric_column, read_vector,
-                     require_columns)
+                     require_columns, require_mapped_columns)
 
 # OSM tags read as facilities; which of them are facilities of the plan is decided by OSM_ROLES.
 OSM_HEALTH_FILTER = {"amenity": ["hospital", "clinic", "doctors", "pharmacy", "dentist"], "healthcare": True,
@@ -172,6 +172,7 @@ def facilities_from_frame(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str, re
                          fix="give at least one facility, or check the file's filter.")
     cols = {"type": spec.column("type", "type")}
     require_columns(frame, cols, spec)
+    require_mapped_columns(frame, spec)
     labels = _row_labels(frame, osm)
     if not frame.geometry.geom_type.isin(["Point"]).all():
         frame = frame.set_geometry(frame.geometry.representative_point())

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, warn
+from .settings_check import closest
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 
@@ -154,6 +155,56 @@ def _gbk_mojibake(frame: pd.DataFrame) -> tuple[str, str] | None:
 def region_crs(boundaries: gpd.GeoDataFrame) -> str:
     """The UTM zone (as 'EPSG:xxxxx') that suits the region, from its boundaries."""
     return str(boundaries.estimate_utm_crs().to_string())
+
+
+# The keys of each layer's [<layer>.columns] table (our name → the file's column) that the readers use,
+# with what each is for: boundaries.py, facilities.py (and subcentres.py: beds, grade), population.py,
+# villages.py. lon/lat name the coordinate columns of a CSV or Excel table. A key not listed here would
+# be read by nobody, so the scenario refuses it (tests/test_column_keys.py keeps this in step with the readers).
+COLUMN_KEYS: dict[str, dict[str, str]] = {
+    "boundaries": {"unit_id": "unit code", "name": "unit name", "name_en": "English name",
+                   "zone": "urban/rural", "kind": "镇/街道/乡", "county_seat": "yes/no", "central_town": "yes/no",
+                   "county_id": "the unit's county"},
+    "facilities": {"type": "facility type", "id": "facility id", "name": "name", "name_en": "English name",
+                   "ambulances": "ambulance count", "turnout_min": "turnout minutes", "fixed": "yes/no: keep",
+                   "beds": "beds", "doctors": "doctors", "nurses": "nurses", "gps": "general practitioners",
+                   "negative_pressure_ambulances": "negative-pressure ambulances", "grade": "hospital grade",
+                   "lon": "longitude (CSV/Excel)", "lat": "latitude (CSV/Excel)"},
+    "population": {"population": "people per cell"},
+    "villages": {"population": "people", "id": "village id", "name": "name",
+                 "lon": "longitude (CSV)", "lat": "latitude (CSV)"},
+}
+# Keys whose column a table reader consumes (checked there), not looked up in the layer's attributes.
+COORD_KEYS = ("lon", "lat")
+
+
+def column_key_problems(layer: str, columns: dict, *, file: object, section: str) -> list[InputError]:
+    """An InputError for every key of a ``columns`` mapping that the ``layer``'s readers do not use.
+
+    Parameters
+    ----------
+    layer : str
+        boundaries, facilities, population or villages.
+    columns : dict
+        Our name → the file's column, as given.
+    file : path or None
+        The file named in the messages (the scenario).
+    section : str
+        How the mapping is named, e.g. ``"facilities.columns"`` or ``"columns['facilities']"``.
+    """
+    known = COLUMN_KEYS[layer]
+    listing = "; ".join(f"{k} ({about})" for k, about in known.items())
+    return [InputError(f"unknown key '{k}' in [{section}]{closest(k, list(known))}: no reader uses it, so the "
+                       f"column '{v}' would be ignored.", file=file, field=f"{section}.{k}",
+                       fix=f"keys of [{section}] are {listing}.")
+            for k, v in sorted(columns.items(), key=lambda kv: str(kv[0])) if k not in known]
+
+
+def require_mapped_columns(frame: pd.DataFrame, spec: LayerSpec) -> None:
+    """InputError when a column named under ``[<layer>.columns]`` is not in the layer (a mapping to a
+    column that is not there would otherwise fall back to the default, e.g. 0 ambulances)."""
+    wanted = {k: v for k, v in (spec.columns or {}).items() if k not in COORD_KEYS}
+    require_columns(frame, wanted, spec)
 
 
 _COLUMN_EXAMPLES = {"boundaries": 'unit_id = "乡镇代码", name = "乡镇名称"', "facilities": 'type = "机构类型"',

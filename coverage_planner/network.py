@@ -60,6 +60,13 @@ TRAVEL_PROFILES: dict[str, dict] = {
     },
 }
 
+# highway values the road readers keep (every highway=* way) that no profile drives by default; a
+# scenario may give them a speed under [travel.profiles.<name>] speeds_kmh.
+OTHER_HIGHWAY_CLASSES = ("bridleway", "bus_guideway", "busway", "construction", "corridor", "escape", "raceway")
+# The road classes a speeds_kmh table may name (ferries have their own setting, ferry_kmh).
+ROAD_CLASSES: tuple[str, ...] = tuple(sorted({c for p in TRAVEL_PROFILES.values() for c in p["speeds_kmh"]}
+                                             | set(OTHER_HIGHWAY_CLASSES)))
+
 # Implicit national limits written as "CC:zone" in OSM maxspeed (km/h). China sets no national
 # urban/rural default in OSM, so CN:* values fall back to the class speed (NaN here).
 _IMPLICIT_MAXSPEED = {

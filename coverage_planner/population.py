@@ -13,7 +13,7 @@ import pandas as pd
 import shapely
 
 from .errors import InputError, PlannerWarning, warn
-from .layers import LayerSpec, check_frame, read_vector, require_columns, rows_text
+from .layers import LayerSpec, check_frame, read_vector, require_columns, require_mapped_columns, rows_text
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 
@@ -143,6 +143,7 @@ def _frame_points(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str) -> tuple[n
                          fix="give a grid of polygons or points with a population column.")
     col = spec.column("population", "population")
     require_columns(frame, {"population": col}, spec)
+    require_mapped_columns(frame, spec)
     missing = np.flatnonzero((frame.geometry.isna() | frame.geometry.is_empty).to_numpy())
     if len(missing):
         raise InputError(f"{len(missing)} population feature(s) have no geometry, at {_feature_rows(missing)}.",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from . import settings_check as sc
 from .errors import InputError, is_number, raise_all
-from .layers import LayerSpec
-from .network import TRAVEL_PROFILES
+from .layers import OSM_SUFFIXES, LayerSpec, column_key_problems
+from .network import ROAD_CLASSES, TRAVEL_PROFILES
 from .standards import Profile, load_profile
 
 def _text(key: str) -> sc.Field:
@@ -148,6 +148,9 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
             errors += problems
             for e in problems:   # a value of the wrong type is not used further
                 table.pop(e.field.split(".", 1)[1], None)
+            if isinstance(table.get("columns"), dict):   # [facilities.columns] etc.: keys a reader uses
+                errors += column_key_problems(section, table["columns"], file=path, section=f"{section}.columns")
+    errors += _unused_problems(data, path)
     census = data.get("population", {}).get("census_column")
     for section, key in REQUIRED:
         if section == "population" and census:
@@ -182,6 +185,7 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
         for key, value in (settings.items() if isinstance(settings, dict) else [("", settings)]):
             if key == "speeds_kmh" and isinstance(value, dict):  # 0 km/h leaves a road class out
                 ok = all(_positive(v) or _is_zero(v) for v in value.values())
+                errors += _road_class_problems(value, f"travel.profiles.{name}.speeds_kmh", path)
             else:
                 ok = key in TRAVEL_PROFILES[name] and key != "speeds_kmh" and (
                     _positive(value) or (key == "ferry_kmh" and _is_zero(value)))
@@ -252,6 +256,52 @@ def load_scenario(path: str | Path, out_dir: str | Path | None = None) -> Scenar
         census_scale_column=str(data["population"].get("census_scale_column", "population")),
         speed_factors=sorted({float(f) for f in travel.get("speed_factors", [])}),
     )
+
+
+def _road_class_problems(speeds: dict, section: str, file: Path) -> list[InputError]:
+    """An InputError for every key of a ``speeds_kmh`` table that is not a road class the tool routes
+    (:data:`network.ROAD_CLASSES`): such a speed would change nothing. A known class that does not
+    occur in the road file is fine."""
+    listing = ", ".join(ROAD_CLASSES)
+    return [InputError(f"unknown road class '{k}' in [{section}]{'' if k == 'ferry' else sc.closest(k, ROAD_CLASSES)}"
+                       ": no road has it, so "
+                       "this speed would change nothing.", file=file, field=f"{section}.{k}",
+                       fix=("ferries have their own setting: write ferry_kmh = ... under the travel profile. "
+                            if k == "ferry" else "") + f"use OSM highway classes: {listing}.")
+            for k in sorted(speeds, key=str) if k not in ROAD_CLASSES]
+
+
+# Settings that only matter when another key is given: (section, key, the key it needs).
+NEEDS = (("population", "census_key", "census_path"), ("population", "census_scale_key", "census_scale_path"),
+         ("population", "census_scale_column", "census_scale_path"))
+
+
+def _unused_problems(data: dict, file: Path) -> list[InputError]:
+    """Settings given where they change nothing (refused, not silently ignored): the census table's
+    key or column without the table, population columns when people come from census counts, and an
+    OSM admin_level for boundaries that are no OSM file."""
+    errors = []
+    for section, key, needs in NEEDS:
+        table = data.get(section, {})
+        if key in table and not table.get(needs):
+            errors += sc.unused_keys(table, [key], when=f"{section}.{needs} is not given", section=section,
+                                     file=file, fix=f"add {needs} = \"...\" (the table {key} refers to), "
+                                     f"or remove {key}.")
+    pop = data.get("population", {})
+    if pop.get("census_column"):   # people come from census counts per unit: no population layer is read
+        errors += sc.unused_keys(pop, ["columns"], when="population.census_column is given (census counts per "
+                                 "unit are spread along the roads; no population layer is read)",
+                                 section="population", file=file,
+                                 fix="remove [population.columns], or remove census_column to read the population "
+                                     "layer with it.")
+    bounds = data.get("boundaries", {})
+    if "admin_level" in bounds and isinstance(bounds.get("path"), str) and \
+            not bounds["path"].lower().endswith(OSM_SUFFIXES):
+        errors += sc.unused_keys(bounds, ["admin_level"], when="boundaries.path is not an OSM file (.pbf, .osm)",
+                                 section="boundaries", file=file,
+                                 fix="remove admin_level (it picks the level of OSM boundary relations); a "
+                                     "boundary layer's features are the units as they are.")
+    return errors
 
 
 def _villages_spec(table: dict | None, base: Path) -> LayerSpec | None:

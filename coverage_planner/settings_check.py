@@ -10,6 +10,7 @@ its own (``[subcentres.weights]``), checked the same way.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -131,12 +132,42 @@ def known_keys(fields: Sequence[Field]) -> str:
     return ", ".join(sorted(f.key for f in fields))
 
 
+def closest(word: object, known: Sequence[str]) -> str:
+    """" (did you mean 'x'?)" naming the known word closest to ``word`` (difflib), or "" when none is close."""
+    match = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
 def unknown_keys(table: dict, fields: Sequence[Field], section: str, file: object) -> list[InputError]:
-    """An InputError for every key of ``table`` that ``fields`` do not declare, in sorted order."""
-    known = {f.key for f in fields}
-    return [InputError(f"unknown key '{k}' in [{section}].", file=file, field=f"{section}.{k}",
+    """An InputError for every key of ``table`` that ``fields`` do not declare, in sorted order; each
+    names the closest declared key when one is close (a typo)."""
+    known = [f.key for f in fields]
+    return [InputError(f"unknown key '{k}' in [{section}]{closest(k, known)}.", file=file, field=f"{section}.{k}",
                        fix=f"keys of [{section}] are {known_keys(fields)}.")
             for k in sorted((k for k in table if k not in known), key=str)]
+
+
+def unused_keys(table: dict, keys: Sequence[str], *, when: str, section: str, file: object,
+                fix: str) -> list[InputError]:
+    """An InputError for every key of ``keys`` given in ``table`` although it is not used ``when``
+    (e.g. ``candidates_path`` when ``candidates = "network"``): a setting that changes nothing is
+    refused rather than silently ignored.
+
+    Parameters
+    ----------
+    table : dict
+        The table as written.
+    keys : sequence of str
+        The keys that are not used in this case.
+    when : str
+        The case, completing "... is not used when ...", e.g. ``'candidates = "network"'``.
+    section, file : str, path
+        For the messages.
+    fix : str
+        The fix, e.g. ``'set candidates = "both" to use it, or remove the key.'``.
+    """
+    return [InputError(f"{section}.{k} is given but not used when {when}.", file=file, field=f"{section}.{k}",
+                       fix=fix) for k in keys if k in table]
 
 
 def check_table(table: dict, fields: Sequence[Field], *, section: str, file: object,

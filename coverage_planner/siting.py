@@ -134,8 +134,39 @@ def read_settings(scn: Scenario, overrides: dict | None = None, models: list[str
 
     settings, errors = sc.check_table(table, FIELDS, section="siting", file=scn.path, where=where,
                                       skip=() if needs_p else ("p",))
-    raise_all(errors)
+    raise_all(errors + unused_settings(table, settings["candidates"], scn.path))
     return settings
+
+
+# The [siting] keys that only one candidate source uses: given with the other source they change nothing.
+LAYER_KEYS = ("candidates_path", "candidate_types")
+NETWORK_KEYS = ("spacing_m",)
+
+
+def unused_settings(table: dict, candidates: str, file: object) -> list[InputError]:
+    """The refusals for [siting] keys that the candidate source ``candidates`` does not use:
+    ``candidates_path``/``candidate_types`` with ``"network"``, ``spacing_m`` with ``"layer"``.
+
+    Parameters
+    ----------
+    table : dict
+        The [siting] table as written.
+    candidates : str
+        The checked candidate source: network, layer or both.
+    file : path
+        The scenario, for the messages.
+    """
+    if candidates == "network":
+        return sc.unused_keys(table, LAYER_KEYS, when='candidates = "network" (sites on the road network only)',
+                              section="siting", file=file,
+                              fix='set candidates = "both" (road network and layer) or "layer" to use it, or '
+                                  "remove the key.")
+    if candidates == "layer":
+        return sc.unused_keys(table, NETWORK_KEYS, when='candidates = "layer" (no sites generated on the roads)',
+                              section="siting", file=file,
+                              fix='set candidates = "both" (road network and layer) or "network" to use it, or '
+                                  "remove the key.")
+    return []
 
 
 def applied_model(scn: Scenario, settings: dict, models: list[str]) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .layers import LayerSpec, check_frame, existing_path, read_vector, require_columns
+from .layers import LayerSpec, check_frame, existing_path, read_vector, require_columns, require_mapped_columns
 from .population import check_population_values
 
 POPULATION_ALIASES = ("population", "常住人口", "人口", "户籍人口")
@@ -60,6 +60,7 @@ def _villages(frame: gpd.GeoDataFrame, spec: LayerSpec, crs: str) -> gpd.GeoData
     pop_col = spec.column("population") or next((c for c in POPULATION_ALIASES if c in frame), "population")
     id_col, name_col = spec.column("id", "id"), spec.column("name", "name")
     require_columns(frame, {"population": pop_col}, spec)
+    require_mapped_columns(frame, spec)
     values = pd.to_numeric(frame[pop_col], errors="coerce").to_numpy(dtype=float)
     check_population_values(values, spec, pop_col)
     if len(frame) == 0:

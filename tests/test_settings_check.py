@@ -39,19 +39,18 @@ def test_check_table_values_defaults_and_every_problem_in_order():
     assert sc.check_table({"n": 0}, FIELDS, section="t", file=None, skip=("n",)) == ({"n": 0, "mode": "a", "w": {}}, [])
 
 
-@pytest.mark.parametrize("case, section, typo, known", [
-    ("A misspelt key in [siting] (spaceing_m)", "siting", "spaceing_m = 500", "spacing_m"),
-    ("A misspelt key in [travel] (facility_max_acces_m)", "travel", "facility_max_acces_m = 800",
-     "facility_max_access_m"),
+@pytest.mark.parametrize("section, typo, known, case", [
+    ("siting", "spaceing_m = 500", "spacing_m", "A misspelt key in [siting] (spaceing_m)"),
+    ("travel", "facility_max_acces_m = 800", "facility_max_access_m", "A misspelt key in [travel] (facility_max_acces_m)"),
 ])
-def test_a_typo_in_a_settings_key_is_refused_with_the_known_keys(siting_region, case, section, typo, known):
+def test_a_typo_in_a_settings_key_is_refused_with_the_known_keys(siting_region, section, typo, known, case):
     text = siting_region.read_text()
     header = f"[{section}]"
     siting_region.write_text(text.replace(header, f"{header}\n{typo}", 1) if header in text
                              else text + f"\n{header}\n{typo}\n")
     key = typo.split(" = ")[0]
     refused_cli(case, ["site", str(siting_region), "--quiet", "--models", "lscp"],
-                match=rf"{section}\.{key}.*unknown key '{key}' in \[{section}\].*Fix: keys of \[{section}\] are .*{known}")
+                match=rf"{section}\.{key}.*unknown key '{key}' in \[{section}\] \(did you mean '{known}'\?\).*Fix: keys of \[{section}\] are .*{known}")
 
 
 def test_siting_settings_are_checked_the_same_way(siting_region, capsys):
@@ -59,7 +58,8 @@ def test_siting_settings_are_checked_the_same_way(siting_region, capsys):
     from coverage_planner.siting import read_settings
 
     text = siting_region.read_text()
-    siting_region.write_text(text.replace("p = 1", 'p = 2\napply = "P-Median"\ncandidate_types = "thc"'))
+    siting_region.write_text(text.replace('candidates = "network"', 'candidates = "both"')
+                             .replace("p = 1", 'p = 2\napply = "P-Median"\ncandidate_types = "thc"'))
     settings = read_settings(load_scenario(siting_region), {"p": None, "relocate": None}, ["p_median"])
     assert settings["apply"] == "p_median" and settings["candidate_types"] == ["thc"] and settings["p"] == 2
     assert settings["spacing_m"] == 500 and settings["alpha"] == 0.9

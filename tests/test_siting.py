@@ -101,7 +101,8 @@ def test_bad_settings_are_all_reported_before_any_work(siting_region, capsys, mo
 def test_bad_p_and_candidates(siting_region, capsys):
     _fails(siting_region, ["--models", "mclp", "-p", "99"], r"mclp.*p", capsys)
     _fails(siting_region, ["--models", "mclp", "-p", "0"], r"--p \(command line\).*p = 0.*at least 1", capsys)
-    siting_region.write_text(siting_region.read_text().replace('candidates = "network"', 'candidates = "layer"'))
+    siting_region.write_text(siting_region.read_text().replace('candidates = "network"', 'candidates = "layer"')
+                             .replace("spacing_m = 500\n", ""))   # spacing_m is for network candidates
     _fails(siting_region, ["--models", "lscp"], r"no candidate sites.*candidates", capsys)
     plots = siting_region.parent / "plots.geojson"
     write_geojson(plots, [{"type": "Feature", "properties": {"id": "P1"},
@@ -116,7 +117,7 @@ def test_candidates_from_a_csv_of_plots(siting_region):
     lon, lat = lonlat(X0 + 1500, Y0 + 520)  # 20 m from the road y = 500, at the node x = 1500
     (siting_region.parent / "plots.csv").write_text(f"id,name,经度,纬度\nQ7,地块七,{lon},{lat}\n", encoding="utf-8")
     siting_region.write_text(siting_region.read_text().replace(
-        'candidates = "network"', 'candidates = "layer"\ncandidates_path = "plots.csv"'))
+        'candidates = "network"', 'candidates = "layer"\ncandidates_path = "plots.csv"').replace("spacing_m = 500\n", ""))
     result, sites = run_siting(load_scenario(siting_region), models=["mclp"])
     cands = result.problem.candidates
     assert list(cands["candidate_id"]) == ["E1", "Q7"] and cands["name"].iloc[1] == "地块七"

@@ -65,7 +65,8 @@ def test_road_name_township_and_readable_id_of_each_site(siting_region):
     _named_roads(folder)
     _plots(folder, [("Q1", 750, 520), ("Q2", 2000, 750), ("Q3", 1000, 500)])
     siting_region.write_text(siting_region.read_text().replace(
-        'candidates = "network"', 'candidates = "layer"\ncandidates_path = "plots.csv"').replace("p = 1", "p = 3"))
+        'candidates = "network"', 'candidates = "layer"\ncandidates_path = "plots.csv"').replace("p = 1", "p = 3")
+        .replace("spacing_m = 500\n", ""))
     _, sites = run_siting(load_scenario(siting_region), models=["mclp"])
     by = sites.set_index("candidate_id")
     assert by.loc["Q1", "road"] == "中街 Middle Street" and by.loc["Q1", "road_m"] == pytest.approx(20.0, abs=0.2)
