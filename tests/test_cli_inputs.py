@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _no_loading(monkeypatch):
     """Fail the test if any layer is loaded: the command must stop before any work."""
     import coverage_planner.pipeline as pipeline
-    import coverage_planner.siting as siting
+    import coverage_planner.siting_units as siting_units
     import coverage_planner.subcentres as subcentres
 
     def boom(*args, **kwargs):
@@ -155,7 +155,7 @@ def test_isochrone_minutes_follow_the_scenario_rule(tiny_region, monkeypatch, mi
 def test_models_hyphen_or_underscore_and_only_those(siting_region, monkeypatch):
     import pandas as pd
 
-    import coverage_planner.siting as siting
+    import coverage_planner.siting_units as siting_units
 
     ran = []
     real = siting.solve_models
@@ -273,7 +273,7 @@ def test_time_limit_kept_within_ten_percent():
 SOLVE = textwrap.dedent("""
     import sys
     sys.path[:0] = [{root!r}, {tests!r}]
-    import coverage_planner.siting as siting
+    import coverage_planner.siting_units as siting_units
     from coverage_planner import optimize as opt
     from coverage_planner.cli import main
     from test_cli_inputs import _hard_covering
@@ -284,7 +284,7 @@ SOLVE = textwrap.dedent("""
         opt.lscp(C, time_limit=120)
         return 0
 
-    siting.run_siting_file = long_solve
+    siting_units.run_units_file = long_solve     # what `site` calls
     sys.exit(main(["site", "any.toml"]))
 """)
 
