@@ -12,8 +12,9 @@ machine the wall times grow with the load average, which the JSON records, the C
   snap_s            ``snap`` of cells and facilities (one call) on that built index: the queries only
   nearest_s         ``Router.nearest``: each cell's nearest facility and time, with turnout, access
                     legs and partial segments (one multi-source Dijkstra + the per-cell combination)
-  coverage_s        ours, prepared: snap_s + nearest_s
-  coverage_cold_s   ours from nothing but the network and its CSR: snap_index_s + snap_s + nearest_s
+  coverage_s        ours, prepared: snap_s + nearest_s, best of 3 runs on the same index and CSR (as the
+                    scipy floor is best of 3; every run's answers must be identical; all three in coverage_runs_s)
+  coverage_cold_s   ours from nothing but the network and its CSR: snap_index_s + the first snap and nearest
                     (the three run once, in that order, on a network with nothing cached)
   router_build_s    ``Router(...)`` (CSR build), in neither coverage figure
   scipy_floor_s     a bare ``scipy.sparse.csgraph.dijkstra(csr, indices=facility nodes, min_only=True)``
@@ -167,32 +168,47 @@ class Instance:
 
 def run_ours(inst: Instance) -> dict:
     """Our coverage run: the snapping index, one snap for cells and facilities on it, then the nearest
-    facility for every cell (the CSR build timed apart)."""
+    facility for every cell (the CSR build timed apart). The snap and nearest steps run three times on
+    the same index and CSR, as the scipy floor does (best of 3); ``coverage_cold_s`` is the index build
+    plus the first of them. Every repeat must give the same answers."""
     net, n = inst.net, len(inst.cx)
     assert len(net.snap_cache) == 0, "the network must start with no snapping index"
     t, c = time.perf_counter(), time.process_time()
     index = snap_index(net)
     snap_index_s, snap_index_cpu_s = time.perf_counter() - t, time.process_time() - c
-    t, c = time.perf_counter(), time.process_time()
-    both = snap(net, np.concatenate([inst.cx, inst.fx]), np.concatenate([inst.cy, inst.fy]), index=index)
-    cells, fac = both.take(np.arange(n)), both.take(np.arange(n, len(both)))
-    snap_s, snap_cpu_s = time.perf_counter() - t, time.process_time() - c
-    t = time.perf_counter()
-    router = Router(net, seconds_per_segment(net), FROM_FACILITY)
-    router_build_s = time.perf_counter() - t
-    t, c = time.perf_counter(), time.process_time()
-    cost, label = router.nearest(fac, inst.turnout + fac.access_m / ACCESS_MPS, cells, cells.access_m / ACCESS_MPS)
-    nearest_s, nearest_cpu_s = time.perf_counter() - t, time.process_time() - c
+    router, router_build_s, runs, first = None, 0.0, [], None
+    for _ in range(3):
+        t, c = time.perf_counter(), time.process_time()
+        both = snap(net, np.concatenate([inst.cx, inst.fx]), np.concatenate([inst.cy, inst.fy]), index=index)
+        cells, fac = both.take(np.arange(n)), both.take(np.arange(n, len(both)))
+        snap_s, snap_cpu_s = time.perf_counter() - t, time.process_time() - c
+        if router is None:
+            t = time.perf_counter()
+            router = Router(net, seconds_per_segment(net), FROM_FACILITY)
+            router_build_s = time.perf_counter() - t
+        t, c = time.perf_counter(), time.process_time()
+        cost, label = router.nearest(fac, inst.turnout + fac.access_m / ACCESS_MPS, cells, cells.access_m / ACCESS_MPS)
+        nearest_s, nearest_cpu_s = time.perf_counter() - t, time.process_time() - c
+        runs.append((snap_s + nearest_s, snap_s, nearest_s, snap_cpu_s, nearest_cpu_s))
+        if first is None:
+            first = (cost, label)
+        else:
+            assert np.array_equal(cost, first[0]) and np.array_equal(label, first[1]), "a repeat gave other answers"
+    best = min(runs)
+    total_s, snap_s, nearest_s, snap_cpu_s, nearest_cpu_s = best
     reached = np.isfinite(cost)
-    log(f"ours: snap index {snap_index_s:.2f} s ({snap_index_cpu_s:.2f} s CPU, {index.nbytes / 2**20:,.0f} MB), "
-        f"snap {snap_s:.2f} s ({snap_cpu_s:.2f} s CPU), nearest {nearest_s:.2f} s ({nearest_cpu_s:.2f} s CPU) — "
+    log(f"ours: snap index {snap_index_s:.2f} s ({snap_index_cpu_s:.2f} s CPU, {index.nbytes / 2**20:,.0f} MB); "
+        f"snap + nearest {', '.join(f'{r[0]:.2f}' for r in runs)} s, best: snap {snap_s:.2f} s ({snap_cpu_s:.2f} s CPU), "
+        f"nearest {nearest_s:.2f} s ({nearest_cpu_s:.2f} s CPU) — "
         f"{reached.mean():.2%} of cells reached, median {np.median(cost[reached]) / 60:.1f} min, "
         f"{(cost <= 900).mean():.1%} within 15 min, {len(np.unique(label[reached]))} territories; "
         f"peak RSS {peak_rss_mb():,.0f} MB")
-    return {"coverage_s": snap_s + nearest_s, "coverage_cold_s": snap_index_s + snap_s + nearest_s,
+    return {"coverage_s": total_s, "coverage_cold_s": snap_index_s + runs[0][0],
+            "coverage_runs_s": [round(r[0], 3) for r in runs],
             "snap_index_s": snap_index_s, "snap_s": snap_s, "nearest_s": nearest_s,
             "router_build_s": router_build_s, "snap_index_cpu_s": snap_index_cpu_s, "snap_cpu_s": snap_cpu_s,
-            "nearest_cpu_s": nearest_cpu_s, "snap_index_mb": index.nbytes / 2**20, "router": router}
+            "nearest_cpu_s": nearest_cpu_s, "first_snap_cpu_s": runs[0][3], "first_nearest_cpu_s": runs[0][4],
+            "snap_index_mb": index.nbytes / 2**20, "router": router}
 
 
 def scipy_floor(router: Router, sources: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -381,9 +397,9 @@ def main() -> None:
     peak = peak_rss_mb()
     result = {"machine": machine(), "network_nodes": int(net.n_nodes), "network_segments": int(net.n_segments),
               "cells": int(args.cells), "facilities": int(args.facilities),
-              **{k: round(v, 3) for k, v in ours.items()},
+              **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in ours.items()},
               "coverage_cpu_s": round(ours["snap_cpu_s"] + ours["nearest_cpu_s"], 3),
-              "coverage_cold_cpu_s": round(ours["snap_index_cpu_s"] + ours["snap_cpu_s"] + ours["nearest_cpu_s"], 3),
+              "coverage_cold_cpu_s": round(ours["snap_index_cpu_s"] + ours["first_snap_cpu_s"] + ours["first_nearest_cpu_s"], 3),
               "scipy_floor_s": round(scipy_floor_s, 3), "scipy_floor_cpu_s": round(scipy_floor_cpu_s, 3),
               **{k: round(v, 3) for k, v in kdtree.items()}}
 

@@ -49,6 +49,7 @@ from .region import Region, load_region
 from .scenario import Scenario, load_scenario
 from .sensitivity import scaled_model
 from .standards import Rule
+from .travel import Snapped
 
 MODELS = ("lscp", "mclp", "p_median", "p_center", "mexclp", "dsm")
 # The [siting] table: key, what it must be, default, fix (checked by settings_check.check_table).
@@ -247,8 +248,44 @@ def layer_candidates(scn: Scenario, region: Region, settings: dict) -> gpd.GeoDa
     return pd.concat(parts, ignore_index=True)
 
 
-def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -> tuple[SitingProblem, cov.TravelModel]:
-    """Candidates and the covering and cost matrices, from bounded runs on the rule's network."""
+@dataclass
+class SitingInputs:
+    """What every siting problem on a region is built from: the rule, its travel model, the snapped
+    candidates (existing stations first) and the offsets and thresholds per cell.
+
+    ``is_ems`` marks the region's facilities that are existing stations of the rule (``ems`` those
+    rows); ``src_offset``/``dst_offset`` are the candidates' and cells' access legs (metres for a
+    radius rule, seconds with turnout for a time rule); ``limit`` is each cell's threshold (0 where
+    the rule does not apply, ``applies`` False).
+    """
+
+    rule: Rule
+    model: cov.TravelModel
+    candidates: gpd.GeoDataFrame
+    is_ems: np.ndarray
+    ems: pd.DataFrame
+    snap: Snapped
+    src_offset: np.ndarray
+    dst_offset: np.ndarray
+    limit: np.ndarray
+    applies: np.ndarray
+
+    @property
+    def n_existing(self) -> int:
+        """Existing stations: the first rows of ``candidates``."""
+        return len(self.ems)
+
+
+def siting_inputs(scn: Scenario, region: Region, settings: dict, steps: Steps) -> SitingInputs:
+    """The travel model, the candidates (existing stations, the layer, generated road nodes) snapped to
+    its routable core, and the offsets and thresholds of the siting rule.
+
+    Raises
+    ------
+    InputError
+        No candidate besides the existing stations, or a candidate farther from the roads than
+        ``[travel] facility_max_access_m``.
+    """
     rule = siting_rule(scn, settings)
     fac = region.facilities
     cells = region.cells
@@ -257,7 +294,8 @@ def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -
         model = cov.build_travel_model(region.roads, rule.travel_profile, scn.travel_overrides.get(rule.travel_profile),
                                        x, y, fac, scn.facility_max_access_m, scn.facilities.path,
                                        max_access_m=scn.profile.max_access_m)
-    ems = fac[has_role(fac["type"], rule.facility_types)]
+    is_ems = np.asarray(has_role(fac["type"], rule.facility_types))
+    ems = fac[is_ems]
     existing = gpd.GeoDataFrame({"candidate_id": ems["facility_id"].to_numpy(), "name": ems["name"].to_numpy(),
                                  "name_en": ems["name_en"].to_numpy(), "source": "existing"},
                                 geometry=ems.geometry.to_numpy(), crs=region.crs)
@@ -279,33 +317,37 @@ def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -
     limit = cov.cell_thresholds(rule, cells["zone"].to_numpy())
     applies = np.isfinite(limit)
     limit = np.where(applies, limit, 0.0)
-    loose = float(settings["loose_factor"])
-    cells_snap = model.cell_snap
-    weight = "length" if rule.kind == "radius" else "time"
     if rule.kind == "radius":
-        src_off, dst_off = csnap.access_m, cells_snap.access_m
+        src_off, dst_off = csnap.access_m, model.cell_snap.access_m
     else:
         turnout = scn.profile.default_turnout_min * 60.0 if rule.include_turnout else 0.0
         turn = np.full(len(cand), turnout)
-        own = cov.turnout_seconds(fac, scn.profile)
-        by_id = dict(zip(fac["facility_id"], own))
         if rule.include_turnout:
+            by_id = dict(zip(fac["facility_id"], cov.turnout_seconds(fac, scn.profile)))
             turn = np.array([by_id.get(c, turnout) for c in cand["candidate_id"]])
         src_off = turn + csnap.access_m / model.access_mps
-        dst_off = cells_snap.access_m / model.access_mps
+        dst_off = model.cell_snap.access_m / model.access_mps
+    return SitingInputs(rule, model, cand, is_ems, ems, csnap, np.asarray(src_off, float), np.asarray(dst_off, float),
+                        limit, applies)
+
+
+def build_problem(scn: Scenario, region: Region, settings: dict, steps: Steps) -> tuple[SitingProblem, cov.TravelModel]:
+    """Candidates and the covering and cost matrices, from bounded runs on the rule's network."""
+    inp = siting_inputs(scn, region, settings, steps)
+    rule, model, cand, cells, limit = inp.rule, inp.model, inp.candidates, region.cells, inp.limit
+    loose = float(settings["loose_factor"])
+    weight = "length" if rule.kind == "radius" else "time"
     with steps.step(f"Covering sets: {len(cand)} candidates × {len(cells)} cells"):
         if rule.kind == "radius" and rule.measure == "straight_line":
-            cost = _straight_cost(cand, cells, limit.max() * loose)
+            cost = straight_cost(cand, cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy(), limit.max() * loose)
         else:
-            cost = model.router(rule.direction, weight).bounded(csnap, src_off, cells_snap, dst_off,
-                                                                 float(limit.max() * loose))
-        cost = _keep_rows_within(cost, limit * loose)
-    cover = _within(cost, limit)
-    cover_loose = _within(cost, limit * loose)
-    n_existing = len(existing)
-    fixed = np.flatnonzero(fixed_stations(ems, bool(settings["relocate"])))
-    weights = np.where(applies, cells["population"].to_numpy(dtype=float), 0.0)  # people the rule covers
-    problem = SitingProblem(rule, cand, n_existing, cover, cover_loose, cost, weights, fixed, limit)
+            cost = model.router(rule.direction, weight).bounded(inp.snap, inp.src_offset, model.cell_snap,
+                                                                 inp.dst_offset, float(limit.max() * loose))
+        cost = keep_within(cost, limit * loose)
+    fixed = np.flatnonzero(fixed_stations(inp.ems, bool(settings["relocate"])))
+    weights = np.where(inp.applies, cells["population"].to_numpy(dtype=float), 0.0)  # people the rule covers
+    problem = SitingProblem(rule, cand, inp.n_existing, within(cost, limit), within(cost, limit * loose), cost,
+                            weights, fixed, limit)
     return problem, model
 
 
@@ -336,32 +378,35 @@ def main_centre(ems: pd.DataFrame) -> int:
     return int(pool[np.argmax(amb[pool])])
 
 
-def _straight_cost(cand: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, radius: float) -> sp.csr_matrix:
+def straight_cost(cand: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray, radius: float) -> sp.csr_matrix:
+    """Straight-line distances (m) of cells at ``x``, ``y`` (rows) to the candidates (columns), within
+    ``radius``."""
     from scipy.spatial import cKDTree
 
     tree = cKDTree(np.column_stack([cand.geometry.x, cand.geometry.y]))
-    pts = np.column_stack([cells.geometry.x, cells.geometry.y])
-    mat = cKDTree(pts).sparse_distance_matrix(tree, radius, output_type="coo_matrix")
-    return mat.tocsr()
+    return cKDTree(np.column_stack([x, y])).sparse_distance_matrix(tree, radius, output_type="coo_matrix").tocsr()
 
 
 def _row_of_entries(mat: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
 
 
-def _keep_rows_within(mat: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
-    """Entries ≤ their row's limit (explicit zeros kept)."""
-    keep = mat.data <= row_limit[_row_of_entries(mat)] + 1e-9
-    rows = _row_of_entries(mat)[keep]
-    out = sp.csr_matrix((mat.data[keep], mat.indices[keep], np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=mat.shape[0]))])),
-                        shape=mat.shape)
-    return out
+def keep_within(mat: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
+    """The entries at most their row's limit (inclusive; explicit zeros kept)."""
+    rows = _row_of_entries(mat)
+    keep = mat.data <= row_limit[rows] + 1e-9
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=mat.shape[0]))])
+    return sp.csr_matrix((mat.data[keep], mat.indices[keep], indptr), shape=mat.shape)
 
 
-def _within(cost: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
-    """0/1 covering matrix: entries within their row's limit (inclusive)."""
-    kept = _keep_rows_within(cost, row_limit)
-    return sp.csr_matrix((np.ones(kept.nnz), kept.indices, kept.indptr), shape=kept.shape)
+def binary(mat: sp.csr_matrix) -> sp.csr_matrix:
+    """The 0/1 matrix of ``mat``'s stored entries (zero costs included)."""
+    return sp.csr_matrix((np.ones(mat.nnz), mat.indices, mat.indptr), shape=mat.shape)
+
+
+def within(cost: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
+    """0/1 covering matrix: the entries within their row's limit (inclusive)."""
+    return binary(keep_within(cost, row_limit))
 
 
 def solve_models(problem: SitingProblem, settings: dict, models: list[str], steps: Steps) -> dict:
@@ -768,9 +813,9 @@ def rescaled_problem(result, model: cov.TravelModel):
     cost = model.router(rule.direction, "time").bounded(csnap, turn + csnap.access_m / model.access_mps, cells,
                                                         cells.access_m / model.access_mps,
                                                         float(prob.limit.max() * loose))
-    cost = _keep_rows_within(cost, prob.limit * loose)
-    return replace(prob, cost=cost, cover=_within(cost, prob.limit),
-                               cover_loose=_within(cost, prob.limit * loose))
+    cost = keep_within(cost, prob.limit * loose)
+    return replace(prob, cost=cost, cover=within(cost, prob.limit),
+                               cover_loose=within(cost, prob.limit * loose))
 
 
 def site_robustness(result, model: cov.TravelModel, sites: pd.DataFrame,

@@ -40,7 +40,7 @@ from .partition import job_network, top_speed_mps
 from .progress import Steps
 from .region import Region
 from .scenario import Scenario
-from .travel import Router, Snapped, snap
+from .travel import Router, Snapped
 
 COUNTY = "county_id"
 PER = ("county",)
@@ -127,56 +127,15 @@ def cell_counties(region: Region, scn: Scenario) -> np.ndarray:
 
 
 def region_candidates(scn: Scenario, region: Region, settings: dict, steps: Steps) -> RegionCandidates:
-    """Rule, travel model, candidates and offsets, as :func:`siting.build_problem` makes them."""
-    rule = siting.siting_rule(scn, settings)
-    fac, cells = region.facilities, region.cells
-    x, y = cells.geometry.x.to_numpy(), cells.geometry.y.to_numpy()
-    with steps.step(f"Snapping to roads, profile '{rule.travel_profile}'"):
-        model = cov.build_travel_model(region.roads, rule.travel_profile, scn.travel_overrides.get(rule.travel_profile),
-                                       x, y, fac, scn.facility_max_access_m, scn.facilities.path,
-                                       max_access_m=scn.profile.max_access_m)
-    is_ems = np.asarray(has_role(fac["type"], rule.facility_types))
-    ems = fac[is_ems]
-    existing = gpd.GeoDataFrame({"candidate_id": ems["facility_id"].to_numpy(), "name": ems["name"].to_numpy(),
-                                 "name_en": ems["name_en"].to_numpy(), "source": "existing"},
-                                geometry=ems.geometry.to_numpy(), crs=region.crs)
-    parts = [existing]
-    if settings["candidates"] in ("layer", "both"):
-        parts.append(siting.layer_candidates(scn, region, settings))
-    if settings["candidates"] in ("network", "both"):
-        parts.append(siting.network_candidates(model, region, float(settings["spacing_m"]),
-                                               np.column_stack([existing.geometry.x, existing.geometry.y])))
-    cand = pd.concat(parts, ignore_index=True).drop_duplicates("candidate_id").reset_index(drop=True)
-    cand = gpd.GeoDataFrame(cand, geometry="geometry", crs=region.crs)
-    if len(cand) == len(existing):
-        raise InputError("there are no candidate sites for new stations.", file=scn.path, field="siting.candidates",
-                         fix="set candidates = \"network\" or \"both\", or give candidates_path / candidate_types.")
-    csnap = snap(model.net, cand.geometry.x.to_numpy(), cand.geometry.y.to_numpy(), allowed=model.snappable)
-    far = np.flatnonzero(csnap.access_m > scn.facility_max_access_m)
-    if len(far):
-        raise InputError(f"{len(far)} candidate site(s) are more than {scn.facility_max_access_m:,.0f} m from "
-                         f"the road network: {', '.join(cand['candidate_id'].iloc[far[:8]])}.",
-                         file=settings.get("candidates_path") or scn.path, field="siting.candidates_path",
-                         fix="move them onto the road network or raise [travel] facility_max_access_m.")
-    limit = cov.cell_thresholds(rule, cells["zone"].to_numpy())
-    applies = np.isfinite(limit)
-    limit = np.where(applies, limit, 0.0)
-    if rule.kind == "radius":
-        src_off, dst_off = csnap.access_m, model.cell_snap.access_m
-    else:
-        turnout = scn.profile.default_turnout_min * 60.0 if rule.include_turnout else 0.0
-        turn = np.full(len(cand), turnout)
-        if rule.include_turnout:
-            by_id = dict(zip(fac["facility_id"], cov.turnout_seconds(fac, scn.profile)))
-            turn = np.array([by_id.get(c, turnout) for c in cand["candidate_id"]])
-        src_off = turn + csnap.access_m / model.access_mps
-        dst_off = model.cell_snap.access_m / model.access_mps
+    """Rule, travel model, candidates and offsets (:func:`siting.siting_inputs`), with each existing
+    station's county and whether it must stay open."""
+    inp = siting.siting_inputs(scn, region, settings, steps)
     county = region.units[COUNTY].astype(str).to_numpy() if COUNTY in region.units else np.full(len(region.units), "")
-    unit = np.asarray(region.fac_unit)[is_ems]
+    unit = np.asarray(region.fac_unit)[inp.is_ems]
     station_county = np.where(unit >= 0, county[np.maximum(unit, 0)], "")
-    fixed = siting.fixed_stations(ems, bool(settings["relocate"]))
-    return RegionCandidates(rule, model, cand, len(existing), csnap, np.asarray(src_off, float),
-                            np.asarray(dst_off, float), limit, applies, fixed, station_county)
+    fixed = siting.fixed_stations(inp.ems, bool(settings["relocate"]))
+    return RegionCandidates(inp.rule, inp.model, inp.candidates, inp.n_existing, inp.snap, inp.src_offset,
+                            inp.dst_offset, inp.limit, inp.applies, fixed, station_county)
 
 
 def county_jobs(rc: RegionCandidates, counties: np.ndarray, names: list[str], loose: float,
@@ -259,7 +218,7 @@ def county_problems(scn: Scenario, region: Region, settings: dict, steps: Steps,
     rule = rc.rule
     with steps.step(f"Covering sets: {len(names)} counties, {len(rc.candidates)} candidates × {len(cells)} cells"):
         if rule.kind == "radius" and rule.measure == "straight_line":
-            costs = [_straight(rc.candidates.iloc[c], x[r], y[r], float(rc.limit[r].max() * loose))
+            costs = [siting.straight_cost(rc.candidates.iloc[c], x[r], y[r], float(rc.limit[r].max() * loose))
                      for r, c in zip(cells_of, cols_of)]
         else:
             costs = runner(jobs)
@@ -269,35 +228,14 @@ def county_problems(scn: Scenario, region: Region, settings: dict, steps: Steps,
     out = []
     for name, rows, cols, cost in zip(names, cells_of, cols_of, costs):
         limit = rc.limit[rows]
-        cost = keep_within(cost, limit * loose)
+        cost = siting.keep_within(cost, limit * loose)
         existing = cols[cols < rc.n_existing]
         own = (rc.station_county[existing] == name) & ~rc.fixed[existing]   # only the county's own may close
         prob = siting.SitingProblem(rule, rc.candidates.iloc[cols].reset_index(drop=True), len(existing),
-                                    binary(keep_within(cost, limit)), binary(keep_within(cost, limit * loose)), cost,
+                                    siting.within(cost, limit), siting.within(cost, limit * loose), cost,
                                     np.where(rc.applies[rows], pop[rows], 0.0), np.flatnonzero(~own), limit)
         out.append(CountyProblem(name, rows, cols, prob))
     return rc, out
-
-
-def _straight(cand: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray, radius: float) -> sp.csr_matrix:
-    """Straight-line cells × candidates distances within ``radius``."""
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(np.column_stack([cand.geometry.x, cand.geometry.y]))
-    return cKDTree(np.column_stack([x, y])).sparse_distance_matrix(tree, radius, output_type="coo_matrix").tocsr()
-
-
-def keep_within(mat: sp.csr_matrix, row_limit: np.ndarray) -> sp.csr_matrix:
-    """Entries at most their row's limit (explicit zeros kept), as :func:`siting.build_problem` keeps them."""
-    rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
-    keep = mat.data <= row_limit[rows] + 1e-9
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=mat.shape[0]))])
-    return sp.csr_matrix((mat.data[keep], mat.indices[keep], indptr), shape=mat.shape)
-
-
-def binary(mat: sp.csr_matrix) -> sp.csr_matrix:
-    """The 0/1 matrix of ``mat``'s stored entries (zero costs included)."""
-    return sp.csr_matrix((np.ones(mat.nnz), mat.indices, mat.indptr), shape=mat.shape)
 
 
 def _people_per_ambulance(scn: Scenario) -> tuple[float, float]:
