@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _no_loading(monkeypatch):
     """Fail the test if any layer is loaded: the command must stop before any work."""
     import coverage_planner.pipeline as pipeline
-    import coverage_planner.siting_units as siting_units
+    import coverage_planner.siting as siting
     import coverage_planner.subcentres as subcentres
 
     def boom(*args, **kwargs):
@@ -155,7 +155,7 @@ def test_isochrone_minutes_follow_the_scenario_rule(tiny_region, monkeypatch, mi
 def test_models_hyphen_or_underscore_and_only_those(siting_region, monkeypatch):
     import pandas as pd
 
-    import coverage_planner.siting_units as siting_units
+    import coverage_planner.siting as siting
 
     ran = []
     real = siting.solve_models
