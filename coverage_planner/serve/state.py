@@ -36,6 +36,7 @@ import pandas as pd
 import shapely
 
 from .. import coverage as cov
+from ..cell_groups import CellGroups
 from ..facility_types import has_role
 from ..network import travel_profile, with_speeds
 from ..pipeline import Region, Steps, assign_units, evaluate, tag_rule_rows
@@ -164,6 +165,9 @@ class Engine:
         self.pop = self.cells["population"].to_numpy(dtype=float)
         self.zones = self.cells["zone"].to_numpy()
         self.n = len(self.cells)
+        self.cell_groups = CellGroups.of(self.cells)     # zone × unit codes for the rules' tables
+        self._limits: OrderedDict = OrderedDict()
+        self._states: OrderedDict = OrderedDict()
         self._models: dict[tuple[str, float], cov.TravelModel] = {}
         self._trees: dict[str, shapely.STRtree] = {}
         self._reach: dict[tuple, np.ndarray] = {}
@@ -207,6 +211,23 @@ class Engine:
         if not values or not rule.spatial:
             return None
         return (min(values) * THRESHOLD_RANGE[0], max(values) * THRESHOLD_RANGE[1])
+
+    def limit(self, rule: Rule) -> np.ndarray:
+        """Per cell, the rule's threshold for the cell's zone, NaN where it has none
+        (:func:`coverage.cell_thresholds`, from one lookup per zone; cached, read-only)."""
+        def of_zone(zone) -> float:
+            value = rule.threshold(zone) if zone in ("urban", "rural") else None
+            return np.nan if value is None else float(value)
+
+        with self._lock:
+            if rule not in self._limits:
+                out = self.cell_groups.zone_values(of_zone)
+                out.flags.writeable = False
+                self._limits[rule] = out
+                while len(self._limits) > 64:
+                    self._limits.popitem(last=False)
+            self._limits.move_to_end(rule)
+            return self._limits[rule]
 
     # -- travel models -------------------------------------------------------------------------
     def model(self, name: str, factor: float) -> cov.TravelModel:
@@ -301,6 +322,22 @@ class Engine:
             while len(self._frames) > 4096:
                 self._frames.popitem(last=False)
             return rows
+
+    def states(self, key: tuple, codes: np.ndarray | None = None) -> np.ndarray | None:
+        """A spatial rule's cell states (see :meth:`Session.cell_states`) for a state key, shared.
+
+        With ``codes``, store them (read-only from then on) and return them; without, the stored ones or None.
+        """
+        with self._lock:
+            if codes is None:
+                if key in self._states:
+                    self._states.move_to_end(key)
+                return self._states.get(key)
+            codes.flags.writeable = False
+            self._states[key] = codes
+            while len(self._states) > 64:     # one byte per cell each
+                self._states.popitem(last=False)
+            return codes
 
     # -- display helpers -----------------------------------------------------------------------
     def lonlat(self) -> tuple[np.ndarray, np.ndarray]:
@@ -743,7 +780,7 @@ class Session:
         """(passed, reason, applies, measures) of a spatial rule for every cell."""
         model = self.engine.model(rule.travel_profile, 1.0)
         meas = self.measures(rule)
-        limit = cov.cell_thresholds(rule, self.engine.zones)
+        limit = self.engine.limit(rule)
         passed, reason = cov.judge_cells(meas["value"], limit, model.cell_snap.access_m, model.cut_off,
                                          self.profile().max_access_m)
         return passed, reason, np.isfinite(limit), meas
@@ -762,12 +799,14 @@ class Session:
         region = self.engine.region
         if rule.spatial:
             passed, reason, applies, meas = self.judge(rule)
+            self.engine.states(self._rule_key(rule), state_codes(passed, reason, applies))   # for the map
             extra = None
             if rule.kind == "radius":
-                limit = cov.cell_thresholds(rule, self.engine.zones)
+                limit = self.engine.limit(rule)
                 extra = {"straight_line": meas["straight_m"] <= limit, "network_distance": meas["network_m"] <= limit}
             return tag_rule_rows(cov.summarise_spatial(rule, self.engine.cells, passed, reason, applies, extra,
-                                                       meas["value"] if rule.kind == "mean_time" else None), rule)
+                                                       meas["value"] if rule.kind == "mean_time" else None,
+                                                       groups=self.engine.cell_groups), rule)
         if rule.kind == "per_village":
             return tag_rule_rows(cov.summarise_villages(rule, region.villages, fac, region.region), rule)
         return tag_rule_rows(cov.summarise_counts(rule, region.units, region.unit_pop, fac, fac_unit), rule)
@@ -801,12 +840,11 @@ class Session:
         rule = next((r for r in self.profile().rules if r.id == rule_id and r.spatial), None)
         if rule is None:
             raise EditError(f"'{rule_id}' is not a distance or time rule switched on.")
-        passed, reason, applies, _ = self.judge(rule)
-        out = np.full(self.engine.n, STATE_CODES["n/a"], dtype=np.uint8)
-        for name, code in STATE_CODES.items():
-            if name in cov.GAP_REASONS:
-                out[applies & (reason == name)] = code
-        out[applies & passed] = STATE_CODES["covered"]
+        key = self._rule_key(rule)
+        out = self.engine.states(key)
+        if out is None:
+            passed, reason, applies, _ = self.judge(rule)
+            out = self.engine.states(key, state_codes(passed, reason, applies))
         return out
 
     def criticality(self, rule_id: str) -> pd.DataFrame:
@@ -816,7 +854,7 @@ class Session:
             raise EditError(f"'{rule_id}' is not a distance or time rule switched on.")
         types = tuple(rule.facility_types)
         members = self._members(types)
-        limit = cov.cell_thresholds(rule, self.engine.zones)
+        limit = self.engine.limit(rule)
         ok = np.isfinite(limit)
         if rule.kind == "radius" and rule.measure == "straight_line":
             lose = np.zeros(len(members))
@@ -902,6 +940,16 @@ class Session:
         region = dataclasses.replace(self.engine.region, facilities=self.open_facilities(),
                                      fac_unit=self.fac_unit[self.live()])
         return evaluate(scn, region, self.engine.steps)
+
+
+def state_codes(passed: np.ndarray, reason: np.ndarray, applies: np.ndarray) -> np.ndarray:
+    """Per cell, the state code (:data:`STATE_CODES`) from a rule's judgement (uint8)."""
+    out = np.full(len(passed), STATE_CODES["n/a"], dtype=np.uint8)
+    for name, code in STATE_CODES.items():
+        if name in cov.GAP_REASONS:
+            out[applies & (reason == name)] = code
+    out[applies & passed] = STATE_CODES["covered"]
+    return out
 
 
 def check_label(label: str) -> str:
