@@ -87,8 +87,10 @@ class CellGroups:
             known = codes >= 0
             part = frame[known] if not known.all() else frame
             got = part.groupby(codes[known], sort=True).sum()
-            head = keys.iloc[got.index.to_numpy()].reset_index(drop=True)
-            parts.append(pd.concat([head, got.reset_index(drop=True)], axis=1))
+            idx = got.index.to_numpy()
+            got.index = pd.MultiIndex.from_arrays([keys[k].to_numpy(dtype=object)[idx] for k in keys.columns],
+                                                  names=list(keys.columns))
+            parts.append(got.reset_index())     # key columns typed as a string groupby types them
         parts[1] = parts[1].assign(unit_id="ALL", unit_name="全部 all")
         parts.append(frame.sum().to_frame().T.assign(zone="all", unit_id="ALL", unit_name="全部 all"))
         return parts

@@ -23,10 +23,13 @@ from hypothesis import strategies as st
 
 from coverage_planner import pipeline
 from coverage_planner.scenario import load_scenario
-from coverage_planner.serve.state import STATE_CODES, Combo, EditError, Engine, Group, Session
+from coverage_planner import coverage as cov
+from coverage_planner.serve.state import (REASONS, STATE_CODES, Combo, EditError, Engine, Group, Session, judge_codes,
+                                          state_codes)
 from refusals import refused_cli
 
 ROOT = Path(__file__).resolve().parents[1]
+BEYOND_VALUE = np.finfo(float).max     # serve's "reachable but beyond the cached bound"
 DEMO = ROOT / "scenarios" / "demo.toml"
 
 
@@ -92,6 +95,51 @@ def test_group_best_two_matches_brute_force():
     srt = np.sort(np.delete(dense, 2, axis=0), axis=0)
     assert np.array_equal(grp.best_v, srt[0]) and np.array_equal(grp.second_v, srt[1])
     assert not (grp.best_s == 2).any() and not (grp.second_s == 2).any()
+
+
+def test_judge_codes_agree_with_judge_cells():
+    """The numeric judge of serve gives the pipeline's verdicts and reasons, cell by cell."""
+    rng = np.random.default_rng(5)
+    n = 5000
+    value = rng.choice([0.0, 500.0, 1000.0, 1500.0, np.inf, BEYOND_VALUE], n)
+    limit = rng.choice([1000.0, np.nan], n, p=[0.8, 0.2])
+    access = rng.choice([10.0, 999.0, 1000.0, 1001.0], n)
+    cut = rng.random(n) < 0.1
+    passed, reason = cov.judge_cells(value, limit, access, cut, 1000.0)
+    got_passed, code = judge_codes(value, limit, access, cut, 1000.0)
+    assert np.array_equal(got_passed, passed)
+    assert np.array_equal(np.array(REASONS, dtype=object)[code], reason)
+    assert set(reason) == {"", *cov.GAP_REASONS}       # every branch taken
+    applies = np.isfinite(limit)
+    states = state_codes(passed, pd.Categorical.from_codes(code, categories=REASONS), applies)
+    expect = np.where(~applies, STATE_CODES["n/a"], np.where(passed, STATE_CODES["covered"],
+                      [STATE_CODES.get(r, -1) for r in reason]))
+    assert np.array_equal(states, expect)
+
+
+def test_searches_on_nearby_cells_equal_searches_on_all_cells(engine):
+    """Each station's bounded search runs on the cells within reach only; the costs are those of a
+    search over every cell (same cells, same values), and the cut does leave cells out."""
+    ses = Session(engine)
+    checked = 0
+    for combo, bound in engine.bounds.items():
+        if not np.isfinite(bound):
+            continue
+        members = np.flatnonzero(ses.alive())
+        model = engine.model(combo.profile, 1.0)
+        src, cells, v = ses._snaps_for(combo.profile).take(members), model.cell_snap, model.access_mps
+        if combo.weight == "time":
+            offset = (ses._turnout()[members] if combo.turnout else 0.0) + src.access_m / v
+            dst_off = cells.access_m / v
+        else:
+            offset, dst_off = src.access_m, cells.access_m
+        full = model.router(combo.direction, combo.weight).bounded(src, offset, cells, dst_off, bound).tocsc()
+        for k, (s, idx, vals) in enumerate(ses._costs(combo, members)):
+            lo, hi = full.indptr[k], full.indptr[k + 1]
+            assert np.array_equal(idx, full.indices[lo:hi]) and np.array_equal(vals, full.data[lo:hi]), (combo, s)
+            near = engine.cells_near([(ses.x[s], ses.y[s])], engine.reach_m(combo, 1.0))
+            checked += near is not None and len(near) < engine.n
+    assert checked > 0
 
 
 def test_baseline_table_equals_run(engine):

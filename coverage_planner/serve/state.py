@@ -49,6 +49,7 @@ THRESHOLD_RANGE = (0.25, 2.0)     # slider range, as multiples of the profile's 
 VEHICLE_PROFILES = ("ambulance", "car")   # the speed factor scales vehicles, not walking
 BEYOND = np.finfo(float).max      # reachable, but farther than the bound of the cached searches
 STATE_CODES = {"covered": 0, cov.GAP_BEYOND: 1, cov.GAP_NO_ROAD: 2, cov.GAP_CUT_OFF: 3, "n/a": 4}
+REASONS = ("", cov.GAP_BEYOND, cov.GAP_NO_ROAD, cov.GAP_CUT_OFF)   # gap reason codes = their state codes
 RESOURCE_COLUMNS = ("beds", "doctors", "nurses", "gps", "negative_pressure_ambulances")
 LABEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -168,6 +169,7 @@ class Engine:
         self.cell_groups = CellGroups.of(self.cells)     # zone × unit codes for the rules' tables
         self._limits: OrderedDict = OrderedDict()
         self._states: OrderedDict = OrderedDict()
+        self._top_speed: dict[tuple, float] = {}
         self._models: dict[tuple[str, float], cov.TravelModel] = {}
         self._trees: dict[str, shapely.STRtree] = {}
         self._reach: dict[tuple, np.ndarray] = {}
@@ -287,7 +289,8 @@ class Engine:
             idx = np.asarray(missing)
             src = snaps.take(idx)
             v = model.access_mps
-            cells = model.cell_snap
+            near = self.cells_near([full[i][2:4] for i in missing], self.reach_m(combo, factor))
+            cells = model.cell_snap if near is None else model.cell_snap.take(near)
             if combo.weight == "time":
                 offset = (turnout_s[idx] if combo.turnout else 0.0) + src.access_m / v
                 dst_off = cells.access_m / v
@@ -298,7 +301,8 @@ class Engine:
             with self._lock:
                 for k, i in enumerate(missing):
                     lo, hi = mat.indptr[k], mat.indptr[k + 1]
-                    self._costs[full[i]] = (mat.indices[lo:hi].astype(np.int64), mat.data[lo:hi].copy())
+                    at = mat.indices[lo:hi].astype(np.int64)
+                    self._costs[full[i]] = (at if near is None else near[at], mat.data[lo:hi].copy())
                 while len(self._costs) > self._cache_entries:
                     self._costs.popitem(last=False)
         with self._lock:
@@ -307,6 +311,43 @@ class Engine:
                 self._costs.move_to_end(k)
                 out.append(self._costs[k])
             return out
+
+    def reach_m(self, combo: Combo, factor: float) -> float:
+        """Straight-line metres beyond which no cell can be within the combo's search bound.
+
+        Every route is at least as long as the straight line from station to cell (access legs are
+        straight, a road is at least as long as its chord), and takes at least that length over the
+        fastest speed of any road or of walking. A margin absorbs rounding. Infinite for unbounded
+        searches (mean-time rules).
+        """
+        bound = self.bounds.get(combo, math.inf)
+        if not math.isfinite(bound):
+            return math.inf
+        if combo.weight == "length":
+            return bound * 1.001 + 1.0
+        key = (combo.profile, combo.direction, float(factor))
+        with self._lock:
+            speed = self._top_speed.get(key)
+        if speed is None:
+            model = self.model(combo.profile, factor)
+            length = model.router(combo.direction, "length").graph
+            time = model.router(combo.direction, "time").graph
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.concatenate([length.cost_fwd / time.cost_fwd, length.cost_bwd / time.cost_bwd])
+            ratio = ratio[~np.isnan(ratio)]          # directions closed in both graphs
+            speed = max(float(ratio.max()) if len(ratio) else 0.0, model.access_mps)
+            with self._lock:
+                self._top_speed[key] = speed
+        return bound * speed * 1.001 + 1.0 if math.isfinite(speed) else math.inf
+
+    def cells_near(self, points: list[tuple[float, float]], radius: float) -> np.ndarray | None:
+        """Cells within ``radius`` metres of any of ``points`` (sorted), or None when that is all of them."""
+        if not math.isfinite(radius):
+            return None
+        mask = np.zeros(self.n, dtype=bool)
+        for x, y in points:     # stations, not cells
+            mask |= (self.x - x) ** 2 + (self.y - y) ** 2 <= radius ** 2
+        return None if mask.all() else np.flatnonzero(mask)
 
     def frame(self, key: tuple, rows: pd.DataFrame | None = None) -> pd.DataFrame | None:
         """A rule's summary rows for a state key (see ``Session._rule_key``), shared by sessions.
@@ -415,6 +456,10 @@ class Session:
             self._profile_key = key
         return self._profile
 
+    def factor_for(self, combo: Combo) -> float:
+        """The speed factor a cost search sees: 1 for distances (road speeds do not change them)."""
+        return self.factor if combo.weight == "time" else 1.0
+
     def travel_overrides(self) -> dict:
         """The scenario's [travel.profiles] with this session's speed factor applied."""
         base = self.engine.scn.travel_overrides or {}
@@ -495,7 +540,7 @@ class Session:
     def _costs(self, combo: Combo, pos: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         turnout = self._turnout()
         snaps = self._snaps_for(combo.profile)
-        got = self.engine.station_costs(combo, self.factor, snaps.take(pos), turnout[pos],
+        got = self.engine.station_costs(combo, self.factor_for(combo), snaps.take(pos), turnout[pos],
                                         self._station_keys(pos, turnout, combo))
         return [(int(p), idx, vals) for p, (idx, vals) in zip(pos, got)]
 
@@ -527,7 +572,7 @@ class Session:
         if grp is not None and (grp.seconds_ok or not seconds):
             return grp
         members = self._members(types)
-        if self.factor == 1.0 or seconds:
+        if self.factor_for(combo) == 1.0 or seconds:
             grp = Group.empty(combo, types, self.engine.n)
             for s, idx, vals in self._costs(combo, members):
                 grp.merge(s, idx, vals)
@@ -542,7 +587,7 @@ class Session:
         grp.seconds_ok = False
         if len(members) == 0:
             return grp
-        model = self.engine.model(combo.profile, self.factor)
+        model = self.engine.model(combo.profile, self.factor_for(combo))
         src = self._snaps_for(combo.profile).take(members)
         cells, v = model.cell_snap, model.access_mps
         if combo.weight == "time":
@@ -606,7 +651,8 @@ class Session:
 
     def _set_factor(self, factor: float) -> None:
         self.factor = float(factor)
-        self.groups.clear()
+        for key in [k for k in self.groups if k[0].weight == "time"]:   # distances do not change
+            del self.groups[key]
 
     def _apply(self, name: str, args: tuple) -> None:
         getattr(self, name)(*args)
@@ -781,25 +827,27 @@ class Session:
         model = self.engine.model(rule.travel_profile, 1.0)
         meas = self.measures(rule)
         limit = self.engine.limit(rule)
-        passed, reason = cov.judge_cells(meas["value"], limit, model.cell_snap.access_m, model.cut_off,
-                                         self.profile().max_access_m)
-        return passed, reason, np.isfinite(limit), meas
+        passed, code = judge_codes(meas["value"], limit, model.cell_snap.access_m, model.cut_off,
+                                   self.profile().max_access_m)
+        return passed, pd.Categorical.from_codes(code, categories=REASONS), np.isfinite(limit), meas
 
     def _rule_key(self, rule: Rule) -> tuple:
         """What a rule's rows depend on besides the cells: the rule, speeds and its stations' places."""
         types = set(rule.facility_types) | set(rule.of_facility_types) | set(rule.except_with_types)
         members = self._members(tuple(sorted(types))) if types else self.live()
         cols = self._columns()
-        rows = tuple(zip(self.x[members], self.y[members], self.fac_unit[members],
-                         *(cols[c][members] for c in ("type", "ambulances", "turnout_min"))))
-        return (rule, self.factor, rows)    # the same for every session in that state: shared
+        # bytes, not floats: a NaN (no turnout given) is unequal to itself and would never match
+        rows = (self.x[members].tobytes(), self.y[members].tobytes(), self.fac_unit[members].tobytes(),
+                tuple(cols["type"][members]), *(np.asarray(cols[c][members], float).tobytes()
+                                                for c in ("ambulances", "turnout_min")))
+        factor = self.factor if rule.spatial and rule_combo(rule).weight == "time" else 1.0
+        return (rule, factor, rows)    # the same for every session in that state: shared
 
     def _rule_rows(self, rule: Rule, fac: gpd.GeoDataFrame, fac_unit: np.ndarray) -> pd.DataFrame:
         """The rule's summary rows (spatial, counts or villages), as the pipeline tags them."""
         region = self.engine.region
         if rule.spatial:
             passed, reason, applies, meas = self.judge(rule)
-            self.engine.states(self._rule_key(rule), state_codes(passed, reason, applies))   # for the map
             extra = None
             if rule.kind == "radius":
                 limit = self.engine.limit(rule)
@@ -942,14 +990,31 @@ class Session:
         return evaluate(scn, region, self.engine.steps)
 
 
-def state_codes(passed: np.ndarray, reason: np.ndarray, applies: np.ndarray) -> np.ndarray:
-    """Per cell, the state code (:data:`STATE_CODES`) from a rule's judgement (uint8)."""
-    out = np.full(len(passed), STATE_CODES["n/a"], dtype=np.uint8)
-    for name, code in STATE_CODES.items():
-        if name in cov.GAP_REASONS:
-            out[applies & (reason == name)] = code
-    out[applies & passed] = STATE_CODES["covered"]
-    return out
+def judge_codes(value: np.ndarray, limit: np.ndarray, access_m: np.ndarray, cut_off: np.ndarray,
+                max_access_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`coverage.judge_cells` with the gap reason as a code into :data:`REASONS` (uint8).
+
+    Same rules, same order (a later reason overrides an earlier one); numbers instead of a string
+    per cell, so a million cells are judged in milliseconds. ``tests/test_serve.py`` checks that the
+    two agree.
+    """
+    passed = value <= limit
+    failed = ~passed & np.isfinite(limit)
+    code = np.zeros(len(value), dtype=np.uint8)
+    code[failed] = REASONS.index(cov.GAP_BEYOND)
+    code[failed & (~np.isfinite(value) | cut_off)] = REASONS.index(cov.GAP_CUT_OFF)
+    code[failed & (access_m > max_access_m)] = REASONS.index(cov.GAP_NO_ROAD)
+    return passed, code
+
+
+def state_codes(passed: np.ndarray, reason: pd.Categorical, applies: np.ndarray) -> np.ndarray:
+    """Per cell, the state code (:data:`STATE_CODES`) from a rule's judgement (uint8).
+
+    Every applying cell that fails has a gap reason (:func:`judge_codes`), and the reasons' codes
+    are their state codes.
+    """
+    return np.where(applies, np.where(passed, STATE_CODES["covered"], reason.codes), STATE_CODES["n/a"]
+                    ).astype(np.uint8)
 
 
 def check_label(label: str) -> str:
