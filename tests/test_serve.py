@@ -142,6 +142,33 @@ def test_searches_on_nearby_cells_equal_searches_on_all_cells(engine):
     assert checked > 0
 
 
+def test_straight_distances_kept_up_to_date_equal_a_kd_tree(engine):
+    """Straight-line distances derived edit by edit (add, move, close, reopen, undo) equal, bit for
+    bit, a KD-tree search over the stations serving after each edit."""
+    from coverage_planner.travel import straight_nearest
+
+    ses = Session(engine)
+    near_road = np.flatnonzero(engine.model("ambulance", 1.0).cell_snap.access_m < 100)[::211]
+    derived = 0
+    for k, step in enumerate(["add", "add", "move", "close", "reopen", "undo", "undo", "close", "close"]):
+        ids = [i for i in ses.fac["facility_id"] if str(i).startswith(("E", "NEW"))]
+        i = near_road[(7 * k) % len(near_road)]
+        if step == "add":
+            ses.add_station(engine.x[i], engine.y[i], "ems")
+        elif step == "move":
+            ses.move_station(ids[-1], engine.x[i], engine.y[i])
+        elif step in ("close", "reopen"):
+            ses.set_station_open(ids[k % len(ids)], step == "reopen")
+        else:
+            ses.undo()
+        before = ses._straight_last.get(("ems",))
+        got = ses._straight_for(("ems",))
+        derived += before is not None and got is not before[1]
+        m = ses._members(("ems",))
+        assert np.array_equal(got, straight_nearest(ses.x[m], ses.y[m], engine.x, engine.y)[0]), step
+    assert derived >= 5
+
+
 def test_baseline_table_equals_run(engine):
     ses = Session(engine)
     ref = pipeline.evaluate(engine.scn, engine.region, pipeline.Steps(True)).summary

@@ -434,7 +434,8 @@ class Session:
         self.factor = 1.0
         self.groups: dict[tuple, Group] = {}
         self._snaps: dict[tuple, object] = {}
-        self._straight: dict[tuple, tuple] = {}
+        self._straight: OrderedDict = OrderedDict()
+        self._straight_last: dict[tuple, tuple] = {}
         self._roles: dict[tuple, np.ndarray] = {}
         self._cols: dict[str, np.ndarray] = {}
         self._alive: np.ndarray | None = None
@@ -793,17 +794,42 @@ class Session:
 
     # -- measures and tables -------------------------------------------------------------------
     def _straight_for(self, types: tuple[str, ...]) -> np.ndarray:
+        """Straight-line metres from each cell to the nearest serving station of ``types``.
+
+        Kept for the last few station sets (8 bytes a cell each). A new set that differs from the
+        last one by a few stations is derived from it: an added station lowers the cells it is
+        nearer to, and only the cells whose distance was that of a removed station are searched again
+        (the same sum of squares and square root as the KD-tree, so the values are the same).
+        """
         members = self._members(types)
         key = (types, tuple(members), self.x[members].tobytes(), self.y[members].tobytes())
-        if key not in self._straight:
-            if len(self._straight) > 64:
-                self._straight.clear()
-            if len(members) == 0:
-                self._straight[key] = np.full(self.engine.n, np.inf)
-            else:
-                self._straight[key] = straight_nearest(self.x[members], self.y[members], self.engine.x,
-                                                       self.engine.y)[0]
-        return self._straight[key]
+        if key in self._straight:
+            self._straight.move_to_end(key)
+            return self._straight[key]
+        ex, ey = self.engine.x, self.engine.y
+        pts = set(zip(self.x[members].tolist(), self.y[members].tolist()))
+        last = self._straight_last.get(types)
+        if len(members) == 0:
+            value = np.full(self.engine.n, np.inf)
+        elif last is not None and len(pts ^ last[0]) <= 4:
+            old_pts, old = last
+            value = old.copy()
+            stale = np.zeros(self.engine.n, dtype=bool)
+            for a, b in old_pts - pts:
+                stale |= old == _distance(ex, ey, a, b)
+            for a, b in pts - old_pts:
+                np.minimum(value, _distance(ex, ey, a, b), out=value)
+            redo = np.flatnonzero(stale)
+            if len(redo):
+                value[redo] = straight_nearest(self.x[members], self.y[members], ex[redo], ey[redo])[0]
+        else:
+            value = straight_nearest(self.x[members], self.y[members], ex, ey)[0]
+        value.flags.writeable = False
+        self._straight[key] = value
+        self._straight_last[types] = (pts, value)
+        while len(self._straight) > 4:
+            self._straight.popitem(last=False)
+        return value
 
     def _network_value(self, combo: Combo, types: tuple[str, ...]) -> np.ndarray:
         grp = self.group(combo, types)
@@ -988,6 +1014,12 @@ class Session:
         region = dataclasses.replace(self.engine.region, facilities=self.open_facilities(),
                                      fac_unit=self.fac_unit[self.live()])
         return evaluate(scn, region, self.engine.steps)
+
+
+def _distance(x: np.ndarray, y: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Straight-line metres from (a, b) to each point, computed as scipy's KD-tree computes them."""
+    dx, dy = x - a, y - b
+    return np.sqrt(dx * dx + dy * dy)
 
 
 def judge_codes(value: np.ndarray, limit: np.ndarray, access_m: np.ndarray, cut_off: np.ndarray,
