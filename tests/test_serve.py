@@ -413,8 +413,9 @@ def _rss_mb() -> float:
 def load_test(base_url: str, lon: float, lat: float, clients: int, edits: int) -> dict:
     """``clients`` concurrent tabs, ``edits`` edits each (add, close/reopen, undo, redo) on a live server.
 
-    Returns the errors, the edit count each tab reports at the end, and the server's RSS growth (MB)
-    from after a warm-up wave to the end. Also used by benchmarks/bench_serve.py (20 × 25 = 500 edits).
+    Returns the errors (refused requests, and tabs whose final state is not that of the edits they
+    sent), the edit count each tab reports at the end, and the server's RSS (MB) after a warm-up wave
+    and at the end. Also used by benchmarks/bench_serve.py (20 × 25 = 500 edits).
     """
     import httpx
 
@@ -430,7 +431,16 @@ def load_test(base_url: str, lon: float, lat: float, clients: int, edits: int) -
                 r = c.post(f"/api/{sid}/edit", json=body)
                 if r.status_code != 200:
                     errors.append(r.text)
-            counts[sid] = c.get(f"/api/{sid}/view").json()["edits"]
+            view = c.get(f"/api/{sid}/view").json()
+            counts[sid] = view["edits"]
+            # the final state is that of the edits sent: the new station open, the toggled one as
+            # the last toggle left it (undo and redo of it cancel out)
+            station = "E0" + str(1 + k % 5)
+            should_be_open = (edits - 4) % 2 == 1 if edits > 3 else True
+            got = {f["id"]: f["open"] for f in view["facilities"]}
+            if got.get("NEW01") is not True or got.get(station) is not should_be_open:
+                errors.append(f"tab {k}: final state {station} open={got.get(station)}, NEW01 "
+                              f"open={got.get('NEW01')}; expected {should_be_open} and True")
 
     def wave(n: int) -> None:
         threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
@@ -443,7 +453,9 @@ def load_test(base_url: str, lon: float, lat: float, clients: int, edits: int) -
     rss0 = _rss_mb()
     counts.clear()
     wave(clients)
-    return {"errors": errors, "counts": sorted(counts.values()), "rss_growth_mb": _rss_mb() - rss0}
+    rss1 = _rss_mb()
+    return {"errors": errors, "counts": sorted(counts.values()), "rss_growth_mb": rss1 - rss0,
+            "rss_before_mb": rss0, "rss_after_mb": rss1}
 
 
 def test_load_20_concurrent_clients(live, engine):
