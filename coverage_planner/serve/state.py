@@ -151,7 +151,8 @@ class Group:
 class Engine:
     """A scenario loaded once: region, travel models, cached per-station costs; shared by sessions."""
 
-    def __init__(self, scn: Scenario, region: Region, steps: Steps | None = None, cache_entries: int = 4096):
+    def __init__(self, scn: Scenario, region: Region, steps: Steps | None = None, cache_entries: int = 4096,
+                 cache_bytes: int = 1536 * 2 ** 20):
         self.scn, self.region = scn, region
         self.steps = steps or Steps(quiet=True)
         std = scn.raw.get("standards", {})
@@ -176,6 +177,8 @@ class Engine:
         self._costs: OrderedDict = OrderedDict()
         self._frames: OrderedDict = OrderedDict()
         self._cache_entries = cache_entries
+        self._cache_bytes = cache_bytes         # per-station costs kept: at 1M cells, a few MB each
+        self._cost_bytes = 0
         self._lock = threading.RLock()
         self.bounds = self._bounds()
         for name in sorted({r.travel_profile for r in self.full_profile.rules if r.spatial}):
@@ -282,35 +285,50 @@ class Engine:
         turnout seconds. Missing entries are computed together (one batched bounded search).
         """
         full = [(combo, float(factor), *k) for k in keys]
-        with self._lock:
-            missing = [i for i, k in enumerate(full) if k not in self._costs]
-        if missing:
-            model = self.model(combo.profile, factor)
-            idx = np.asarray(missing)
-            src = snaps.take(idx)
-            v = model.access_mps
-            near = self.cells_near([full[i][2:4] for i in missing], self.reach_m(combo, factor))
-            cells = model.cell_snap if near is None else model.cell_snap.take(near)
-            if combo.weight == "time":
-                offset = (turnout_s[idx] if combo.turnout else 0.0) + src.access_m / v
-                dst_off = cells.access_m / v
-            else:
-                offset, dst_off = src.access_m, cells.access_m
-            mat = model.router(combo.direction, combo.weight).bounded(
-                src, offset, cells, dst_off, self.bounds.get(combo, math.inf)).tocsc()
+        got: dict = {}
+        while True:     # again only if another tab evicted an entry between the check and the end
             with self._lock:
-                for k, i in enumerate(missing):
-                    lo, hi = mat.indptr[k], mat.indptr[k + 1]
-                    at = mat.indices[lo:hi].astype(np.int64)
-                    self._costs[full[i]] = (at if near is None else near[at], mat.data[lo:hi].copy())
-                while len(self._costs) > self._cache_entries:
-                    self._costs.popitem(last=False)
-        with self._lock:
-            out = []
-            for k in full:
-                self._costs.move_to_end(k)
-                out.append(self._costs[k])
-            return out
+                for k, entry in got.items():
+                    if k not in self._costs:
+                        self._costs[k] = entry
+                        self._cost_bytes += sum(a.nbytes for a in entry)
+                missing = [i for i, k in enumerate(full) if k not in self._costs]
+                if not missing:
+                    out = []
+                    for k in full:
+                        self._costs.move_to_end(k)
+                        out.append(self._costs[k])
+                    # the oldest go first; this request's entries (just moved to the end) stay
+                    while (len(self._costs) > self._cache_entries or self._cost_bytes > self._cache_bytes) \
+                            and len(self._costs) > len(set(full)):
+                        _, old = self._costs.popitem(last=False)
+                        self._cost_bytes -= sum(a.nbytes for a in old)
+                    return out
+            got = self._search(combo, factor, snaps, turnout_s, full, missing)
+
+    def _search(self, combo: Combo, factor: float, snaps, turnout_s: np.ndarray, full: list[tuple],
+                missing: list[int]) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+        """One batched bounded search from the stations ``missing`` (positions into ``full``)."""
+        model = self.model(combo.profile, factor)
+        idx = np.asarray(missing)
+        src = snaps.take(idx)
+        v = model.access_mps
+        near = self.cells_near([full[i][2:4] for i in missing], self.reach_m(combo, factor))
+        cells = model.cell_snap if near is None else model.cell_snap.take(near)
+        if combo.weight == "time":
+            offset = (turnout_s[idx] if combo.turnout else 0.0) + src.access_m / v
+            dst_off = cells.access_m / v
+        else:
+            offset, dst_off = src.access_m, cells.access_m
+        mat = model.router(combo.direction, combo.weight).bounded(
+            src, offset, cells, dst_off, self.bounds.get(combo, math.inf)).tocsc()
+        got = {}
+        kind = np.int32 if self.n < 2 ** 31 else np.int64
+        for k, i in enumerate(missing):
+            lo, hi = mat.indptr[k], mat.indptr[k + 1]
+            at = mat.indices[lo:hi]
+            got[full[i]] = ((at if near is None else near[at]).astype(kind), mat.data[lo:hi].copy())
+        return got
 
     def reach_m(self, combo: Combo, factor: float) -> float:
         """Straight-line metres beyond which no cell can be within the combo's search bound.
