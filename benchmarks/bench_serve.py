@@ -9,7 +9,9 @@ and sends ``--edits`` random edits (add a station near a road, move one, close o
 a threshold slider, move the speed slider, undo, redo) with a fixed seed; each latency is the
 client's wall time for the POST, response (table, cell states, stations) included, and the CPU time
 this process (client and server threads) spent meanwhile. Then it saves the state and times
-``coverage-planner run`` of the saved scenario (``full_rerun_s``, a subprocess; its CPU time too).
+``coverage-planner run --no-isochrones`` of the saved scenario (``full_rerun_s``, a subprocess; its
+CPU time too; serve draws no isochrones, so the rerun computes what serve shows: the rules' tables
+and cell states).
 
 Keys: ``region``, ``cells``, ``edits``, ``p50_ms``, ``p95_ms``, ``max_ms``, ``p95_ms_by_op`` (wall),
 ``cpu_p50_ms``, ``cpu_p95_ms``, ``cpu_p95_ms_by_op`` (CPU), ``full_rerun_s``, ``full_rerun_cpu_s``,
@@ -214,7 +216,7 @@ def bench_region(name: str, scenario: Path, out_dir: Path, n_edits: int, load: b
     server.should_exit = True
     thread.join(10)
     t, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "coverage_planner.cli", "run", saved, "--quiet"], check=True,
+    subprocess.run([sys.executable, "-m", "coverage_planner.cli", "run", saved, "--quiet", "--no-isochrones"], check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
     full = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
