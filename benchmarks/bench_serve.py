@@ -216,7 +216,8 @@ def bench_region(name: str, scenario: Path, out_dir: Path, n_edits: int, load: b
     server.should_exit = True
     thread.join(10)
     t, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "coverage_planner.cli", "run", saved, "--quiet", "--no-isochrones"], check=True,
+    subprocess.run([sys.executable, "-m", "coverage_planner.cli", "run", saved, "--quiet", "--no-isochrones"],
+                   check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
     full = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

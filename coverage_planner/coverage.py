@@ -197,7 +197,7 @@ def judge_cells(value: np.ndarray, limit: np.ndarray, access_m: np.ndarray, cut_
     return passed, reason
 
 
-def summarise_spatial(rule: Rule, cells: pd.DataFrame, passed: np.ndarray, reason: np.ndarray,
+def summarise_spatial(rule: Rule, cells: pd.DataFrame, passed: np.ndarray, reason: np.ndarray | pd.Categorical,
                       applies: np.ndarray, extra_shares: dict[str, np.ndarray] | None = None,
                       value: np.ndarray | None = None, groups: CellGroups | None = None) -> pd.DataFrame:
     """Population-weighted rows per zone × unit, per zone and for the whole region.
@@ -207,9 +207,11 @@ def summarise_spatial(rule: Rule, cells: pd.DataFrame, passed: np.ndarray, reaso
     pass compares it with the limit; ``population_no_time`` counts the people left out (cut off), and
     the row fails too when they are more than the share the rule tolerates (1 − min_share).
     ``groups`` (``CellGroups.of(cells)``, built once) groups by integer codes instead of the key
-    strings: the same rows, faster when the same cells are summarised many times (``serve``).
+    strings: the same rows, faster when the same cells are summarised many times (``serve``, which
+    also passes ``reason`` as a pandas Categorical of the same strings).
     """
-    cols = {} if groups is not None else {k: cells[k].to_numpy()[applies] for k in ("zone", "unit_id", "unit_name")}
+    cols = {} if groups is not None else {k: cells[k].to_numpy()[applies]
+                                          for k in ("zone", "unit_id", "unit_name")}
     pop = cols["population"] = cells["population"].to_numpy()[applies]
     cols["covered_population"] = pop * passed[applies]
     why = reason[applies]
