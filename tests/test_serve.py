@@ -260,6 +260,25 @@ def test_random_edit_sequences_equal_a_fresh_run(engine, out_dir, edits):
     pd.testing.assert_frame_equal(served, rerun(ses.save(folder)))
 
 
+def test_back_at_scenario_speeds_after_stations_added_at_another(engine, out_dir):
+    """Stations added at another speed have no cached costs at the scenario's speeds: going back,
+    the groups come from one multi-source search; the table (and after a close) still equals a run."""
+    ses = Session(engine)
+    near_road = np.flatnonzero(engine.model("ambulance", 1.0).cell_snap.access_m < 100)
+    ses.set_speed(0.8)
+    for i in near_road[[11, len(near_road) // 2, len(near_road) - 5]]:
+        ses.add_station(engine.x[i], engine.y[i], "ems")
+    ses.set_speed(1.0)
+    served = ses.summary()
+    combo = next(c for c, _t in ses.groups if c.weight == "time" and c.profile == "ambulance")
+    assert not ses.groups[(combo, ("ems",))].seconds_ok          # built by the multi-source search
+    folder = out_dir / "serve" / "back-to-1"
+    pd.testing.assert_frame_equal(served, rerun(ses.save(folder)))
+    ses.set_station_open("NEW02", False)
+    shutil.rmtree(folder)
+    pd.testing.assert_frame_equal(ses.summary(), rerun(ses.save(folder)))
+
+
 def test_refused_edits_change_nothing(engine):
     ses = Session(engine)
     before = ses.summary()

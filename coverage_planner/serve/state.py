@@ -51,6 +51,7 @@ BEYOND = np.finfo(float).max      # reachable, but farther than the bound of the
 STATE_CODES = {"covered": 0, cov.GAP_BEYOND: 1, cov.GAP_NO_ROAD: 2, cov.GAP_CUT_OFF: 3, "n/a": 4}
 REASONS = ("", cov.GAP_BEYOND, cov.GAP_NO_ROAD, cov.GAP_CUT_OFF)   # gap reason codes = their state codes
 RESOURCE_COLUMNS = ("beds", "doctors", "nurses", "gps", "negative_pressure_ambulances")
+NEW_SEARCHES = 2   # a rule's group is merged from per-station costs when at most this many are missing
 LABEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -330,6 +331,11 @@ class Engine:
             got[full[i]] = ((at if near is None else near[at]).astype(kind), mat.data[lo:hi].copy())
         return got
 
+    def missing_costs(self, combo: Combo, factor: float, keys: list[tuple]) -> int:
+        """How many of ``keys`` (see :meth:`station_costs`) have no cached costs."""
+        with self._lock:
+            return sum((combo, float(factor), *k) not in self._costs for k in keys)
+
     def reach_m(self, combo: Combo, factor: float) -> float:
         """Straight-line metres beyond which no cell can be within the combo's search bound.
 
@@ -582,16 +588,18 @@ class Session:
     def group(self, combo: Combo, types: tuple[str, ...], seconds: bool = False) -> Group:
         """The group of a rule's stations, built on first use.
 
-        At the scenario's speeds it is built from the per-station costs (cached, shared). At another
-        speed factor the bests come from one multi-source search and the seconds are left unknown
-        until ``seconds`` asks for them (criticality); a closing then rebuilds the group the same way.
+        At the scenario's speeds it is built from the per-station costs (cached, shared) when at most
+        :data:`NEW_SEARCHES` of them are missing. Otherwise (another speed factor, or back at the
+        scenario's speeds after stations were added or moved at another one) the bests come from one
+        multi-source search and the seconds are left unknown until ``seconds`` asks for them
+        (criticality); a closing then rebuilds the group the same way.
         """
         key = (combo, types)
         grp = self.groups.get(key)
         if grp is not None and (grp.seconds_ok or not seconds):
             return grp
         members = self._members(types)
-        if self.factor_for(combo) == 1.0 or seconds:
+        if seconds or (self.factor_for(combo) == 1.0 and self._missing_costs(combo, members) <= NEW_SEARCHES):
             grp = Group.empty(combo, types, self.engine.n)
             for s, idx, vals in self._costs(combo, members):
                 grp.merge(s, idx, vals)
@@ -599,6 +607,11 @@ class Session:
             grp = self._group_by_nearest(combo, types, members)
         self.groups[key] = grp
         return grp
+
+    def _missing_costs(self, combo: Combo, pos: np.ndarray) -> int:
+        """How many of the stations ``pos`` have no cached per-station costs for the combo."""
+        keys = self._station_keys(pos, self._turnout(), combo)
+        return self.engine.missing_costs(combo, self.factor_for(combo), keys)
 
     def _group_by_nearest(self, combo: Combo, types: tuple[str, ...], members: np.ndarray) -> Group:
         """Best station per cell by one multi-source search (seconds unknown)."""
