@@ -7,13 +7,18 @@ cells, with a street grid every 500 m, four units, EMS stations, township health
 hospitals), it starts the app on a free loopback port (uvicorn, in this process), opens one session
 and sends ``--edits`` random edits (add a station near a road, move one, close or reopen one, move
 a threshold slider, move the speed slider, undo, redo) with a fixed seed; each latency is the
-client's wall time for the POST, response (table, cell states, stations) included. Then it saves the
-state and times ``coverage-planner run`` of the saved scenario (``full_rerun_s``, a subprocess).
+client's wall time for the POST, response (table, cell states, stations) included, and the CPU time
+this process (client and server threads) spent meanwhile. Then it saves the state and times
+``coverage-planner run --no-isochrones`` of the saved scenario (``full_rerun_s``, a subprocess; its
+CPU time too; serve draws no isochrones, so the rerun computes what serve shows: the rules' tables
+and cell states).
 
-Keys: ``region``, ``cells``, ``edits``, ``p50_ms``, ``p95_ms``, ``max_ms``, ``p95_ms_by_op``,
-``full_rerun_s``, ``startup_s`` (load + per-station searches), ``peak_rss_mb`` (this process,
-server included), ``load_avg`` (os.getloadavg() before and after: the machine may be shared).
-``--load`` also runs the loopback load test (20 tabs × 25 edits = 500 edits) and adds ``load``.
+Keys: ``region``, ``cells``, ``edits``, ``p50_ms``, ``p95_ms``, ``max_ms``, ``p95_ms_by_op`` (wall),
+``cpu_p50_ms``, ``cpu_p95_ms``, ``cpu_p95_ms_by_op`` (CPU), ``full_rerun_s``, ``full_rerun_cpu_s``,
+``startup_s`` (load + per-station searches), ``peak_rss_mb`` (this process, server included),
+``load_avg`` (os.getloadavg() before and after: the machine may be shared). ``--load`` also runs
+the loopback load test (20 tabs × 25 edits = 500 edits) and adds ``load`` (errors, edits each tab
+reports against those it sent, server RSS after a warm-up wave and at the end).
 
     python benchmarks/bench_serve.py [--side 1000] [--edits 200] [--skip-demo] [--skip-generated] [--load]
 """
@@ -179,15 +184,17 @@ def bench_region(name: str, scenario: Path, out_dir: Path, n_edits: int, load: b
     url, server, thread = start_server(app)
     rng = np.random.default_rng(SEED)
     times: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     refused = 0
     with httpx.Client(base_url=url, timeout=600) as c:
         sid = c.post("/api/session").json()["view"]["sid"]
         for body in random_edits(engine, n_edits, rng):
-            t = time.perf_counter()
+            t, t_cpu = time.perf_counter(), time.process_time()
             r = c.post(f"/api/{sid}/edit", json=body)
             ms = (time.perf_counter() - t) * 1000
             if r.status_code == 200:
                 times.setdefault(body["op"], []).append(ms)
+                cpu.setdefault(body["op"], []).append((time.process_time() - t_cpu) * 1000)
             else:
                 refused += 1      # e.g. nothing to undo: answered, not timed
         saved = c.post(f"/api/{sid}/save", json={"name": "bench"}).json()["scenario"]
@@ -203,19 +210,28 @@ def bench_region(name: str, scenario: Path, out_dir: Path, n_edits: int, load: b
         result_load = {"clients": 20, "edits": 500, "errors": len(result_load["errors"]),
                        "lost_edits": int(sum(25 - c for c in result_load["counts"])),
                        "rss_growth_mb": round(result_load["rss_growth_mb"], 1),
+                       "rss_before_mb": round(result_load["rss_before_mb"], 1),
+                       "rss_after_mb": round(result_load["rss_after_mb"], 1),
                        "seconds": round(time.perf_counter() - t, 1)}
     server.should_exit = True
     thread.join(10)
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "coverage_planner.cli", "run", saved, "--quiet"], check=True,
+    t, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "coverage_planner.cli", "run", saved, "--quiet", "--no-isochrones"],
+                   check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
     full = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    full_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     every = np.concatenate([np.asarray(v) for v in times.values()])
+    every_cpu = np.concatenate([np.asarray(v) for v in cpu.values()])
     out = {"region": name, "cells": engine.n, "edits": int(len(every)), "refused_edits": refused,
            "p50_ms": round(float(np.percentile(every, 50)), 1), "p95_ms": round(float(np.percentile(every, 95)), 1),
            "max_ms": round(float(every.max()), 1),
            "p95_ms_by_op": {k: round(float(np.percentile(v, 95)), 1) for k, v in sorted(times.items())},
-           "full_rerun_s": round(full, 2), "startup_s": round(startup, 1),
+           "cpu_p50_ms": round(float(np.percentile(every_cpu, 50)), 1),
+           "cpu_p95_ms": round(float(np.percentile(every_cpu, 95)), 1),
+           "cpu_p95_ms_by_op": {k: round(float(np.percentile(v, 95)), 1) for k, v in sorted(cpu.items())},
+           "full_rerun_s": round(full, 2), "full_rerun_cpu_s": round(full_cpu, 2), "startup_s": round(startup, 1),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
            "load_avg": [round(load0[0], 2), round(os.getloadavg()[0], 2)]}
     if result_load:

@@ -23,10 +23,13 @@ from hypothesis import strategies as st
 
 from coverage_planner import pipeline
 from coverage_planner.scenario import load_scenario
-from coverage_planner.serve.state import STATE_CODES, Combo, EditError, Engine, Group, Session
+from coverage_planner import coverage as cov
+from coverage_planner.serve.state import (REASONS, STATE_CODES, Combo, EditError, Engine, Group, Session, judge_codes,
+                                          state_codes)
 from refusals import refused_cli
 
 ROOT = Path(__file__).resolve().parents[1]
+BEYOND_VALUE = np.finfo(float).max     # serve's "reachable but beyond the cached bound"
 DEMO = ROOT / "scenarios" / "demo.toml"
 
 
@@ -92,6 +95,78 @@ def test_group_best_two_matches_brute_force():
     srt = np.sort(np.delete(dense, 2, axis=0), axis=0)
     assert np.array_equal(grp.best_v, srt[0]) and np.array_equal(grp.second_v, srt[1])
     assert not (grp.best_s == 2).any() and not (grp.second_s == 2).any()
+
+
+def test_judge_codes_agree_with_judge_cells():
+    """The numeric judge of serve gives the pipeline's verdicts and reasons, cell by cell."""
+    rng = np.random.default_rng(5)
+    n = 5000
+    value = rng.choice([0.0, 500.0, 1000.0, 1500.0, np.inf, BEYOND_VALUE], n)
+    limit = rng.choice([1000.0, np.nan], n, p=[0.8, 0.2])
+    access = rng.choice([10.0, 999.0, 1000.0, 1001.0], n)
+    cut = rng.random(n) < 0.1
+    passed, reason = cov.judge_cells(value, limit, access, cut, 1000.0)
+    got_passed, code = judge_codes(value, limit, access, cut, 1000.0)
+    assert np.array_equal(got_passed, passed)
+    assert np.array_equal(np.array(REASONS, dtype=object)[code], reason)
+    assert set(reason) == {"", *cov.GAP_REASONS}       # every branch taken
+    applies = np.isfinite(limit)
+    states = state_codes(passed, pd.Categorical.from_codes(code, categories=REASONS), applies)
+    expect = np.where(~applies, STATE_CODES["n/a"], np.where(passed, STATE_CODES["covered"],
+                      [STATE_CODES.get(r, -1) for r in reason]))
+    assert np.array_equal(states, expect)
+
+
+def test_searches_on_nearby_cells_equal_searches_on_all_cells(engine):
+    """Each station's bounded search runs on the cells within reach only; the costs are those of a
+    search over every cell (same cells, same values), and the cut does leave cells out."""
+    ses = Session(engine)
+    checked = 0
+    for combo, bound in engine.bounds.items():
+        if not np.isfinite(bound):
+            continue
+        members = np.flatnonzero(ses.alive())
+        model = engine.model(combo.profile, 1.0)
+        src, cells, v = ses._snaps_for(combo.profile).take(members), model.cell_snap, model.access_mps
+        if combo.weight == "time":
+            offset = (ses._turnout()[members] if combo.turnout else 0.0) + src.access_m / v
+            dst_off = cells.access_m / v
+        else:
+            offset, dst_off = src.access_m, cells.access_m
+        full = model.router(combo.direction, combo.weight).bounded(src, offset, cells, dst_off, bound).tocsc()
+        for k, (s, idx, vals) in enumerate(ses._costs(combo, members)):
+            lo, hi = full.indptr[k], full.indptr[k + 1]
+            assert np.array_equal(idx, full.indices[lo:hi]) and np.array_equal(vals, full.data[lo:hi]), (combo, s)
+            near = engine.cells_near([(ses.x[s], ses.y[s])], engine.reach_m(combo, 1.0))
+            checked += near is not None and len(near) < engine.n
+    assert checked > 0
+
+
+def test_straight_distances_kept_up_to_date_equal_a_kd_tree(engine):
+    """Straight-line distances derived edit by edit (add, move, close, reopen, undo) equal, bit for
+    bit, a KD-tree search over the stations serving after each edit."""
+    from coverage_planner.travel import straight_nearest
+
+    ses = Session(engine)
+    near_road = np.flatnonzero(engine.model("ambulance", 1.0).cell_snap.access_m < 100)[::211]
+    derived = 0
+    for k, step in enumerate(["add", "add", "move", "close", "reopen", "undo", "undo", "close", "close"]):
+        ids = [i for i in ses.fac["facility_id"] if str(i).startswith(("E", "NEW"))]
+        i = near_road[(7 * k) % len(near_road)]
+        if step == "add":
+            ses.add_station(engine.x[i], engine.y[i], "ems")
+        elif step == "move":
+            ses.move_station(ids[-1], engine.x[i], engine.y[i])
+        elif step in ("close", "reopen"):
+            ses.set_station_open(ids[k % len(ids)], step == "reopen")
+        else:
+            ses.undo()
+        before = ses._straight_last.get(("ems",))
+        got = ses._straight_for(("ems",))
+        derived += before is not None and got is not before[1]
+        m = ses._members(("ems",))
+        assert np.array_equal(got, straight_nearest(ses.x[m], ses.y[m], engine.x, engine.y)[0]), step
+    assert derived >= 5
 
 
 def test_baseline_table_equals_run(engine):
@@ -183,6 +258,25 @@ def test_random_edit_sequences_equal_a_fresh_run(engine, out_dir, edits):
     folder = out_dir / "serve" / "random"
     shutil.rmtree(folder, ignore_errors=True)
     pd.testing.assert_frame_equal(served, rerun(ses.save(folder)))
+
+
+def test_back_at_scenario_speeds_after_stations_added_at_another(engine, out_dir):
+    """Stations added at another speed have no cached costs at the scenario's speeds: going back,
+    the groups come from one multi-source search; the table (and after a close) still equals a run."""
+    ses = Session(engine)
+    near_road = np.flatnonzero(engine.model("ambulance", 1.0).cell_snap.access_m < 100)
+    ses.set_speed(0.8)
+    for i in near_road[[11, len(near_road) // 2, len(near_road) - 5]]:
+        ses.add_station(engine.x[i], engine.y[i], "ems")
+    ses.set_speed(1.0)
+    served = ses.summary()
+    combo = next(c for c, _t in ses.groups if c.weight == "time" and c.profile == "ambulance")
+    assert not ses.groups[(combo, ("ems",))].seconds_ok          # built by the multi-source search
+    folder = out_dir / "serve" / "back-to-1"
+    pd.testing.assert_frame_equal(served, rerun(ses.save(folder)))
+    ses.set_station_open("NEW02", False)
+    shutil.rmtree(folder)
+    pd.testing.assert_frame_equal(ses.summary(), rerun(ses.save(folder)))
 
 
 def test_refused_edits_change_nothing(engine):
@@ -338,8 +432,9 @@ def _rss_mb() -> float:
 def load_test(base_url: str, lon: float, lat: float, clients: int, edits: int) -> dict:
     """``clients`` concurrent tabs, ``edits`` edits each (add, close/reopen, undo, redo) on a live server.
 
-    Returns the errors, the edit count each tab reports at the end, and the server's RSS growth (MB)
-    from after a warm-up wave to the end. Also used by benchmarks/bench_serve.py (20 × 25 = 500 edits).
+    Returns the errors (refused requests, and tabs whose final state is not that of the edits they
+    sent), the edit count each tab reports at the end, and the server's RSS (MB) after a warm-up wave
+    and at the end. Also used by benchmarks/bench_serve.py (20 × 25 = 500 edits).
     """
     import httpx
 
@@ -355,7 +450,16 @@ def load_test(base_url: str, lon: float, lat: float, clients: int, edits: int) -
                 r = c.post(f"/api/{sid}/edit", json=body)
                 if r.status_code != 200:
                     errors.append(r.text)
-            counts[sid] = c.get(f"/api/{sid}/view").json()["edits"]
+            view = c.get(f"/api/{sid}/view").json()
+            counts[sid] = view["edits"]
+            # the final state is that of the edits sent: the new station open, the toggled one as
+            # the last toggle left it (undo and redo of it cancel out)
+            station = "E0" + str(1 + k % 5)
+            should_be_open = (edits - 4) % 2 == 1 if edits > 3 else True
+            got = {f["id"]: f["open"] for f in view["facilities"]}
+            if got.get("NEW01") is not True or got.get(station) is not should_be_open:
+                errors.append(f"tab {k}: final state {station} open={got.get(station)}, NEW01 "
+                              f"open={got.get('NEW01')}; expected {should_be_open} and True")
 
     def wave(n: int) -> None:
         threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
@@ -368,7 +472,9 @@ def load_test(base_url: str, lon: float, lat: float, clients: int, edits: int) -
     rss0 = _rss_mb()
     counts.clear()
     wave(clients)
-    return {"errors": errors, "counts": sorted(counts.values()), "rss_growth_mb": _rss_mb() - rss0}
+    rss1 = _rss_mb()
+    return {"errors": errors, "counts": sorted(counts.values()), "rss_growth_mb": rss1 - rss0,
+            "rss_before_mb": rss0, "rss_after_mb": rss1}
 
 
 def test_load_20_concurrent_clients(live, engine):

@@ -36,6 +36,7 @@ import pandas as pd
 import shapely
 
 from .. import coverage as cov
+from ..cell_groups import CellGroups
 from ..facility_types import has_role
 from ..network import travel_profile, with_speeds
 from ..pipeline import Region, Steps, assign_units, evaluate, tag_rule_rows
@@ -48,7 +49,9 @@ THRESHOLD_RANGE = (0.25, 2.0)     # slider range, as multiples of the profile's 
 VEHICLE_PROFILES = ("ambulance", "car")   # the speed factor scales vehicles, not walking
 BEYOND = np.finfo(float).max      # reachable, but farther than the bound of the cached searches
 STATE_CODES = {"covered": 0, cov.GAP_BEYOND: 1, cov.GAP_NO_ROAD: 2, cov.GAP_CUT_OFF: 3, "n/a": 4}
+REASONS = ("", cov.GAP_BEYOND, cov.GAP_NO_ROAD, cov.GAP_CUT_OFF)   # gap reason codes = their state codes
 RESOURCE_COLUMNS = ("beds", "doctors", "nurses", "gps", "negative_pressure_ambulances")
+NEW_SEARCHES = 2   # a rule's group is merged from per-station costs when at most this many are missing
 LABEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -149,7 +152,8 @@ class Group:
 class Engine:
     """A scenario loaded once: region, travel models, cached per-station costs; shared by sessions."""
 
-    def __init__(self, scn: Scenario, region: Region, steps: Steps | None = None, cache_entries: int = 4096):
+    def __init__(self, scn: Scenario, region: Region, steps: Steps | None = None, cache_entries: int = 4096,
+                 cache_bytes: int = 1536 * 2 ** 20):
         self.scn, self.region = scn, region
         self.steps = steps or Steps(quiet=True)
         std = scn.raw.get("standards", {})
@@ -164,12 +168,18 @@ class Engine:
         self.pop = self.cells["population"].to_numpy(dtype=float)
         self.zones = self.cells["zone"].to_numpy()
         self.n = len(self.cells)
+        self.cell_groups = CellGroups.of(self.cells)     # zone × unit codes for the rules' tables
+        self._limits: OrderedDict = OrderedDict()
+        self._states: OrderedDict = OrderedDict()
+        self._top_speed: dict[tuple, float] = {}
         self._models: dict[tuple[str, float], cov.TravelModel] = {}
         self._trees: dict[str, shapely.STRtree] = {}
         self._reach: dict[tuple, np.ndarray] = {}
         self._costs: OrderedDict = OrderedDict()
         self._frames: OrderedDict = OrderedDict()
         self._cache_entries = cache_entries
+        self._cache_bytes = cache_bytes         # per-station costs kept: at 1M cells, a few MB each
+        self._cost_bytes = 0
         self._lock = threading.RLock()
         self.bounds = self._bounds()
         for name in sorted({r.travel_profile for r in self.full_profile.rules if r.spatial}):
@@ -207,6 +217,23 @@ class Engine:
         if not values or not rule.spatial:
             return None
         return (min(values) * THRESHOLD_RANGE[0], max(values) * THRESHOLD_RANGE[1])
+
+    def limit(self, rule: Rule) -> np.ndarray:
+        """Per cell, the rule's threshold for the cell's zone, NaN where it has none
+        (:func:`coverage.cell_thresholds`, from one lookup per zone; cached, read-only)."""
+        def of_zone(zone) -> float:
+            value = rule.threshold(zone) if zone in ("urban", "rural") else None
+            return np.nan if value is None else float(value)
+
+        with self._lock:
+            if rule not in self._limits:
+                out = self.cell_groups.zone_values(of_zone)
+                out.flags.writeable = False
+                self._limits[rule] = out
+                while len(self._limits) > 64:
+                    self._limits.popitem(last=False)
+            self._limits.move_to_end(rule)
+            return self._limits[rule]
 
     # -- travel models -------------------------------------------------------------------------
     def model(self, name: str, factor: float) -> cov.TravelModel:
@@ -263,33 +290,92 @@ class Engine:
         turnout seconds. Missing entries are computed together (one batched bounded search).
         """
         full = [(combo, float(factor), *k) for k in keys]
-        with self._lock:
-            missing = [i for i, k in enumerate(full) if k not in self._costs]
-        if missing:
-            model = self.model(combo.profile, factor)
-            idx = np.asarray(missing)
-            src = snaps.take(idx)
-            v = model.access_mps
-            cells = model.cell_snap
-            if combo.weight == "time":
-                offset = (turnout_s[idx] if combo.turnout else 0.0) + src.access_m / v
-                dst_off = cells.access_m / v
-            else:
-                offset, dst_off = src.access_m, cells.access_m
-            mat = model.router(combo.direction, combo.weight).bounded(
-                src, offset, cells, dst_off, self.bounds.get(combo, math.inf)).tocsc()
+        got: dict = {}
+        while True:     # again only if another tab evicted an entry between the check and the end
             with self._lock:
-                for k, i in enumerate(missing):
-                    lo, hi = mat.indptr[k], mat.indptr[k + 1]
-                    self._costs[full[i]] = (mat.indices[lo:hi].astype(np.int64), mat.data[lo:hi].copy())
-                while len(self._costs) > self._cache_entries:
-                    self._costs.popitem(last=False)
+                for k, entry in got.items():
+                    if k not in self._costs:
+                        self._costs[k] = entry
+                        self._cost_bytes += sum(a.nbytes for a in entry)
+                missing = [i for i, k in enumerate(full) if k not in self._costs]
+                if not missing:
+                    out = []
+                    for k in full:
+                        self._costs.move_to_end(k)
+                        out.append(self._costs[k])
+                    # the oldest go first; this request's entries (just moved to the end) stay
+                    while (len(self._costs) > self._cache_entries or self._cost_bytes > self._cache_bytes) \
+                            and len(self._costs) > len(set(full)):
+                        _, old = self._costs.popitem(last=False)
+                        self._cost_bytes -= sum(a.nbytes for a in old)
+                    return out
+            got = self._search(combo, factor, snaps, turnout_s, full, missing)
+
+    def _search(self, combo: Combo, factor: float, snaps, turnout_s: np.ndarray, full: list[tuple],
+                missing: list[int]) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+        """One batched bounded search from the stations ``missing`` (positions into ``full``)."""
+        model = self.model(combo.profile, factor)
+        idx = np.asarray(missing)
+        src = snaps.take(idx)
+        v = model.access_mps
+        near = self.cells_near([full[i][2:4] for i in missing], self.reach_m(combo, factor))
+        cells = model.cell_snap if near is None else model.cell_snap.take(near)
+        if combo.weight == "time":
+            offset = (turnout_s[idx] if combo.turnout else 0.0) + src.access_m / v
+            dst_off = cells.access_m / v
+        else:
+            offset, dst_off = src.access_m, cells.access_m
+        mat = model.router(combo.direction, combo.weight).bounded(
+            src, offset, cells, dst_off, self.bounds.get(combo, math.inf)).tocsc()
+        got = {}
+        kind = np.int32 if self.n < 2 ** 31 else np.int64
+        for k, i in enumerate(missing):
+            lo, hi = mat.indptr[k], mat.indptr[k + 1]
+            at = mat.indices[lo:hi]
+            got[full[i]] = ((at if near is None else near[at]).astype(kind), mat.data[lo:hi].copy())
+        return got
+
+    def missing_costs(self, combo: Combo, factor: float, keys: list[tuple]) -> int:
+        """How many of ``keys`` (see :meth:`station_costs`) have no cached costs."""
         with self._lock:
-            out = []
-            for k in full:
-                self._costs.move_to_end(k)
-                out.append(self._costs[k])
-            return out
+            return sum((combo, float(factor), *k) not in self._costs for k in keys)
+
+    def reach_m(self, combo: Combo, factor: float) -> float:
+        """Straight-line metres beyond which no cell can be within the combo's search bound.
+
+        Every route is at least as long as the straight line from station to cell (access legs are
+        straight, a road is at least as long as its chord), and takes at least that length over the
+        fastest speed of any road or of walking. A margin absorbs rounding. Infinite for unbounded
+        searches (mean-time rules).
+        """
+        bound = self.bounds.get(combo, math.inf)
+        if not math.isfinite(bound):
+            return math.inf
+        if combo.weight == "length":
+            return bound * 1.001 + 1.0
+        key = (combo.profile, combo.direction, float(factor))
+        with self._lock:
+            speed = self._top_speed.get(key)
+        if speed is None:
+            model = self.model(combo.profile, factor)
+            length = model.router(combo.direction, "length").graph
+            time = model.router(combo.direction, "time").graph
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.concatenate([length.cost_fwd / time.cost_fwd, length.cost_bwd / time.cost_bwd])
+            ratio = ratio[~np.isnan(ratio)]          # directions closed in both graphs
+            speed = max(float(ratio.max()) if len(ratio) else 0.0, model.access_mps)
+            with self._lock:
+                self._top_speed[key] = speed
+        return bound * speed * 1.001 + 1.0 if math.isfinite(speed) else math.inf
+
+    def cells_near(self, points: list[tuple[float, float]], radius: float) -> np.ndarray | None:
+        """Cells within ``radius`` metres of any of ``points`` (sorted), or None when that is all of them."""
+        if not math.isfinite(radius):
+            return None
+        mask = np.zeros(self.n, dtype=bool)
+        for x, y in points:     # stations, not cells
+            mask |= (self.x - x) ** 2 + (self.y - y) ** 2 <= radius ** 2
+        return None if mask.all() else np.flatnonzero(mask)
 
     def frame(self, key: tuple, rows: pd.DataFrame | None = None) -> pd.DataFrame | None:
         """A rule's summary rows for a state key (see ``Session._rule_key``), shared by sessions.
@@ -305,6 +391,22 @@ class Engine:
             while len(self._frames) > 4096:
                 self._frames.popitem(last=False)
             return rows
+
+    def states(self, key: tuple, codes: np.ndarray | None = None) -> np.ndarray | None:
+        """A spatial rule's cell states (see :meth:`Session.cell_states`) for a state key, shared.
+
+        With ``codes``, store them (read-only from then on) and return them; without, the stored ones or None.
+        """
+        with self._lock:
+            if codes is None:
+                if key in self._states:
+                    self._states.move_to_end(key)
+                return self._states.get(key)
+            codes.flags.writeable = False
+            self._states[key] = codes
+            while len(self._states) > 64:     # one byte per cell each
+                self._states.popitem(last=False)
+            return codes
 
     # -- display helpers -----------------------------------------------------------------------
     def lonlat(self) -> tuple[np.ndarray, np.ndarray]:
@@ -360,7 +462,8 @@ class Session:
         self.factor = 1.0
         self.groups: dict[tuple, Group] = {}
         self._snaps: dict[tuple, object] = {}
-        self._straight: dict[tuple, tuple] = {}
+        self._straight: OrderedDict = OrderedDict()
+        self._straight_last: dict[tuple, tuple] = {}
         self._roles: dict[tuple, np.ndarray] = {}
         self._cols: dict[str, np.ndarray] = {}
         self._alive: np.ndarray | None = None
@@ -381,6 +484,10 @@ class Session:
             self._profile = self.engine.load_profile(self.overrides, only)
             self._profile_key = key
         return self._profile
+
+    def factor_for(self, combo: Combo) -> float:
+        """The speed factor a cost search sees: 1 for distances (road speeds do not change them)."""
+        return self.factor if combo.weight == "time" else 1.0
 
     def travel_overrides(self) -> dict:
         """The scenario's [travel.profiles] with this session's speed factor applied."""
@@ -462,7 +569,7 @@ class Session:
     def _costs(self, combo: Combo, pos: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         turnout = self._turnout()
         snaps = self._snaps_for(combo.profile)
-        got = self.engine.station_costs(combo, self.factor, snaps.take(pos), turnout[pos],
+        got = self.engine.station_costs(combo, self.factor_for(combo), snaps.take(pos), turnout[pos],
                                         self._station_keys(pos, turnout, combo))
         return [(int(p), idx, vals) for p, (idx, vals) in zip(pos, got)]
 
@@ -485,16 +592,18 @@ class Session:
     def group(self, combo: Combo, types: tuple[str, ...], seconds: bool = False) -> Group:
         """The group of a rule's stations, built on first use.
 
-        At the scenario's speeds it is built from the per-station costs (cached, shared). At another
-        speed factor the bests come from one multi-source search and the seconds are left unknown
-        until ``seconds`` asks for them (criticality); a closing then rebuilds the group the same way.
+        At the scenario's speeds it is built from the per-station costs (cached, shared) when at most
+        :data:`NEW_SEARCHES` of them are missing. Otherwise (another speed factor, or back at the
+        scenario's speeds after stations were added or moved at another one) the bests come from one
+        multi-source search and the seconds are left unknown until ``seconds`` asks for them
+        (criticality); a closing then rebuilds the group the same way.
         """
         key = (combo, types)
         grp = self.groups.get(key)
         if grp is not None and (grp.seconds_ok or not seconds):
             return grp
         members = self._members(types)
-        if self.factor == 1.0 or seconds:
+        if seconds or (self.factor_for(combo) == 1.0 and self._missing_costs(combo, members) <= NEW_SEARCHES):
             grp = Group.empty(combo, types, self.engine.n)
             for s, idx, vals in self._costs(combo, members):
                 grp.merge(s, idx, vals)
@@ -503,13 +612,18 @@ class Session:
         self.groups[key] = grp
         return grp
 
+    def _missing_costs(self, combo: Combo, pos: np.ndarray) -> int:
+        """How many of the stations ``pos`` have no cached per-station costs for the combo."""
+        keys = self._station_keys(pos, self._turnout(), combo)
+        return self.engine.missing_costs(combo, self.factor_for(combo), keys)
+
     def _group_by_nearest(self, combo: Combo, types: tuple[str, ...], members: np.ndarray) -> Group:
         """Best station per cell by one multi-source search (seconds unknown)."""
         grp = Group.empty(combo, types, self.engine.n)
         grp.seconds_ok = False
         if len(members) == 0:
             return grp
-        model = self.engine.model(combo.profile, self.factor)
+        model = self.engine.model(combo.profile, self.factor_for(combo))
         src = self._snaps_for(combo.profile).take(members)
         cells, v = model.cell_snap, model.access_mps
         if combo.weight == "time":
@@ -573,7 +687,8 @@ class Session:
 
     def _set_factor(self, factor: float) -> None:
         self.factor = float(factor)
-        self.groups.clear()
+        for key in [k for k in self.groups if k[0].weight == "time"]:   # distances do not change
+            del self.groups[key]
 
     def _apply(self, name: str, args: tuple) -> None:
         getattr(self, name)(*args)
@@ -715,17 +830,42 @@ class Session:
 
     # -- measures and tables -------------------------------------------------------------------
     def _straight_for(self, types: tuple[str, ...]) -> np.ndarray:
+        """Straight-line metres from each cell to the nearest serving station of ``types``.
+
+        Kept for the last few station sets (8 bytes a cell each). A new set that differs from the
+        last one by a few stations is derived from it: an added station lowers the cells it is
+        nearer to, and only the cells whose distance was that of a removed station are searched again
+        (the same sum of squares and square root as the KD-tree, so the values are the same).
+        """
         members = self._members(types)
         key = (types, tuple(members), self.x[members].tobytes(), self.y[members].tobytes())
-        if key not in self._straight:
-            if len(self._straight) > 64:
-                self._straight.clear()
-            if len(members) == 0:
-                self._straight[key] = np.full(self.engine.n, np.inf)
-            else:
-                self._straight[key] = straight_nearest(self.x[members], self.y[members], self.engine.x,
-                                                       self.engine.y)[0]
-        return self._straight[key]
+        if key in self._straight:
+            self._straight.move_to_end(key)
+            return self._straight[key]
+        ex, ey = self.engine.x, self.engine.y
+        pts = set(zip(self.x[members].tolist(), self.y[members].tolist()))
+        last = self._straight_last.get(types)
+        if len(members) == 0:
+            value = np.full(self.engine.n, np.inf)
+        elif last is not None and len(pts ^ last[0]) <= 4:
+            old_pts, old = last
+            value = old.copy()
+            stale = np.zeros(self.engine.n, dtype=bool)
+            for a, b in old_pts - pts:
+                stale |= old == _distance(ex, ey, a, b)
+            for a, b in pts - old_pts:
+                np.minimum(value, _distance(ex, ey, a, b), out=value)
+            redo = np.flatnonzero(stale)
+            if len(redo):
+                value[redo] = straight_nearest(self.x[members], self.y[members], ex[redo], ey[redo])[0]
+        else:
+            value = straight_nearest(self.x[members], self.y[members], ex, ey)[0]
+        value.flags.writeable = False
+        self._straight[key] = value
+        self._straight_last[types] = (pts, value)
+        while len(self._straight) > 4:
+            self._straight.popitem(last=False)
+        return value
 
     def _network_value(self, combo: Combo, types: tuple[str, ...]) -> np.ndarray:
         grp = self.group(combo, types)
@@ -748,19 +888,22 @@ class Session:
         """(passed, reason, applies, measures) of a spatial rule for every cell."""
         model = self.engine.model(rule.travel_profile, 1.0)
         meas = self.measures(rule)
-        limit = cov.cell_thresholds(rule, self.engine.zones)
-        passed, reason = cov.judge_cells(meas["value"], limit, model.cell_snap.access_m, model.cut_off,
-                                         self.profile().max_access_m)
-        return passed, reason, np.isfinite(limit), meas
+        limit = self.engine.limit(rule)
+        passed, code = judge_codes(meas["value"], limit, model.cell_snap.access_m, model.cut_off,
+                                   self.profile().max_access_m)
+        return passed, pd.Categorical.from_codes(code, categories=REASONS), np.isfinite(limit), meas
 
     def _rule_key(self, rule: Rule) -> tuple:
         """What a rule's rows depend on besides the cells: the rule, speeds and its stations' places."""
         types = set(rule.facility_types) | set(rule.of_facility_types) | set(rule.except_with_types)
         members = self._members(tuple(sorted(types))) if types else self.live()
         cols = self._columns()
-        rows = tuple(zip(self.x[members], self.y[members], self.fac_unit[members],
-                         *(cols[c][members] for c in ("type", "ambulances", "turnout_min"))))
-        return (rule, self.factor, rows)    # the same for every session in that state: shared
+        # bytes, not floats: a NaN (no turnout given) is unequal to itself and would never match
+        rows = (self.x[members].tobytes(), self.y[members].tobytes(), self.fac_unit[members].tobytes(),
+                tuple(cols["type"][members]), *(np.asarray(cols[c][members], float).tobytes()
+                                                for c in ("ambulances", "turnout_min")))
+        factor = self.factor if rule.spatial and rule_combo(rule).weight == "time" else 1.0
+        return (rule, factor, rows)    # the same for every session in that state: shared
 
     def _rule_rows(self, rule: Rule, fac: gpd.GeoDataFrame, fac_unit: np.ndarray) -> pd.DataFrame:
         """The rule's summary rows (spatial, counts or villages), as the pipeline tags them."""
@@ -769,10 +912,11 @@ class Session:
             passed, reason, applies, meas = self.judge(rule)
             extra = None
             if rule.kind == "radius":
-                limit = cov.cell_thresholds(rule, self.engine.zones)
+                limit = self.engine.limit(rule)
                 extra = {"straight_line": meas["straight_m"] <= limit, "network_distance": meas["network_m"] <= limit}
             return tag_rule_rows(cov.summarise_spatial(rule, self.engine.cells, passed, reason, applies, extra,
-                                                       meas["value"] if rule.kind == "mean_time" else None), rule)
+                                                       meas["value"] if rule.kind == "mean_time" else None,
+                                                       groups=self.engine.cell_groups), rule)
         if rule.kind == "per_village":
             return tag_rule_rows(cov.summarise_villages(rule, region.villages, fac, region.region), rule)
         return tag_rule_rows(cov.summarise_counts(rule, region.units, region.unit_pop, fac, fac_unit), rule)
@@ -806,12 +950,11 @@ class Session:
         rule = next((r for r in self.profile().rules if r.id == rule_id and r.spatial), None)
         if rule is None:
             raise EditError(f"'{rule_id}' is not a distance or time rule switched on.")
-        passed, reason, applies, _ = self.judge(rule)
-        out = np.full(self.engine.n, STATE_CODES["n/a"], dtype=np.uint8)
-        for name, code in STATE_CODES.items():
-            if name in cov.GAP_REASONS:
-                out[applies & (reason == name)] = code
-        out[applies & passed] = STATE_CODES["covered"]
+        key = self._rule_key(rule)
+        out = self.engine.states(key)
+        if out is None:
+            passed, reason, applies, _ = self.judge(rule)
+            out = self.engine.states(key, state_codes(passed, reason, applies))
         return out
 
     def criticality(self, rule_id: str) -> pd.DataFrame:
@@ -821,7 +964,7 @@ class Session:
             raise EditError(f"'{rule_id}' is not a distance or time rule switched on.")
         types = tuple(rule.facility_types)
         members = self._members(types)
-        limit = cov.cell_thresholds(rule, self.engine.zones)
+        limit = self.engine.limit(rule)
         ok = np.isfinite(limit)
         if rule.kind == "radius" and rule.measure == "straight_line":
             lose = np.zeros(len(members))
@@ -907,6 +1050,39 @@ class Session:
         region = dataclasses.replace(self.engine.region, facilities=self.open_facilities(),
                                      fac_unit=self.fac_unit[self.live()])
         return evaluate(scn, region, self.engine.steps)
+
+
+def _distance(x: np.ndarray, y: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Straight-line metres from (a, b) to each point, computed as scipy's KD-tree computes them."""
+    dx, dy = x - a, y - b
+    return np.sqrt(dx * dx + dy * dy)
+
+
+def judge_codes(value: np.ndarray, limit: np.ndarray, access_m: np.ndarray, cut_off: np.ndarray,
+                max_access_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`coverage.judge_cells` with the gap reason as a code into :data:`REASONS` (uint8).
+
+    Same rules, same order (a later reason overrides an earlier one); numbers instead of a string
+    per cell, so a million cells are judged in milliseconds. ``tests/test_serve.py`` checks that the
+    two agree.
+    """
+    passed = value <= limit
+    failed = ~passed & np.isfinite(limit)
+    code = np.zeros(len(value), dtype=np.uint8)
+    code[failed] = REASONS.index(cov.GAP_BEYOND)
+    code[failed & (~np.isfinite(value) | cut_off)] = REASONS.index(cov.GAP_CUT_OFF)
+    code[failed & (access_m > max_access_m)] = REASONS.index(cov.GAP_NO_ROAD)
+    return passed, code
+
+
+def state_codes(passed: np.ndarray, reason: pd.Categorical, applies: np.ndarray) -> np.ndarray:
+    """Per cell, the state code (:data:`STATE_CODES`) from a rule's judgement (uint8).
+
+    Every applying cell that fails has a gap reason (:func:`judge_codes`), and the reasons' codes
+    are their state codes.
+    """
+    return np.where(applies, np.where(passed, STATE_CODES["covered"], reason.codes), STATE_CODES["n/a"]
+                    ).astype(np.uint8)
 
 
 def check_label(label: str) -> str:
