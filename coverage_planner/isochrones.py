@@ -397,7 +397,11 @@ def filled_polygons(gen: contourpy.ContourGenerator, level: float, min_area: flo
     poly_offsets = np.r_[0, np.cumsum(per_polygon[per_polygon > 0])]
     parts = shapely.from_ragged_array(shapely.GeometryType.POLYGON, coords, (ring_offsets, poly_offsets))
     parts = shapely.simplify(parts, tolerance, preserve_topology=False)   # Douglas–Peucker, then repair
-    parts = parts[~shapely.is_empty(parts)]
+    # simplifying can pinch a polygon into several (a MultiPolygon) or collapse it: keep polygons only
+    parts = shapely.get_parts(parts)
+    parts = parts[(shapely.get_type_id(parts) == shapely.GeometryType.POLYGON) & ~shapely.is_empty(parts)]
+    if len(parts) == 0:
+        return shapely.MultiPolygon()
     geom = parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
     geom = geom if shapely.is_valid(geom) else shapely.union_all(shapely.make_valid(parts))
     return _without_specks(geom, min_area)   # simplifying can shrink a part or hole below min_area

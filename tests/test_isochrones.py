@@ -304,3 +304,17 @@ def test_pipeline_isochrones_per_facility_and_limit(tiny_region):
     for _, row in iso.iterrows():
         assert row.geometry.contains(fac.geometry[row["facility_id"]])
     assert not math.isnan(iso.geometry.area.sum())
+
+
+def test_a_part_that_simplifying_pinches_in_two_is_kept_as_polygons():
+    """A time field (saved from a served demo state whose `run` crashed) where Douglas–Peucker turns
+    one contour part into a MultiPolygon: the isochrone is still drawn, valid, polygonal, and within 1% of
+    the unsimplified contour's area."""
+    from coverage_planner.isochrones import contours, filled_polygons
+
+    field = np.load(Path(__file__).parent / "data" / "isochrone_simplify_split.npz")["tenths_s"] / 10.0
+    level, pixel = 936.0, 100.0
+    geom = filled_polygons(contours(field), level, (2 * pixel) ** 2, pixel / 2, (0.0, 0.0), pixel)
+    assert shapely.is_valid(geom) and geom.geom_type in ("Polygon", "MultiPolygon") and not geom.is_empty
+    raw = filled_polygons(contours(field), level, 0.0, 0.0, (0.0, 0.0), pixel)   # no simplifying, no specks dropped
+    assert abs(geom.area - raw.area) <= 0.01 * raw.area, (geom.area, raw.area)   # specks and simplifying only
