@@ -17,8 +17,9 @@ Keys: ``region``, ``cells``, ``edits``, ``p50_ms``, ``p95_ms``, ``max_ms``, ``p9
 ``cpu_p50_ms``, ``cpu_p95_ms``, ``cpu_p95_ms_by_op`` (CPU), ``full_rerun_s``, ``full_rerun_cpu_s``,
 ``startup_s`` (load + per-station searches), ``peak_rss_mb`` (this process, server included),
 ``load_avg`` (os.getloadavg() before and after: the machine may be shared). ``--load`` also runs
-the loopback load test (20 tabs × 25 edits = 500 edits) and adds ``load`` (errors, edits each tab
-reports against those it sent, server RSS after a warm-up wave and at the end).
+the loopback load test (20 tabs × 25 edits = 500 edits, in two waves of new tabs: the second only
+replaces tabs, so it shows whether memory is steady) and adds ``load`` (errors, edits each tab
+reports against those it sent, server RSS after a warm-up wave and after each wave).
 
     python benchmarks/bench_serve.py [--side 1000] [--edits 200] [--skip-demo] [--skip-generated] [--load]
 """
@@ -207,11 +208,13 @@ def bench_region(name: str, scenario: Path, out_dir: Path, n_edits: int, load: b
         lon, lat = engine.to_lonlat(np.array([engine.x[i]]), np.array([engine.y[i]]))
         t = time.perf_counter()
         result_load = load_test(url, float(lon[0]), float(lat[0]), clients=20, edits=25)
-        result_load = {"clients": 20, "edits": 500, "errors": len(result_load["errors"]),
-                       "lost_edits": int(sum(25 - c for c in result_load["counts"])),
+        result_load = {"clients": 20, "edits": 500, "waves": 2, "errors": len(result_load["errors"]),
+                       "lost_edits": int(sum(25 - c for c in result_load["counts"] + result_load["counts_second_wave"])),
                        "rss_growth_mb": round(result_load["rss_growth_mb"], 1),
+                       "rss_second_wave_growth_mb": round(result_load["rss_second_wave_growth_mb"], 1),
                        "rss_before_mb": round(result_load["rss_before_mb"], 1),
                        "rss_after_mb": round(result_load["rss_after_mb"], 1),
+                       "rss_after_second_wave_mb": round(result_load["rss_after_second_wave_mb"], 1),
                        "seconds": round(time.perf_counter() - t, 1)}
     server.should_exit = True
     thread.join(10)
