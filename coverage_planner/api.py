@@ -469,7 +469,7 @@ def site(region: Region, rule: str | None = None, models: list[str] | None = Non
         lscp_sol = result.solutions.get("lscp")
         p_max = None if lscp_sol is None else max(0, len(lscp_sol.selected) - len(problem.fixed))
         result.curve = opt.coverage_curve(problem.cover, problem.weights, fixed=problem.fixed, p_max=p_max)
-        return result, st.site_table(result, *st._ratio(scn))
+        return result, st.site_table(result, *st.ambulance_ratio(scn))
 
     (result, table), caught = _recorded(work)
     return SitingResult(result, table, caught)

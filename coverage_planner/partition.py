@@ -33,8 +33,9 @@ WHOLE = -1            # the group id of a job routed on the whole network
 
 
 @dataclass(frozen=True)
-class RouteJob:
-    """One partition's routing problem, in local node and segment numbers (arrays only)."""
+class SubnetworkJob:
+    """The part of the road network one worker searches: its segments, in local node numbers (arrays
+    only; :func:`subnetwork` cuts it, :func:`job_network` makes it a network again)."""
 
     group: int
     halo_m: float
@@ -43,8 +44,27 @@ class RouteJob:
     seg_b: np.ndarray
     seg_fwd: np.ndarray
     seg_bwd: np.ndarray
-    seg_time: np.ndarray
     seg_length: np.ndarray
+
+
+def subnetwork(net: RoadNetwork, keep: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The :class:`SubnetworkJob` arrays of the segments ``keep`` (their nodes renumbered in their
+    original order), and each segment's local number (-1 for those left out)."""
+    segs = np.flatnonzero(keep)
+    nodes = np.unique(np.concatenate([net.seg_a[segs], net.seg_b[segs]]))
+    local_seg = np.full(net.n_segments, -1, dtype=np.int64)
+    local_seg[segs] = np.arange(len(segs))
+    fields = {"n_nodes": len(nodes), "seg_a": np.searchsorted(nodes, net.seg_a[segs]),
+              "seg_b": np.searchsorted(nodes, net.seg_b[segs]), "seg_fwd": net.seg_fwd[segs],
+              "seg_bwd": net.seg_bwd[segs], "seg_length": net.seg_length[segs]}
+    return fields, local_seg
+
+
+@dataclass(frozen=True)
+class RouteJob(SubnetworkJob):
+    """One partition's routing problem, in local node and segment numbers (arrays only)."""
+
+    seg_time: np.ndarray
     cells: np.ndarray          # global cell indices
     cell_snap: Snapped         # local segment numbers
     facilities: np.ndarray     # global facility indices (a subset of the rule's, in the same order)
@@ -94,7 +114,7 @@ def _global(fac: np.ndarray, label: np.ndarray) -> np.ndarray:
     return np.where(label >= 0, fac[np.maximum(label, 0)], -1)
 
 
-def job_network(job) -> RoadNetwork:
+def job_network(job: SubnetworkJob) -> RoadNetwork:
     """A geometry-free RoadNetwork holding what the Router reads (from a job's ``n_nodes`` and ``seg_*`` arrays)."""
     n = len(job.seg_a)
     return RoadNetwork("", np.zeros(job.n_nodes), np.zeros(job.n_nodes), job.seg_a, job.seg_b, job.seg_length,
@@ -248,17 +268,11 @@ class Partitioner:
 def _make_job(group: int, halo: float, net: RoadNetwork, keep: np.ndarray, seg_time: np.ndarray, model,
               cells: np.ndarray, fac_idx: np.ndarray, turnout_s: np.ndarray, direction: str) -> RouteJob:
     """Cut the subnetwork of ``keep`` (nodes renumbered in their original order) and its points."""
-    segs = np.flatnonzero(keep)
-    nodes = np.unique(np.concatenate([net.seg_a[segs], net.seg_b[segs]]))
-    local_seg = np.full(net.n_segments, -1, dtype=np.int64)
-    local_seg[segs] = np.arange(len(segs))
+    fields, local_seg = subnetwork(net, keep)
     fac_in = fac_idx[keep[model.fac_snap.seg[fac_idx]]]
     cs, fs = model.cell_snap.take(cells), model.fac_snap.take(fac_in)
     return RouteJob(
-        group=group, halo_m=float(halo), n_nodes=len(nodes),
-        seg_a=np.searchsorted(nodes, net.seg_a[segs]), seg_b=np.searchsorted(nodes, net.seg_b[segs]),
-        seg_fwd=net.seg_fwd[segs], seg_bwd=net.seg_bwd[segs], seg_time=seg_time[segs],
-        seg_length=net.seg_length[segs], cells=cells,
+        group=group, halo_m=float(halo), **fields, seg_time=seg_time[keep], cells=cells,
         cell_snap=Snapped(local_seg[cs.seg], cs.frac, cs.access_m), facilities=fac_in,
         fac_snap=Snapped(local_seg[fs.seg], fs.frac, fs.access_m), fac_offset=np.asarray(turnout_s)[fac_in],
         access_mps=float(model.access_mps), direction=direction)
@@ -288,5 +302,6 @@ def _check_results(jobs: list[RouteJob], results: list[dict]) -> None:
             raise RuntimeError(f"partition {job.group} came back incomplete or for other cells")
 
 
-__all__ = ["Partitioner", "RouteJob", "halo_distance", "job_network", "route_job", "run_locally", "top_speed_mps",
+__all__ = ["Partitioner", "RouteJob", "SubnetworkJob", "halo_distance", "job_network", "route_job", "run_locally",
+           "subnetwork", "top_speed_mps",
            "unit_groups"]

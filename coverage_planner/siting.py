@@ -583,7 +583,7 @@ def _marginal_order(prob: SitingProblem, base: list[int], new: list[int]) -> tup
     return order, gains
 
 
-def _ratio(scn: Scenario) -> tuple[float, float]:
+def ambulance_ratio(scn: Scenario) -> tuple[float, float]:
     """People per ambulance from the profile's ambulance ratio rule (default 1 per 10,000)."""
     for rule in scn.profile.rules:
         if rule.kind == "ratio" and rule.attribute == "ambulances":
@@ -605,7 +605,7 @@ def run_siting(scn: Scenario, models: list[str] | None = None, p: int | None = N
     lscp_sol = result.solutions.get("lscp")
     p_max = None if lscp_sol is None else max(0, len(lscp_sol.selected) - len(problem.fixed))
     result.curve = opt.coverage_curve(problem.cover, problem.weights, fixed=problem.fixed, p_max=p_max)
-    per_people, min_count = _ratio(scn)
+    per_people, min_count = ambulance_ratio(scn)
     return result, site_robustness(result, model, site_table(result, per_people, min_count))
 
 

@@ -36,7 +36,7 @@ from . import siting
 from .errors import InputError
 from .facility_types import has_role
 from .network import seconds_per_segment
-from .partition import job_network, top_speed_mps
+from .partition import SubnetworkJob, job_network, subnetwork, top_speed_mps
 from .progress import Steps
 from .region import Region
 from .scenario import Scenario
@@ -48,17 +48,9 @@ CoverRunner = Callable[[list["CoverJob"]], list[sp.csr_matrix]]
 
 
 @dataclass(frozen=True)
-class CoverJob:
+class CoverJob(SubnetworkJob):
     """One county's bounded runs, in the halo subnetwork's own node and segment numbers (arrays only)."""
 
-    group: int                 # the county's position (for task names and checks)
-    halo_m: float
-    n_nodes: int
-    seg_a: np.ndarray
-    seg_b: np.ndarray
-    seg_fwd: np.ndarray
-    seg_bwd: np.ndarray
-    seg_length: np.ndarray
     seg_cost: np.ndarray       # metres or seconds, the rule's measure
     direction: str
     cand_snap: Snapped         # local segment numbers
@@ -166,15 +158,10 @@ def county_jobs(rc: RegionCandidates, counties: np.ndarray, names: list[str], lo
         keep = (bounds[:, 0] <= box[2]) & (bounds[:, 2] >= box[0]) & (bounds[:, 1] <= box[3]) & (bounds[:, 3] >= box[1])
         keep[model.cell_snap.seg[cells]] = True     # a cell's own road, whatever the box says
         cols = np.flatnonzero(keep[rc.snap.seg])     # candidates on the halo's roads
-        segs = np.flatnonzero(keep)
-        nodes = np.unique(np.concatenate([net.seg_a[segs], net.seg_b[segs]]))
-        local = np.full(net.n_segments, -1, dtype=np.int64)
-        local[segs] = np.arange(len(segs))
+        fields, local = subnetwork(net, keep)
         cs, ks = model.cell_snap.take(cells), rc.snap.take(cols)
         jobs.append(CoverJob(
-            group=k, halo_m=halo, n_nodes=len(nodes), seg_a=np.searchsorted(nodes, net.seg_a[segs]),
-            seg_b=np.searchsorted(nodes, net.seg_b[segs]), seg_fwd=net.seg_fwd[segs], seg_bwd=net.seg_bwd[segs],
-            seg_length=net.seg_length[segs], seg_cost=seg_cost[segs], direction=rc.rule.direction,
+            group=k, halo_m=halo, **fields, seg_cost=seg_cost[keep], direction=rc.rule.direction,
             cand_snap=Snapped(local[ks.seg], ks.frac, ks.access_m), src_offset=rc.src_offset[cols],
             cell_snap=Snapped(local[cs.seg], cs.frac, cs.access_m), dst_offset=rc.dst_offset[cells], bound=bound))
         cells_of.append(cells)
@@ -238,14 +225,6 @@ def county_problems(scn: Scenario, region: Region, settings: dict, steps: Steps,
     return rc, out
 
 
-def _people_per_ambulance(scn: Scenario) -> tuple[float, float]:
-    """People per ambulance from the profile's ambulance ratio rule (default 1 per 10,000)."""
-    for rule in scn.profile.rules:
-        if rule.kind == "ratio" and rule.attribute == "ambulances":
-            return rule.per_people, rule.min_count
-    return 10000.0, 1.0
-
-
 def solve_counties(scn: Scenario, region: Region, settings: dict, models: list[str], problems: list[CountyProblem],
                    steps: Steps) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Solve every county's models; the combined site rows and the per-county model summary.
@@ -256,7 +235,7 @@ def solve_counties(scn: Scenario, region: Region, settings: dict, models: list[s
         ``siting.site_table`` rows and ``siting.solutions_frame`` rows of every county, each with
         ``county`` first (and ``cells``, ``candidates`` in the summary).
     """
-    per_people, min_count = _people_per_ambulance(scn)
+    per_people, min_count = siting.ambulance_ratio(scn)
     sites, summary = [], []
     for cp in problems:
         try:
