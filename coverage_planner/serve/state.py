@@ -382,31 +382,29 @@ class Engine:
 
         With ``rows``, store them (read-only from then on) and return them; without, the stored rows or None.
         """
-        with self._lock:
-            if rows is None:
-                if key in self._frames:
-                    self._frames.move_to_end(key)
-                return self._frames.get(key)
-            self._frames[key] = rows
-            while len(self._frames) > 4096:
-                self._frames.popitem(last=False)
-            return rows
+        return self._shared(self._frames, 4096, key, rows)
 
     def states(self, key: tuple, codes: np.ndarray | None = None) -> np.ndarray | None:
         """A spatial rule's cell states (see :meth:`Session.cell_states`) for a state key, shared.
 
         With ``codes``, store them (read-only from then on) and return them; without, the stored ones or None.
         """
-        with self._lock:
-            if codes is None:
-                if key in self._states:
-                    self._states.move_to_end(key)
-                return self._states.get(key)
+        if codes is not None:
             codes.flags.writeable = False
-            self._states[key] = codes
-            while len(self._states) > 64:     # one byte per cell each
-                self._states.popitem(last=False)
-            return codes
+        return self._shared(self._states, 64, key, codes)      # one byte per cell each
+
+    def _shared(self, store: OrderedDict, most: int, key: tuple, value=None):
+        """Least-recently-used store shared by sessions: look ``key`` up, or store ``value`` under it
+        (keeping at most ``most`` entries)."""
+        with self._lock:
+            if value is None:
+                if key in store:
+                    store.move_to_end(key)
+                return store.get(key)
+            store[key] = value
+            while len(store) > most:
+                store.popitem(last=False)
+            return value
 
     # -- display helpers -----------------------------------------------------------------------
     def lonlat(self) -> tuple[np.ndarray, np.ndarray]:
