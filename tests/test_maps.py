@@ -323,3 +323,28 @@ def test_legend_scale_bar_title_and_layer_control_do_not_overlap(browser_reports
     assert rep["overlapping"] == [] and rep["outside"] == []
     layers = rep["boxes"]["layers"]
     assert (layers["right"] - layers["left"]) * (layers["bottom"] - layers["top"]) < 0.05 * size[0] * size[1]
+
+
+def test_light_geojson_is_the_layer_cut_to_six_decimals(demo_result):
+    """The gap layers' GeoJSON equals the text recipe it replaced (GeoPandas' to_json with every
+    number cut to 6 decimals, parsed back), up to one unit in the 6th decimal."""
+    import json
+    import re
+
+    from coverage_planner.maps import gap_polygons, light_geojson
+
+    cells = demo_result.cells
+    rule = next(r for r in demo_result.rules if f"{r.id}_pass" in cells)
+    mask = (cells[f"{rule.id}_applies"] & ~cells[f"{rule.id}_pass"]).to_numpy()
+    shapes = gap_polygons(cells, mask, cells[f"{rule.id}_gap"].to_numpy())
+    assert len(shapes) > 1
+    new = light_geojson(shapes)
+    text = shapes.to_crs("EPSG:4326").to_json(drop_id=True, ensure_ascii=False)
+    old = json.loads(re.sub(r"(-?\d+\.\d{6})\d+", r"\1", text))
+    assert [f["properties"] for f in new["features"]] == [f["properties"] for f in old["features"]]
+    for a, b in zip(new["features"], old["features"]):
+        assert a["geometry"]["type"] == b["geometry"]["type"]
+        ca = np.array(shapely.get_coordinates(shapely.from_geojson(json.dumps(a["geometry"]))))
+        cb = np.array(shapely.get_coordinates(shapely.from_geojson(json.dumps(b["geometry"]))))
+        assert ca.shape == cb.shape and np.abs(ca - cb).max() <= 1.01e-6
+        assert np.all(np.abs(ca * 1e6 - np.round(ca * 1e6)) < 1e-3)      # six decimals at most
