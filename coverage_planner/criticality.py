@@ -30,7 +30,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from . import coverage as cov
 from .standards import Rule
-from .travel import Router, Snapped, _arriving, _csr_keep_zeros
+from .travel import Router, Snapped, _arriving, _csr_keep_zeros, take_direct
 
 STATION_COLUMNS = [
     "rank", "rule_id", "rule_zh", "rule_en", "facility_id", "name", "type", "ambulances", "territory_population",
@@ -128,12 +128,7 @@ def best_two(router: Router, src: Snapped, src_offset: np.ndarray, dst: Snapped,
     label2 = np.where(cands[1][0] < cands[0][0], cands[1][1], cands[0][1])
     d, s, direct = router.same_segment(src, src_offset, dst, dst_offset)
     keep = s != label1[d]
-    d, s, direct = d[keep], s[keep], direct[keep]
-    order = np.lexsort((s, direct, d))
-    first = order[np.r_[True, d[order][1:] != d[order][:-1]]] if len(order) else order
-    better = direct[first] < cost2[d[first]]
-    cost2[d[first][better]] = direct[first][better]
-    label2[d[first][better]] = s[first][better]
+    take_direct(cost2, label2, d[keep], s[keep], direct[keep])
     label2 = np.where(np.isfinite(cost2), label2, -1)
     return BestTwo(cost1, label1, cost2, label2)
 

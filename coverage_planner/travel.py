@@ -556,6 +556,17 @@ def _arriving(graph: Graph, p: Snapped, seg_a: np.ndarray, seg_b: np.ndarray):
     return (seg_a[p.seg], _along(wf, p.frac)), (seg_b[p.seg], _along(wb, 1 - p.frac))
 
 
+def take_direct(cost: np.ndarray, label: np.ndarray, d: np.ndarray, s: np.ndarray, direct: np.ndarray) -> None:
+    """Lower ``cost``/``label`` in place where a source reaches a destination more cheaply straight
+    along their shared segment (``d``, ``s``, ``direct`` as :meth:`Router.same_segment` gives them):
+    per destination its cheapest such path, the lowest source index among equal ones."""
+    order = np.lexsort((s, direct, d))
+    first = order[np.r_[True, d[order][1:] != d[order][:-1]]] if len(order) else order
+    better = direct[first] < cost[d[first]]
+    cost[d[first][better]] = direct[first][better]
+    label[d[first][better]] = s[first][better]
+
+
 class Router:
     """Shortest-path costs between snapped sources (facilities) and destinations (cells).
 
@@ -601,12 +612,7 @@ class Router:
         node_cost, node_label = self.node_costs(src, src_offset)
         cost, via2, n1, n2 = self._combine(node_cost, dst, dst_offset)
         label = node_label[np.where(via2, n2, n1)]
-        d, s, direct = self.same_segment(src, src_offset, dst, dst_offset)
-        order = np.lexsort((s, direct, d))
-        first = order[np.r_[True, d[order][1:] != d[order][:-1]]] if len(order) else order
-        better = direct[first] < cost[d[first]]
-        cost[d[first][better]] = direct[first][better]
-        label[d[first][better]] = s[first][better]
+        take_direct(cost, label, *self.same_segment(src, src_offset, dst, dst_offset))
         label = np.where(np.isfinite(cost), label, -1)
         return cost, label
 
