@@ -146,32 +146,83 @@ def add_units(fmap: folium.Map, units: gpd.GeoDataFrame) -> None:
     layer.add_to(fmap)
 
 
-def gap_polygons(cells: gpd.GeoDataFrame, mask: np.ndarray, reasons: np.ndarray | None = None) -> gpd.GeoDataFrame:
+GAP_CELLS_DRAWN = 150_000   # uncovered cells a gap layer draws one by one; above: coarser blocks
+GAP_BLOCKS = 30_000          # the most blocks a gap layer draws (the map of a municipality stays light)
+BLOCK_STEPS = (2, 5, 10, 20, 50, 100, 200, 500, 1000)   # block sides, in cell sides
+
+
+def gap_polygons(cells: gpd.GeoDataFrame, mask: np.ndarray, reasons: np.ndarray | None = None,
+                 max_cells: int | None = None, max_blocks: int | None = None) -> gpd.GeoDataFrame:
     """Uncovered cells (``mask``) merged into one shape per gap reason and population class.
 
     Merging (a coverage union of the cell squares) keeps the map light: a few dozen shapes instead
-    of tens of thousands of cells. Each shape carries its people and cell count.
+    of tens of thousands of cells. Each shape carries its people and cell count. A layer of more
+    than ``max_cells`` uncovered cells (a municipality) is drawn on square blocks of several cells
+    instead (:func:`gap_blocks`): the frame's ``block_m`` column says their side, ``people_per_block``
+    replaces ``people_per_cell``, and the people and cell counts stay exact. The defaults are
+    :data:`GAP_CELLS_DRAWN` and :data:`GAP_BLOCKS`.
     """
-    bad = cells[mask]
-    reasons = np.full(len(bad), "") if reasons is None else np.asarray(reasons)[mask]
-    if not len(bad):
+    mask = np.asarray(mask, dtype=bool)
+    reasons = np.full(int(mask.sum()), "") if reasons is None else np.asarray(reasons)[mask]
+    if not mask.any():
         return gpd.GeoDataFrame({"gap": [], "people_per_cell": [], "population": [], "cells": [], "colour": []},
                                 geometry=[], crs=cells.crs)
+    if mask.sum() > (GAP_CELLS_DRAWN if max_cells is None else max_cells):
+        return gap_blocks(cells, mask, reasons, GAP_BLOCKS if max_blocks is None else max_blocks)
+    bad = cells.loc[mask, ["population", "cell_m", cells.geometry.name]]
     density = bad["population"].to_numpy()
-    breaks = np.unique(np.quantile(density, [0.2, 0.4, 0.6, 0.8]))
-    klass = np.searchsorted(breaks, density, side="right")
-    edges = np.concatenate([[density.min()], breaks, [density.max()]])
     squares = cell_polygons(bad).geometry.to_numpy()
+    return _merged_classes(density, reasons, np.ones(len(bad), dtype=np.int64), squares, "people_per_cell", cells.crs)
+
+
+def _merged_classes(people: np.ndarray, reasons: np.ndarray, counts: np.ndarray, squares: np.ndarray,
+                    column: str, crs) -> gpd.GeoDataFrame:
+    """Squares merged per reason and quintile class of ``people`` (each square's people)."""
+    breaks = np.unique(np.quantile(people, [0.2, 0.4, 0.6, 0.8]))
+    klass = np.searchsorted(breaks, people, side="right")
+    edges = np.concatenate([[people.min()], breaks, [people.max()]])
     rows = []
     for reason in sorted(set(reasons)):
         for k in range(len(edges) - 1):
             pick = (reasons == reason) & (klass == k)
             if pick.any():
                 rows.append({"gap": GAP_LABELS.get(reason, reason or "—"),
-                             "people_per_cell": f"{edges[k]:,.1f}–{edges[k + 1]:,.1f}",
-                             "population": round(float(density[pick].sum()), 1), "cells": int(pick.sum()),
+                             column: f"{edges[k]:,.1f}–{edges[k + 1]:,.1f}",
+                             "population": round(float(people[pick].sum()), 1), "cells": int(counts[pick].sum()),
                              "colour": POP_COLOURS[k], "geometry": shapely.coverage_union_all(squares[pick])})
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=cells.crs)
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+
+
+def gap_blocks(cells: gpd.GeoDataFrame, mask: np.ndarray, reasons: np.ndarray, max_blocks: int) -> gpd.GeoDataFrame:
+    """Uncovered cells summed on square blocks (at most ``max_blocks``), merged like :func:`gap_polygons`.
+
+    The block side is the smallest of :data:`BLOCK_STEPS` × the largest cell side that leaves at
+    most ``max_blocks`` blocks holding uncovered cells; blocks are aligned to multiples of their side
+    in the region's CRS. A block's people and cells are the sums of its uncovered cells (so the
+    layer's totals equal the cells'), its reason the one with the most uncovered people in it (ties:
+    the first by name), and its class the quintile of people per block.
+    """
+    x = cells.geometry.x.to_numpy()[mask]
+    y = cells.geometry.y.to_numpy()[mask]
+    people = cells["population"].to_numpy(dtype=float)[mask]
+    base = float(cells["cell_m"].to_numpy(dtype=float)[mask].max())
+    for step in BLOCK_STEPS:
+        side = base * step
+        bx, by = np.floor(x / side).astype(np.int64), np.floor(y / side).astype(np.int64)
+        keys, block = np.unique(np.stack([bx, by], axis=1), axis=0, return_inverse=True)
+        if len(keys) <= max_blocks:
+            break
+    block = block.ravel()
+    names, code = np.unique(reasons, return_inverse=True)
+    n = len(keys)
+    by_reason = np.bincount(block * len(names) + code, weights=people, minlength=n * len(names))
+    main = np.argmax(by_reason.reshape(n, len(names)), axis=1)
+    block_people = np.bincount(block, weights=people, minlength=n)
+    block_cells = np.bincount(block, minlength=n)
+    squares = shapely.box(keys[:, 0] * side, keys[:, 1] * side, (keys[:, 0] + 1) * side, (keys[:, 1] + 1) * side)
+    frame = _merged_classes(block_people, names[main], block_cells, squares, "people_per_block", cells.crs)
+    frame["block_m"] = side
+    return frame
 
 
 def light_geojson(frame: gpd.GeoDataFrame) -> dict:
@@ -193,18 +244,35 @@ def light_geojson(frame: gpd.GeoDataFrame) -> dict:
 def add_gap_layer(fmap: folium.Map, cells: gpd.GeoDataFrame, mask: np.ndarray, reasons: np.ndarray | None,
                   name: str, show: bool) -> None:
     """A layer of uncovered population, shaded by people per cell, with the gap reason."""
-    layer = folium.FeatureGroup(name=layer_name(name), show=show)
     shapes = gap_polygons(cells, mask, reasons)
+    blocks = "block_m" in shapes
+    if blocks:   # said in the layer's name, its tooltip and the legend
+        side = block_label(float(shapes["block_m"].iloc[0]))
+        name = f"{name} ({side} 方格汇总 on {side} blocks)"
+        note = (f"未覆盖人口按 {side} 方格汇总绘制（人数、格数不变；逐格结果见 cells.gpkg）· Uncovered people "
+                f"drawn on {side} blocks for this large region (people and cell counts exact; every cell "
+                "is in cells.gpkg)")
+        notes = getattr(fmap, "cp_notes", None)
+        if notes is not None and note not in notes:
+            notes.append(note)
+        shapes = shapes.drop(columns="block_m")
+    layer = folium.FeatureGroup(name=layer_name(name), show=show)
     if len(shapes):
+        density, alias = ("people_per_block", "每方格人口 People per block") if blocks else \
+            ("people_per_cell", "每格人口 People per cell")
         folium.GeoJson(
             light_geojson(shapes),
             style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": None, "weight": 0,
                                       "fillOpacity": 0.75},
-            tooltip=folium.GeoJsonTooltip(["gap", "people_per_cell", "population", "cells"],
-                                          aliases=["原因 Reason", "每格人口 People per cell", "人口 People",
-                                                   "格数 Cells"]),
+            tooltip=folium.GeoJsonTooltip(["gap", density, "population", "cells"],
+                                          aliases=["原因 Reason", alias, "人口 People", "格数 Cells"]),
         ).add_to(layer)
     layer.add_to(fmap)
+
+
+def block_label(side_m: float) -> str:
+    """A block side for people: ``500 m`` or ``2 km``."""
+    return f"{side_m / 1000:g} km" if side_m >= 1000 else f"{side_m:g} m"
 
 
 def add_gaps(fmap: folium.Map, cells: gpd.GeoDataFrame, rule, show: bool) -> None:

@@ -100,12 +100,28 @@ def _move_into(tmp: Path, target: Path) -> None:
         os.replace(item, target / item.name)
 
 
-def write_gpkg(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:
-    """Write a GeoPackage layer with a fixed timestamp so that reruns give identical bytes."""
+def write_gpkg(frame: gpd.GeoDataFrame, path: Path, layer: str, append: bool = False) -> None:
+    """Write a GeoPackage layer with a fixed timestamp so that reruns give identical bytes.
+
+    ``append`` adds the rows to an existing layer (same columns) instead of replacing the file's layer.
+    """
     import pyogrio
 
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_DATE})
-    frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", **({"mode": "a"} if append else {}))
+
+
+CELL_CHUNK = 500_000   # cells turned into squares and written at a time (a municipality has millions)
+
+
+def write_cells_gpkg(cells: gpd.GeoDataFrame, path: Path, chunk: int = CELL_CHUNK) -> None:
+    """The cells as squares (:func:`labels.cell_polygons`) in layer ``cells`` of ``path``.
+
+    Written ``chunk`` rows at a time, so only one chunk's squares and columns are copied at once;
+    a region of at most ``chunk`` cells is written in one go (the same bytes as before chunking).
+    """
+    for start in range(0, max(len(cells), 1), chunk):
+        write_gpkg(cell_polygons(cells.iloc[start:start + chunk]), path, "cells", append=start > 0)
 
 
 def _jsonable(value):
@@ -179,7 +195,7 @@ def write_outputs(result, out_dir: Path) -> Path:
         result.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g", encoding=CSV_ENCODING)
         (tmp / "summary.json").write_text(json.dumps(summary_json(result), ensure_ascii=False, indent=1),
                                           encoding="utf-8")
-        write_gpkg(cell_polygons(result.cells), tmp / "cells.gpkg", "cells")
+        write_cells_gpkg(result.cells, tmp / "cells.gpkg")
         for name in ("stations", "sensitivity"):   # criticality.py, sensitivity.py
             table = getattr(result, name, None)
             if table is not None:

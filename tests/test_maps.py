@@ -348,3 +348,84 @@ def test_light_geojson_is_the_layer_cut_to_six_decimals(demo_result):
         cb = np.array(shapely.get_coordinates(shapely.from_geojson(json.dumps(b["geometry"]))))
         assert ca.shape == cb.shape and np.abs(ca - cb).max() <= 1.01e-6
         assert np.all(np.abs(ca * 1e6 - np.round(ca * 1e6)) < 1e-3)      # six decimals at most
+
+
+# ------------------------------------------------------------------- large regions: blocks, chunks
+
+
+def _hand_cells(rows):
+    """Cells from (x, y, people, cell_m) rows, in a metric CRS."""
+    x, y, people, side = (np.array(c, dtype=float) for c in zip(*rows))
+    return gpd.GeoDataFrame({"population": people, "cell_m": side}, geometry=gpd.points_from_xy(x, y),
+                            crs="EPSG:32650")
+
+
+def test_gap_blocks_sum_cells_on_the_smallest_block_that_fits_and_keep_the_main_reason():
+    from coverage_planner.labels import GAP_LABELS
+    from coverage_planner.maps import gap_polygons
+
+    # 100 m cells; on 200 m blocks (aligned to multiples of 200 m) they fall into 3 blocks:
+    # block (0,0): a (cut_off, 5 people) and b (beyond, 7 people) -> beyond wins;
+    # block (1,0): c (cut_off, 2) and d (cut_off, 3); block (5,5): e (beyond, 1)
+    cells = _hand_cells([(50, 50, 5, 100), (150, 150, 7, 100), (250, 50, 2, 100), (350, 150, 3, 100),
+                         (1050, 1050, 1, 100), (950, 950, 40, 100)])
+    mask = np.array([True, True, True, True, True, False])
+    reasons = np.array(["cut_off", "beyond_threshold", "cut_off", "cut_off", "beyond_threshold", "cut_off"])
+    whole = gap_polygons(cells, mask, reasons, max_cells=10)
+    assert "block_m" not in whole and whole["cells"].sum() == 5
+    shapes = gap_polygons(cells, mask, reasons, max_cells=4, max_blocks=3)
+    assert set(shapes["block_m"]) == {200.0}                    # 2 cells: 3 blocks; 1 cell would be 5
+    assert shapes["cells"].sum() == 5 and shapes["population"].sum() == pytest.approx(18.0)
+    by_gap = shapes.groupby("gap")[["population", "cells"]].sum()
+    assert by_gap.loc[GAP_LABELS["beyond_threshold"]].tolist() == [13.0, 3]   # block (0,0) and block (5,5)
+    assert by_gap.loc[GAP_LABELS["cut_off"]].tolist() == [5.0, 2]
+    assert shapes.geometry.area.sum() == pytest.approx(3 * 200.0 ** 2)
+    assert shapes.geometry.union_all().equals(shapely.union_all(shapely.box(
+        [0, 200, 1000], [0, 0, 1000], [200, 400, 1200], [200, 200, 1200])))
+    tighter = gap_polygons(cells, mask, reasons, max_cells=4, max_blocks=2)
+    assert set(tighter["block_m"]) == {500.0} and tighter["cells"].sum() == 5
+
+
+def test_gap_blocks_keep_the_totals_of_the_demo(demo_result):
+    from coverage_planner.maps import gap_polygons
+
+    cells = demo_result.cells
+    rule = next(r for r in demo_result.rules if f"{r.id}_pass" in cells)
+    mask = (cells[f"{rule.id}_applies"] & ~cells[f"{rule.id}_pass"]).to_numpy()
+    reasons = cells[f"{rule.id}_gap"].to_numpy()
+    exact = gap_polygons(cells, mask, reasons)
+    blocks = gap_polygons(cells, mask, reasons, max_cells=10, max_blocks=50)
+    assert len(set(blocks["block_m"])) == 1 and blocks["block_m"].iloc[0] > cells["cell_m"].max()
+    assert blocks["cells"].sum() == exact["cells"].sum() == mask.sum()
+    assert blocks["population"].sum() == pytest.approx(cells.loc[mask, "population"].sum(), rel=1e-6)
+    assert blocks.geometry.union_all().covers(exact.geometry.union_all())   # every uncovered cell is drawn
+
+
+def test_a_large_gap_layer_says_it_is_drawn_on_blocks(demo_result, monkeypatch):
+    import coverage_planner.maps as maps
+
+    monkeypatch.setattr(maps, "GAP_CELLS_DRAWN", 0)
+    monkeypatch.setattr(maps, "GAP_BLOCKS", 50)
+    html = coverage_map(demo_result).get_root().render()
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), html)   # JSON escapes
+    assert re.search(r"方格汇总 on \d+(\.\d+)? k?m blocks", text), "layer names say their blocks"
+    assert "blocks for this large region" in text and "cells.gpkg" in text     # the legend's note
+    assert "People per block" in text and "People per cell" not in text
+
+
+def test_cells_gpkg_written_in_chunks_reads_back_as_one_write(demo_result, tmp_path):
+    from coverage_planner.labels import cell_polygons
+    from coverage_planner.outputs import write_cells_gpkg, write_gpkg
+
+    cells = demo_result.cells.iloc[:2500]
+    write_gpkg(cell_polygons(cells), tmp_path / "one.gpkg", "cells")
+    write_cells_gpkg(cells, tmp_path / "chunked.gpkg", chunk=1000)
+    one = gpd.read_file(tmp_path / "one.gpkg", layer="cells")
+    chunked = gpd.read_file(tmp_path / "chunked.gpkg", layer="cells")
+    assert len(chunked) == len(cells) == 2500
+    assert list(chunked.columns) == list(one.columns)
+    from geopandas.testing import assert_geodataframe_equal
+
+    assert_geodataframe_equal(chunked, one)
+    write_cells_gpkg(cells, tmp_path / "single.gpkg", chunk=5000)      # one chunk: the same bytes as before
+    assert (tmp_path / "single.gpkg").read_bytes() == (tmp_path / "one.gpkg").read_bytes()

@@ -235,7 +235,7 @@ class Server:
         return {"folder": str(folder), "scenario": str(path), "command": f"coverage-planner run {path}"}
 
     def download(self, ses: Session) -> Path:
-        from ..outputs import cell_polygons, write_gpkg
+        from ..outputs import write_cells_gpkg
 
         result = ses.full_result()
         folder = self.out_dir / "serve" / "downloads"
@@ -243,7 +243,7 @@ class Server:
         path = folder / f"cells-{ses.sid}.gpkg"
         tmp = folder / f".cells-{ses.sid}.tmp.gpkg"
         tmp.unlink(missing_ok=True)
-        write_gpkg(cell_polygons(result.cells), tmp, "cells")
+        write_cells_gpkg(result.cells, tmp)
         tmp.replace(path)
         return path
 
