@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import uuid
+import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import pandas as pd
@@ -95,21 +97,52 @@ def dask_client(spec: str, timeout_s: float = 30.0) -> Iterator[object]:
         client.close()
 
 
-def dask_runner(client, retries: int = 3, route=route_job):
-    """A runner for :class:`partition.Partitioner` that maps jobs over the client's workers.
+def dask_runner(client, retries: int = 3, route=route_job, in_flight: int | None = None):
+    """A runner for :class:`partition.Partitioner` (and per-county covering jobs) on the client's workers.
+
+    Jobs are taken from the iterable as tasks finish, so at most ``in_flight`` of them (their
+    subnetworks) are held by this process and the scheduler at once; results come back in the
+    jobs' order. Each task carries its job, so the scheduler can run it again on another worker
+    when its worker dies.
 
     Parameters
     ----------
     client : distributed.Client
     retries : int
-        Times a failed partition (its worker killed, a lost connection) is run again.
+        Times a failed job (its worker killed, a lost connection) is run again.
     route : callable
         The routing function (:func:`partition.route_job`; tests pass a wrapper).
+    in_flight : int, optional
+        Jobs submitted and not yet gathered; default two per worker (at least two).
     """
-    def run(jobs: list[RouteJob]) -> list[dict]:
-        futures = client.map(route, jobs, retries=retries, pure=False,
-                             key=[f"route-{job.group}-{job.halo_m:.0f}-{i}" for i, job in enumerate(jobs)])
-        return client.gather(futures)
+    def run(jobs: Iterable) -> list:
+        distributed = _distributed()
+        limit = in_flight or max(2, 2 * n_workers(client))
+        token = uuid.uuid4().hex[:8]      # keys unique across calls (profiles, halo rounds)
+        todo = iter(enumerate(jobs))
+        where, results = {}, {}
+        pending = distributed.as_completed()
+
+        def submit() -> bool:
+            try:
+                i, job = next(todo)
+            except StopIteration:
+                return False
+            with warnings.catch_warnings():   # the task carries its job on purpose (retries): not a mistake
+                warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+                future = client.submit(route, job, retries=retries, pure=False, key=f"route-{job.group}-{i}-{token}")
+            where[future.key] = i
+            pending.add(future)
+            return True
+
+        for _ in range(limit):
+            if not submit():
+                break
+        for future in pending:
+            results[where.pop(future.key)] = future.result()
+            future.release()
+            submit()
+        return [results[i] for i in range(len(results))]
     return run
 
 

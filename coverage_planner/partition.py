@@ -19,7 +19,7 @@ Jobs are plain arrays (no geometries), routed by :func:`route_job` with the engi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,7 @@ import shapely
 from .network import RoadNetwork, seconds_per_segment
 from .travel import Router, Snapped, morton_order, straight_nearest
 
-Runner = Callable[[list["RouteJob"]], list[dict]]
+Runner = Callable[[Iterable["RouteJob"]], list[dict]]
 WHOLE = -1            # the group id of a job routed on the whole network
 
 
@@ -122,8 +122,8 @@ def job_network(job: SubnetworkJob) -> RoadNetwork:
                        np.empty(n, dtype=object))
 
 
-def run_locally(jobs: list[RouteJob]) -> list[dict]:
-    """Route every job in this process, one after another."""
+def run_locally(jobs: Iterable[RouteJob]) -> list[dict]:
+    """Route every job in this process, one after another (one job's subnetwork held at a time)."""
     return [route_job(job) for job in jobs]
 
 
@@ -195,8 +195,8 @@ class Partitioner:
     halo_m : float
         First halo distance in metres (:func:`halo_distance`); doubled for cells not certified.
     runner : callable
-        Routes a list of :class:`RouteJob` and returns their results in order (:func:`run_locally`,
-        or a Dask client's map and gather).
+        Routes an iterable of :class:`RouteJob` (cut as it is consumed) and returns their results
+        in order (:func:`run_locally`, or :func:`dask_run.dask_runner`).
     """
 
     def __init__(self, groups: np.ndarray, halo_m: float, runner: Runner = run_locally):
@@ -217,28 +217,33 @@ class Partitioner:
         todo = np.ones(n, dtype=bool)
         halo = self.halo_m
         while todo.any():
-            jobs = self._jobs(model, fac_idx, turnout_s, direction, cell_x, cell_y, todo, halo, seg_time)
+            sent: list[tuple[int, np.ndarray]] = []     # (group, cells) of every job handed to the runner
+            jobs = _noting(self._jobs(model, fac_idx, turnout_s, direction, cell_x, cell_y, todo, halo, seg_time), sent)
             results = self.runner(jobs)
-            _check_results(jobs, results)
+            _check_results(sent, results)
             for res in results:
                 done = _certified(res, vmax)
                 cells = res["cells"][done]
                 for key in out:
                     out[key][cells] = res[key][done]
                 todo[cells] = False
-            self.rounds.append({"halo_m": halo, "jobs": len(jobs), "cells": int(sum(len(j.cells) for j in jobs))})
+            self.rounds.append({"halo_m": halo, "jobs": len(sent), "cells": int(sum(len(c) for _, c in sent))})
             halo *= 2.0
         straight_m, s_lab = straight_nearest(fac_x[fac_idx], fac_y[fac_idx], cell_x, cell_y)
         return {"straight_m": straight_m, "straight_fac": fac_idx[s_lab],
                 "network_m": out["network_m"], "network_fac": out["network_fac"],
                 "time_s": out["time_s"], "time_fac": out["time_fac"]}
 
-    def _jobs(self, model, fac_idx, turnout_s, direction, cell_x, cell_y, todo, halo, seg_time) -> list[RouteJob]:
-        """One job per group with cells left; groups whose halo holds the whole network share one job."""
+    def _jobs(self, model, fac_idx, turnout_s, direction, cell_x, cell_y, todo, halo, seg_time) -> Iterator[RouteJob]:
+        """One job per group with cells left; groups whose halo holds the whole network share one job.
+
+        Jobs are cut as the runner asks for them, so a runner that keeps a few in flight holds only
+        those few subnetworks (a municipality's jobs together are several times its network).
+        """
         net = model.net
         bounds = self._segment_bounds(net)
         whole_box = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
-        jobs, whole = [], []
+        whole = []
         access = model.cell_snap.access_m
         for g in np.unique(self.groups[todo]):
             cells = np.flatnonzero(todo & (self.groups == g))
@@ -251,12 +256,11 @@ class Partitioner:
             keep = (bounds[:, 0] <= box[2]) & (bounds[:, 2] >= box[0]) & (bounds[:, 1] <= box[3]) & \
                    (bounds[:, 3] >= box[1])
             keep[model.cell_snap.seg[cells]] = True   # a cell's own road, whatever the box says
-            jobs.append(_make_job(int(g), halo, net, keep, seg_time, model, cells, fac_idx, turnout_s, direction))
+            yield _make_job(int(g), halo, net, keep, seg_time, model, cells, fac_idx, turnout_s, direction)
         if whole:
             keep = np.ones(net.n_segments, dtype=bool)
-            jobs.append(_make_job(WHOLE, np.inf, net, keep, seg_time, model, np.sort(np.concatenate(whole)),
-                                  fac_idx, turnout_s, direction))
-        return jobs
+            yield _make_job(WHOLE, np.inf, net, keep, seg_time, model, np.sort(np.concatenate(whole)),
+                            fac_idx, turnout_s, direction)
 
     def _segment_bounds(self, net: RoadNetwork) -> np.ndarray:
         key = id(net)
@@ -292,14 +296,21 @@ def _certified(res: dict, vmax: float) -> np.ndarray:
     return (res["network_m"] <= res["halo_m"]) & (res["time_s"] <= res["halo_m"] / vmax)
 
 
-def _check_results(jobs: list[RouteJob], results: list[dict]) -> None:
+def _noting(jobs: Iterable[RouteJob], sent: list[tuple[int, np.ndarray]]) -> Iterator[RouteJob]:
+    """The jobs, noting each one's group and cells in ``sent`` as it is handed out."""
+    for job in jobs:
+        sent.append((job.group, job.cells))
+        yield job
+
+
+def _check_results(sent: list[tuple[int, np.ndarray]], results: list[dict]) -> None:
     """Every job answered, for its own cells (a lost or mixed-up partition is an error, never a gap)."""
-    if len(results) != len(jobs):
-        raise RuntimeError(f"{len(jobs)} partitions routed but {len(results)} results came back")
-    for job, res in zip(jobs, results):
-        if res["group"] != job.group or not np.array_equal(res["cells"], job.cells) or \
-                any(len(res[k]) != len(job.cells) for k in ("time_s", "time_fac", "network_m", "network_fac")):
-            raise RuntimeError(f"partition {job.group} came back incomplete or for other cells")
+    if len(results) != len(sent):
+        raise RuntimeError(f"{len(sent)} partitions routed but {len(results)} results came back")
+    for (group, cells), res in zip(sent, results):
+        if res["group"] != group or not np.array_equal(res["cells"], cells) or \
+                any(len(res[k]) != len(cells) for k in ("time_s", "time_fac", "network_m", "network_fac")):
+            raise RuntimeError(f"partition {group} came back incomplete or for other cells")
 
 
 __all__ = ["Partitioner", "RouteJob", "SubnetworkJob", "halo_distance", "job_network", "route_job", "run_locally",

@@ -143,6 +143,26 @@ def test_dask_local_cluster_is_identical(demo, cluster):
     pd.testing.assert_frame_equal(whole.summary, got.summary)
 
 
+def test_dask_runner_keeps_few_jobs_in_flight_and_results_in_order(cluster):
+    """Jobs are pulled from the iterable as tasks finish (never more than ``in_flight`` held), and
+    the results come back in the jobs' order."""
+    import operator
+    from types import SimpleNamespace
+
+    from coverage_planner.dask_run import dask_runner
+
+    held = []
+
+    def jobs():
+        for i in range(9):
+            held.append(len(cluster.futures))     # futures this client holds when the next job is cut
+            yield SimpleNamespace(group=i, value=i * i)
+
+    got = dask_runner(cluster, route=operator.attrgetter("value"), in_flight=2)(jobs())
+    assert got == [i * i for i in range(9)]
+    assert held[:2] == [0, 1] and all(1 <= h <= 2 for h in held[2:])   # pulled as tasks come back, not all first
+
+
 def kill_first_attempt(job, marker=None):
     """Route the job, but the first task to run kills its worker process (once, via a marker file)."""
     from coverage_planner.partition import route_job
