@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import pandas as pd
 
 from .errors import InputError
-from .partition import Partitioner, RouteJob, halo_distance, route_job, unit_groups
+from .partition import Partitioner, halo_distance, route_job, unit_groups
 
 FIELD = "--dask (command line)"
 INSTALL = 'pip install "coverage-planner[scale]" (or: pip install "dask[distributed]")'
