@@ -12,7 +12,9 @@ the profile by stage), then, on the full size, routes the region on a ``LocalClu
 ``--workers`` workers and compares every cell's times and nearest stations with the single-machine run. Prints JSON: ``cells``, ``network_nodes``,
 ``counties``, ``run_s``, ``cpu_s``, ``peak_rss_mb``, ``dask_workers``, ``dask_run_s``, ``identical``,
 ``scaling_s`` (size → wall seconds) and beside it ``scaling_cpu_s``, ``scaling_cells``,
-``scaling_network_nodes``, ``scaling_peak_rss_mb``, ``scaling_loadavg`` (1-minute load before and
+``scaling_network_nodes``, ``scaling_peak_rss_mb``, ``dask_client_peak_rss_mb`` and
+``dask_worker_peak_rss_mb`` (the Dask run's process, which also holds the single-machine result it
+compares with, and its busiest worker), ``scaling_loadavg`` (1-minute load before and
 after each size), ``stages``; ``scaling_fit`` and ``scaling_cpu_fit`` (seconds per million cells,
 least squares through the sizes), ``growth_exponent`` (log cost ratio / log cells ratio between the
 smallest and the largest size: 1 is linear), ``rss_fit`` (MB per million cells and a fixed part;
@@ -82,11 +84,14 @@ with dask_client(sys.argv[3]) as client:
     part = partitioner_for(region, scn, dask_runner(client), workers * 4)
     got = P.evaluate(scn, region, steps, nearest=part)
     dask_s = time.perf_counter() - t
+    import resource
+    worker_mb = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 cols = [c for c in whole.cells.columns if c.endswith(("_time_min", "_network_km", "_straight_km", "_nearest"))]
 same = all(np.array_equal(whole.cells[c].to_numpy(), got.cells[c].to_numpy()) for c in cols)
 net = next(iter(whole.models.values())).net
 print(json.dumps({"cells": len(region.cells), "network_nodes": int(net.n_nodes), "evaluate_s": single,
                   "dask_workers": workers, "dask_run_s": dask_s, "identical": bool(same),
+                  "worker_peak_rss_mb": max(worker_mb.values()),
                   "rounds": part.rounds}))
 """
 
@@ -140,11 +145,12 @@ def main(argv: list[str] | None = None) -> dict:
                               osm_nodes=info["osm_nodes"], people=round(info["people"]))
                 if args.no_dask:
                     continue
-                dask, _ = _child(DASK, info["scenario"], str(folder / "out-dask"), f"local:{args.workers}")
+                dask, client_mb = _child(DASK, info["scenario"], str(folder / "out-dask"), f"local:{args.workers}")
                 report.update(cells=dask["cells"], network_nodes=dask["network_nodes"],
                               dask_workers=dask["dask_workers"], dask_run_s=round(dask["dask_run_s"], 2),
                               evaluate_s=round(dask["evaluate_s"], 2), identical=dask["identical"],
-                              dask_rounds=dask["rounds"])
+                              dask_rounds=dask["rounds"], dask_client_peak_rss_mb=round(client_mb, 1),
+                              dask_worker_peak_rss_mb=round(dask["worker_peak_rss_mb"], 1))
     import numpy as np
 
     cells = np.array([report["scaling_cells"][str(n)] for n in sizes], float) / 1e6
