@@ -74,6 +74,10 @@ import numpy as np
 from coverage_planner import pipeline as P
 from coverage_planner.dask_run import dask_runner, partitioner_for, dask_client, n_workers
 from coverage_planner.scenario import load_scenario
+def vm_hwm_mb():   # a worker's own peak: ru_maxrss would carry this process's peak over fork and exec
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024.0
+
 scn = load_scenario(sys.argv[1], sys.argv[2])
 steps = P.Steps(True)
 region = P.load_region(scn, steps)
@@ -84,8 +88,7 @@ with dask_client(sys.argv[3]) as client:
     part = partitioner_for(region, scn, dask_runner(client), workers * 4)
     got = P.evaluate(scn, region, steps, nearest=part)
     dask_s = time.perf_counter() - t
-    import resource
-    worker_mb = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    worker_mb = client.run(vm_hwm_mb)
 cols = [c for c in whole.cells.columns if c.endswith(("_time_min", "_network_km", "_straight_km", "_nearest"))]
 same = all(np.array_equal(whole.cells[c].to_numpy(), got.cells[c].to_numpy()) for c in cols)
 net = next(iter(whole.models.values())).net
