@@ -249,9 +249,9 @@ def add_gap_layer(fmap: folium.Map, cells: gpd.GeoDataFrame, mask: np.ndarray, r
     if blocks:   # said in the layer's name, its tooltip and the legend
         side = block_label(float(shapes["block_m"].iloc[0]))
         name = f"{name} ({side} 方格汇总 on {side} blocks)"
-        note = (f"未覆盖人口按 {side} 方格汇总绘制（人数、格数不变；逐格结果见 run 的 cells.gpkg）· Uncovered "
-                f"people drawn on {side} blocks for this large region (people and cell counts exact; every "
-                "cell is in the cells.gpkg of run)")
+        note = ("未覆盖人口按方格汇总绘制（边长见图层名；人数、格数不变；逐格结果见 run 的 cells.gpkg）· Uncovered "
+                "people drawn on blocks for this large region (side in the layer's name; people and cell counts "
+                "exact; every cell is in the cells.gpkg of run)")
         notes = getattr(fmap, "cp_notes", None)
         if notes is not None and note not in notes:
             notes.append(note)

@@ -245,7 +245,8 @@ def run_scenario_file(path: str | Path, out_dir: str | Path | None = None, quiet
 
         parse_spec(dask)   # a wrong --dask value is refused before any work
     result = run(scn, quiet=quiet, isochrones=isochrones, speed_factors=speed_factors, dask=dask)
-    write_outputs(result, scn.out_dir)
+    with Steps(quiet).step("Writing outputs 输出 (summary, cells.gpkg, coverage.html)"):
+        write_outputs(result, scn.out_dir)
     if not quiet:
         print_summary(result)
         if result.sensitivity is not None:

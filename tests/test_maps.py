@@ -409,7 +409,7 @@ def test_a_large_gap_layer_says_it_is_drawn_on_blocks(demo_result, monkeypatch):
     html = coverage_map(demo_result).get_root().render()
     text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), html)   # JSON escapes
     assert re.search(r"方格汇总 on \d+(\.\d+)? k?m blocks", text), "layer names say their blocks"
-    assert "blocks for this large region" in text and "cells.gpkg" in text     # the legend's note
+    assert text.count("blocks for this large region (side in the layer") == 1 and "cells.gpkg" in text   # legend
     assert "People per block" in text and "People per cell" not in text
 
 
