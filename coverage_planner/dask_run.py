@@ -76,8 +76,9 @@ def dask_client(spec: str, timeout_s: float = 30.0) -> Iterator[object]:
     kind, value = parse_spec(spec)
     distributed = _distributed()
     if kind == "local":
+        # loopback only: no dashboard; the scheduler's health endpoint (HTTP) listens on 127.0.0.1 too
         cluster = distributed.LocalCluster(n_workers=int(value), threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           host="127.0.0.1", dashboard_address=None)
         client = distributed.Client(cluster)
         try:
             yield client

@@ -235,3 +235,31 @@ def test_partition_module_has_no_dask_import():
     """Partitioning is usable (and tested) without Dask; only dask_run imports it, lazily."""
     text = (Path(__file__).resolve().parents[1] / "coverage_planner" / "partition.py").read_text()
     assert "import dask" not in text and "distributed" not in text.split('"""', 2)[2]
+
+
+def test_local_cluster_listens_on_loopback_only():
+    """``--dask local`` binds its scheduler, workers and the scheduler's HTTP endpoint to 127.0.0.1."""
+    from coverage_planner.dask_run import dask_client
+
+    def http_hosts(dask_scheduler):
+        return sorted({sock.getsockname()[0] for sock in dask_scheduler.http_server._sockets.values()})
+
+    with dask_client("local:1") as client:
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert all(addr.startswith("tcp://127.0.0.1:") for addr in client.scheduler_info()["workers"])
+        assert client.run_on_scheduler(http_hosts) == ["127.0.0.1"]
+
+
+def test_cli_run_on_a_running_scheduler(demo, cluster, tmp_path):
+    """``run --dask tcp://HOST:PORT`` uses an existing scheduler (here the module's cluster) and
+    writes the single-machine run's times and nearest stations for every cell."""
+    from coverage_planner.cli import main
+
+    _, _, whole = demo
+    address = cluster.scheduler.address
+    assert address.startswith("tcp://")
+    assert main(["run", str(DEMO), "--out", str(tmp_path), "--quiet", "--no-isochrones", "--dask", address]) == 0
+    got = gpd.read_file(tmp_path / "cells.gpkg")
+    cols = [c for c in whole.cells.columns if c.endswith(("_time_min", "_network_km", "_nearest"))]
+    _assert_cells_identical(whole.cells[cols].reset_index(drop=True), got[cols])
+    assert len(cluster.scheduler_info()["workers"]) == 2      # the cluster is left running for its owner
