@@ -55,7 +55,8 @@ from bench_coverage import clustered_points_near_roads, log, peak_rss_mb, road_l
 
 from coverage_planner.coverage import TravelModel  # noqa: E402
 from coverage_planner import isochrones  # noqa: E402
-from coverage_planner.isochrones import PIXEL_M, facility_isochrones, time_grid  # noqa: E402
+from coverage_planner.isochrones import facility_isochrones  # noqa: E402
+from coverage_planner.time_grid import PIXEL_M, time_grid  # noqa: E402
 from coverage_planner.network import largest_component  # noqa: E402
 from coverage_planner.travel import FROM_FACILITY, snap  # noqa: E402
 

@@ -233,7 +233,7 @@ def test_time_grid_is_the_same_without_copies_of_road_ends(demo_result):
     """The grid leaves out road end points that have an exact copy at a lower index (a node shared by
     several segments); every pixel still joins the same road point as with all of them kept (demo roads,
     100 m pixels)."""
-    from coverage_planner.isochrones import _build_grid, _grid_frame
+    from coverage_planner.time_grid import _build_grid, _grid_frame
 
     model = demo_result.models["ambulance"]
     lo, hi, pixel = _grid_frame(model, 100.0)
