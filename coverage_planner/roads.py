@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from .errors import InputError
 from .network import TRAVEL_PROFILES, RoadNetwork, parse_maxspeed, segments_from_directed_edges, travel_profile
 
 CACHE_VERSION = "roads-v4"   # v3: way names (seg_name); v4: keyed by the file's content, not its size and mtime
+CACHE_KEEP = 32              # cached networks kept per cache folder (the most recently written; older ones go)
 _ONEWAY_TRUE = {"yes", "true", "1"}
 _ONEWAY_REVERSE = {"-1", "reverse"}
 CLIP_SAFETY = 1.5            # roads are kept up to 1.5 × the scenario's farthest reach beyond the region
@@ -72,6 +74,18 @@ def _save(net: RoadNetwork, target: Path) -> None:
         seg_bwd=net.seg_bwd, seg_ferry=net.seg_ferry, seg_way=net.seg_way,
         seg_name=net.seg_name.astype(str), wkb=np.frombuffer(b"".join(wkb), dtype=np.uint8), wkb_len=lengths)
     os.replace(tmp, target)
+    _prune(target.parent)
+
+
+def _prune(cache_dir: Path, keep: int | None = None) -> None:
+    """Remove all but the ``keep`` (default :data:`CACHE_KEEP`) most recently written networks of the
+    folder: every edit of a road file, clip box or CRS keys a new file (earlier cache versions too),
+    and nothing else would ever remove the old ones. Files being written (``*.tmp.npz``) are left."""
+    keep = CACHE_KEEP if keep is None else keep
+    done = [f for f in cache_dir.glob("roads-*.npz") if ".tmp." not in f.name]
+    done.sort(key=lambda f: (f.stat().st_mtime_ns, f.name), reverse=True)
+    for old in done[keep:]:
+        old.unlink(missing_ok=True)   # another process may have removed it already
 
 
 def _load(target: Path) -> RoadNetwork:
@@ -113,7 +127,10 @@ def load_roads(path: str | Path, crs: str, cache_dir: str | Path | None = None,
         clip = None          # the extract lies inside the box: clipping would drop nothing
     cache = _cache_path(path, crs, Path(cache_dir), clip) if cache_dir and path.is_file() else None
     if cache and cache.exists():
-        return _load(cache)
+        try:
+            return _load(cache)
+        except (FileNotFoundError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+            pass   # removed or cut short by another process meanwhile: read the file again
     name = path.name.lower()
     if not name.endswith((".pbf", ".osm", ".xml", ".osm.bz2", ".xml.bz2", ".graphml")):
         raise InputError(f"unknown road file type '{path.suffix}'.", file=path, field="roads.path",

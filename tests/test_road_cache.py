@@ -145,3 +145,38 @@ def test_a_zero_class_is_dropped_whatever_its_posted_maxspeed():
     neither = with_speeds(net, travel_profile("ambulance", {"speeds_kmh": {"track": 0}, "ferry_kmh": 0}))
     np.testing.assert_array_equal(neither.seg_a, [1])
     np.testing.assert_array_equal(neither.seg_speed_kmh, [25.0])
+
+
+def test_the_cache_folder_keeps_the_most_recently_written_networks(tmp_path, monkeypatch):
+    """With room for 2: a third network (another CRS) removes the oldest file, never one being
+    written; the removed one is read from the OSM file again, the same network."""
+    from coverage_planner import roads
+
+    monkeypatch.setattr(roads, "CACHE_KEEP", 2)
+    osm, cache = tmp_path / "roads.osm", tmp_path / "cache"
+    _grid_file(osm, "36")
+    crss = ["EPSG:32648", "EPSG:32647", "EPSG:3857"]
+    fresh = {crs: load_roads(osm, crs) for crs in crss}
+    written = []
+    for k, crs in enumerate(crss):
+        load_roads(osm, crs, cache)
+        new = {f for f in cache.glob("roads-*.npz") if ".tmp." not in f.name} - set(written)
+        written += sorted(new)
+        if k == 0:
+            (cache / "roads-0000000000000000.4242.tmp.npz").write_bytes(b"being written")
+        for i, f in enumerate(written):   # distinct past write times, in order, whatever the granularity
+            if f.exists():
+                os.utime(f, ns=(10**18 + i * 10**9, 10**18 + i * 10**9))     # 2001-09-09 plus i seconds
+    left = sorted(f.name for f in cache.glob("roads-*.npz") if ".tmp." not in f.name)
+    assert len(written) == 3 and left == sorted(f.name for f in written[1:])
+    assert (cache / "roads-0000000000000000.4242.tmp.npz").exists()
+    assert_same_network(load_roads(osm, crss[0], cache), fresh[crss[0]])
+
+
+def test_a_cut_short_cache_file_is_read_again_from_the_osm_file(tmp_path):
+    osm, cache = tmp_path / "roads.osm", tmp_path / "cache"
+    _grid_file(osm, "36")
+    first = load_roads(osm, UTM, cache)
+    (path,) = cache.glob("roads-*.npz")
+    path.write_bytes(path.read_bytes()[:200])          # as a full disk or a killed writer would leave it
+    assert_same_network(load_roads(osm, UTM, cache), first)
