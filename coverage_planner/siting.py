@@ -609,28 +609,33 @@ def run_siting(scn: Scenario, models: list[str] | None = None, p: int | None = N
     return result, site_robustness(result, model, site_table(result, per_people, min_count))
 
 
-def proposed_scenario(result: SitingResult, sites: pd.DataFrame, folder: Path, final_folder: Path) -> Path:
-    """Write facilities + proposed stations as GeoJSON and a scenario TOML that uses them."""
+def proposed_scenario(scn: Scenario, region: Region, settings: dict, rule: Rule, sites: pd.DataFrame, folder: Path,
+                      final_folder: Path) -> Path:
+    """Write facilities + proposed stations as GeoJSON and a scenario TOML that uses them.
+
+    ``sites`` are site rows (:func:`site_table`) of at least the applied model (``settings["apply"]``);
+    with ``settings["relocate"]`` the rule's existing stations not among its rows, or closed, are left out.
+    """
     import tomli_w
 
-    scn, fac = result.scenario, result.region.facilities
-    model = result.settings["apply"]
+    fac = region.facilities
+    model = settings["apply"]
     new = sites[(sites["model"] == model) & (sites["status"] == "new")]
     rows = fac[["facility_id", "name", "name_en", "type", "ambulances", "turnout_min", "geometry"]].copy()
     rows = rows.rename(columns={"facility_id": "id"})
-    if result.settings["relocate"]:
+    if settings["relocate"]:
         keep = set(sites.loc[(sites["model"] == model) & (sites["status"] != "closed"), "candidate_id"])
-        rows = rows[~has_role(rows["type"], result.problem.rule.facility_types) | rows["id"].isin(keep).to_numpy()]
+        rows = rows[~has_role(rows["type"], rule.facility_types) | rows["id"].isin(keep).to_numpy()]
     added = gpd.GeoDataFrame({
         "id": [f"NEW{i + 1:02d}" for i in range(len(new))],
         "name": [f"拟建急救站{i + 1}（{s}）" for i, s in enumerate(new["site_id"])],
         "name_en": [f"Proposed EMS station {i + 1} ({s}, {r})"
                     for i, (s, r) in enumerate(zip(new["site_id"], new["road"]))],
-        "type": result.problem.rule.facility_types[0], "ambulances": new["ambulances_needed"].to_numpy(),
+        "type": rule.facility_types[0], "ambulances": new["ambulances_needed"].to_numpy(),
         "turnout_min": scn.profile.default_turnout_min,
-    }, geometry=gpd.points_from_xy(new["x"], new["y"]), crs=result.region.crs)
+    }, geometry=gpd.points_from_xy(new["x"], new["y"]), crs=region.crs)
     both = pd.concat([rows, added], ignore_index=True)
-    both = gpd.GeoDataFrame(both, geometry="geometry", crs=result.region.crs).to_crs("EPSG:4326")
+    both = gpd.GeoDataFrame(both, geometry="geometry", crs=region.crs).to_crs("EPSG:4326")
     fac_path = folder / "facilities_proposed.geojson"
     fac_path.write_text(both.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
     raw = json.loads(json.dumps(scn.raw))  # a deep copy of plain TOML data
@@ -681,7 +686,7 @@ def write_siting_outputs(result: SitingResult, sites: pd.DataFrame, out_dir: Pat
         if len(unc):
             write_gpkg(unc, tmp / "siting.gpkg", "uncoverable_cells")
         coverage_curve_png(result, tmp / "coverage_curve.png")
-        proposed_scenario(result, sites, tmp, out_dir)
+        proposed_scenario(result.scenario, result.region, result.settings, result.problem.rule, sites, tmp, out_dir)
         siting_map(result, sites).save(tmp / "siting.html")
         finalize_html(tmp / "siting.html")
     return out_dir

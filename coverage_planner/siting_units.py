@@ -321,9 +321,8 @@ def write_units_outputs(sites: pd.DataFrame, summary: pd.DataFrame, region: Regi
     settings, rule = sites.attrs.get("settings"), sites.attrs.get("rule")
     with atomic_dir(out_dir) as tmp:
         if settings is not None and rule is not None and scn is not None:
-            stub = siting.SitingResult(scn, region, siting.SitingProblem(
-                rule, None, 0, None, None, None, None, None, None), settings)
-            siting.proposed_scenario(stub, proposal_rows(sites, region, settings, rule), tmp, Path(out_dir))
+            siting.proposed_scenario(scn, region, settings, rule, proposal_rows(sites, region, settings, rule), tmp,
+                                     Path(out_dir))
         sites.to_csv(tmp / "siting.csv", index=False, encoding=CSV_ENCODING)
         summary.to_csv(tmp / "siting_models.csv", index=False, float_format="%.6g", encoding=CSV_ENCODING)
         gdf = gpd.GeoDataFrame(sites.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(sites["x"], sites["y"]),
