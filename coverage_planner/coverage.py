@@ -24,6 +24,7 @@ GAP_NO_ROAD = "no_road_access"
 GAP_CUT_OFF = "cut_off"
 GAP_BEYOND = "beyond_threshold"
 GAP_REASONS = (GAP_NO_ROAD, GAP_CUT_OFF, GAP_BEYOND)
+REASON_CODES = ("", GAP_BEYOND, GAP_NO_ROAD, GAP_CUT_OFF)   # judge_codes' codes (serve's state codes 0–3)
 # Roads nobody joins from the roadside: expressways and their ramps (entered only at interchanges).
 NO_ACCESS_CLASSES = ["motorway", "motorway_link"]
 DEFAULT_MAX_ACCESS_M = 1000.0   # the standards profiles' default no-road-access distance
@@ -249,17 +250,26 @@ def cell_thresholds(rule: Rule, zones: np.ndarray) -> np.ndarray:
     return out
 
 
+def judge_codes(value: np.ndarray, limit: np.ndarray, access_m: np.ndarray, cut_off: np.ndarray,
+                max_access_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pass (inclusive: value ≤ limit) and, for each cell that fails, its gap reason as a code into
+    :data:`REASON_CODES` (uint8; 0 for none). A later reason overrides an earlier one: beyond the
+    threshold, then cut off (unreachable or on a cut-off road), then no road access."""
+    passed = value <= limit
+    failed = ~passed & np.isfinite(limit)
+    code = np.zeros(len(value), dtype=np.uint8)
+    code[failed] = REASON_CODES.index(GAP_BEYOND)
+    code[failed & (~np.isfinite(value) | cut_off)] = REASON_CODES.index(GAP_CUT_OFF)
+    code[failed & (access_m > max_access_m)] = REASON_CODES.index(GAP_NO_ROAD)
+    return passed, code
+
+
 def judge_cells(value: np.ndarray, limit: np.ndarray, access_m: np.ndarray, cut_off: np.ndarray,
                 max_access_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pass (inclusive: value ≤ limit) and the gap reason for each cell that fails."""
-    passed = value <= limit
-    reason = np.full(len(value), "", dtype=object)
-    failed = ~passed & np.isfinite(limit)
-    unreachable = ~np.isfinite(value)
-    reason[failed] = GAP_BEYOND
-    reason[failed & (unreachable | cut_off)] = GAP_CUT_OFF
-    reason[failed & (access_m > max_access_m)] = GAP_NO_ROAD
-    return passed, reason
+    """Pass (inclusive: value ≤ limit) and the gap reason (text, "" for none) for each cell that
+    fails (:func:`judge_codes`)."""
+    passed, code = judge_codes(value, limit, access_m, cut_off, max_access_m)
+    return passed, np.array(REASON_CODES, dtype=object)[code]
 
 
 def summarise_spatial(rule: Rule, cells: pd.DataFrame, passed: np.ndarray, reason: np.ndarray | pd.Categorical,
@@ -432,7 +442,7 @@ def describe_ways(net: RoadNetwork, segs: np.ndarray, limit: int = 8) -> str:
 
 __all__ = [
     "FROM_FACILITY", "GAP_REASONS", "TravelModel", "build_travel_model", "cell_thresholds", "combine_any",
-    "judge_cells",
+    "judge_cells", "judge_codes", "REASON_CODES",
     "nearest_measures", "required_count", "snap_sites", "FarFromRoad", "rule_facilities", "rule_value",
     "summarise_counts",
     "summarise_spatial", "summarise_villages", "turnout_seconds", "warn_cut_off", "warn_long_access_legs",

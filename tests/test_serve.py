@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from coverage_planner import pipeline
 from coverage_planner.scenario import load_scenario
 from coverage_planner import coverage as cov
-from coverage_planner.serve.state import (REASONS, STATE_CODES, Combo, EditError, Engine, Group, Session, judge_codes,
-                                          state_codes)
+from coverage_planner.coverage import judge_codes
+from coverage_planner.serve.state import REASONS, STATE_CODES, Combo, EditError, Engine, Group, Session, state_codes
 from refusals import refused_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +110,15 @@ def test_judge_codes_agree_with_judge_cells():
     assert np.array_equal(got_passed, passed)
     assert np.array_equal(np.array(REASONS, dtype=object)[code], reason)
     assert set(reason) == {"", *cov.GAP_REASONS}       # every branch taken
+
+    def by_hand(v, lim, acc, c):   # the reasons' order of precedence, one cell at a time
+        if not (v > lim) or np.isnan(lim):
+            return ""
+        if acc > 1000.0:
+            return cov.GAP_NO_ROAD
+        return cov.GAP_CUT_OFF if (not np.isfinite(v) or c) else cov.GAP_BEYOND
+
+    assert list(reason) == [by_hand(*row) for row in zip(value, limit, access, cut)]
     applies = np.isfinite(limit)
     states = state_codes(passed, pd.Categorical.from_codes(code, categories=REASONS), applies)
     expect = np.where(~applies, STATE_CODES["n/a"], np.where(passed, STATE_CODES["covered"],

@@ -49,7 +49,7 @@ THRESHOLD_RANGE = (0.25, 2.0)     # slider range, as multiples of the profile's 
 VEHICLE_PROFILES = ("ambulance", "car")   # the speed factor scales vehicles, not walking
 BEYOND = np.finfo(float).max      # reachable, but farther than the bound of the cached searches
 STATE_CODES = {"covered": 0, cov.GAP_BEYOND: 1, cov.GAP_NO_ROAD: 2, cov.GAP_CUT_OFF: 3, "n/a": 4}
-REASONS = ("", cov.GAP_BEYOND, cov.GAP_NO_ROAD, cov.GAP_CUT_OFF)   # gap reason codes = their state codes
+REASONS = cov.REASON_CODES          # gap reason codes (coverage.judge_codes) = their state codes
 RESOURCE_COLUMNS = ("beds", "doctors", "nurses", "gps", "negative_pressure_ambulances")
 NEW_SEARCHES = 2   # a rule's group is merged from per-station costs when at most this many are missing
 LABEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -887,7 +887,7 @@ class Session:
         model = self.engine.model(rule.travel_profile, 1.0)
         meas = self.measures(rule)
         limit = self.engine.limit(rule)
-        passed, code = judge_codes(meas["value"], limit, model.cell_snap.access_m, model.cut_off,
+        passed, code = cov.judge_codes(meas["value"], limit, model.cell_snap.access_m, model.cut_off,
                                    self.profile().max_access_m)
         return passed, pd.Categorical.from_codes(code, categories=REASONS), np.isfinite(limit), meas
 
@@ -1056,27 +1056,10 @@ def _distance(x: np.ndarray, y: np.ndarray, a: float, b: float) -> np.ndarray:
     return np.sqrt(dx * dx + dy * dy)
 
 
-def judge_codes(value: np.ndarray, limit: np.ndarray, access_m: np.ndarray, cut_off: np.ndarray,
-                max_access_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`coverage.judge_cells` with the gap reason as a code into :data:`REASONS` (uint8).
-
-    Same rules, same order (a later reason overrides an earlier one); numbers instead of a string
-    per cell, so a million cells are judged in milliseconds. ``tests/test_serve.py`` checks that the
-    two agree.
-    """
-    passed = value <= limit
-    failed = ~passed & np.isfinite(limit)
-    code = np.zeros(len(value), dtype=np.uint8)
-    code[failed] = REASONS.index(cov.GAP_BEYOND)
-    code[failed & (~np.isfinite(value) | cut_off)] = REASONS.index(cov.GAP_CUT_OFF)
-    code[failed & (access_m > max_access_m)] = REASONS.index(cov.GAP_NO_ROAD)
-    return passed, code
-
-
 def state_codes(passed: np.ndarray, reason: pd.Categorical, applies: np.ndarray) -> np.ndarray:
     """Per cell, the state code (:data:`STATE_CODES`) from a rule's judgement (uint8).
 
-    Every applying cell that fails has a gap reason (:func:`judge_codes`), and the reasons' codes
+    Every applying cell that fails has a gap reason (:func:`coverage.judge_codes`), and the reasons' codes
     are their state codes.
     """
     return np.where(applies, np.where(passed, STATE_CODES["covered"], reason.codes), STATE_CODES["n/a"]
