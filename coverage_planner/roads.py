@@ -82,9 +82,15 @@ def _prune(cache_dir: Path, keep: int | None = None) -> None:
     folder: every edit of a road file, clip box or CRS keys a new file (earlier cache versions too),
     and nothing else would ever remove the old ones. Files being written (``*.tmp.npz``) are left."""
     keep = CACHE_KEEP if keep is None else keep
-    done = [f for f in cache_dir.glob("roads-*.npz") if ".tmp." not in f.name]
-    done.sort(key=lambda f: (f.stat().st_mtime_ns, f.name), reverse=True)
-    for old in done[keep:]:
+    done = []
+    for f in cache_dir.glob("roads-*.npz"):
+        if ".tmp." not in f.name:
+            try:
+                done.append((f.stat().st_mtime_ns, f.name, f))
+            except FileNotFoundError:   # another process removed it meanwhile
+                pass
+    done.sort(reverse=True)
+    for _, _, old in done[keep:]:
         old.unlink(missing_ok=True)   # another process may have removed it already
 
 

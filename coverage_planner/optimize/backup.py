@@ -186,7 +186,6 @@ def _dsm_reduced(Sa, La, Da, wa, lower, cap, total: int, alpha: float) -> _DsmMo
     bound (plus ``offset``) are those of the full model. Rows with the same free pattern (and d⁰) are
     merged, their weights added: identical rows take the same best values.
     """
-    m = Sa.shape[1]
     settled = lower >= cap
     free = np.flatnonzero(~settled)
     x_set = np.where(settled, lower, 0.0)

@@ -112,7 +112,7 @@ def truncate_at_fixed(M: sp.csr_matrix, fixed_mask: np.ndarray,
     first_fixed = np.full(R, -1, dtype=np.int64)
     at_best = _first_per_row(np.flatnonzero(fixed_e & (M.data == best_fixed[rows_e])), rows_e)
     first_fixed[rows_e[at_best]] = at_best
-    keep = (~fixed_e & (M.data < best_fixed[rows_e])) & (M.data <= bound)
+    keep = ~fixed_e & (M.data < best_fixed[rows_e])
     keep[first_fixed[first_fixed >= 0]] = True
     keep &= M.data <= bound
     kept_rows = rows_e[keep]
